@@ -1,0 +1,43 @@
+//! Managed gateway backend: `POST /v1/ingest/managed` of the gateway envelope. The gateway
+//! inserts with `ON CONFLICT DO NOTHING` on (id, time), so re-sending a batch is harmless.
+
+use serde::Serialize;
+
+use super::http::{to_json, Endpoint};
+use super::{Backend, DeliveryError};
+use crate::config::HttpConfig;
+use crate::event::Event;
+
+#[derive(Serialize)]
+struct Envelope<'a> {
+    events: &'a [Event],
+    source: &'a str,
+    site_id: &'a str,
+}
+
+pub struct ManagedApi {
+    endpoint: Endpoint,
+    source: String,
+    site_id: String,
+}
+
+impl ManagedApi {
+    pub fn new(config: HttpConfig, site_id: String) -> Self {
+        ManagedApi {
+            endpoint: Endpoint::new(&config),
+            source: config.source,
+            site_id,
+        }
+    }
+}
+
+impl Backend for ManagedApi {
+    fn send(&mut self, events: &[Event]) -> Result<(), DeliveryError> {
+        let body = to_json(&Envelope {
+            events,
+            source: &self.source,
+            site_id: &self.site_id,
+        })?;
+        self.endpoint.post(&body, "application/json", &[])
+    }
+}

@@ -1,0 +1,107 @@
+//! Backends: one file each, one small trait. A backend only writes a batch and says how it
+//! went; retries, spooling and failover live in the pipeline.
+
+mod filesystem;
+#[cfg(feature = "http")]
+mod http;
+#[cfg(feature = "http")]
+mod managed_api;
+#[cfg(feature = "http")]
+mod sidecar;
+#[cfg(feature = "http")]
+mod webhook;
+
+use std::fmt;
+use std::time::Duration;
+
+pub use self::filesystem::Filesystem;
+
+use crate::config::{AppConfig, BackendConfig, BackendKind};
+#[cfg(not(feature = "http"))]
+use crate::error::Error;
+use crate::error::Result;
+use crate::event::Event;
+
+/// Why a batch was not delivered.
+#[derive(Debug, Clone, PartialEq)]
+pub enum DeliveryError {
+    /// Worth retrying (network, 5xx, 429, 408, disk full...); the server may say when.
+    Transient {
+        message: String,
+        retry_after: Option<Duration>,
+    },
+    /// Retrying cannot help (4xx, schema rejected): the batch is counted as failed.
+    Permanent { message: String },
+}
+
+impl DeliveryError {
+    pub fn transient(message: impl Into<String>) -> Self {
+        DeliveryError::Transient {
+            message: message.into(),
+            retry_after: None,
+        }
+    }
+
+    pub fn permanent(message: impl Into<String>) -> Self {
+        DeliveryError::Permanent {
+            message: message.into(),
+        }
+    }
+
+    pub fn message(&self) -> &str {
+        match self {
+            DeliveryError::Transient { message, .. } | DeliveryError::Permanent { message } => {
+                message
+            }
+        }
+    }
+}
+
+impl fmt::Display for DeliveryError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DeliveryError::Transient { message, .. } => write!(f, "transient: {message}"),
+            DeliveryError::Permanent { message } => write!(f, "permanent: {message}"),
+        }
+    }
+}
+
+/// A destination for batches of events. Called from one delivery thread at a time.
+pub trait Backend: Send {
+    /// Deliver the whole batch, or report why not. Partial success counts as failure of the
+    /// batch unless the backend is idempotent on event id (then a retry is harmless).
+    fn send(&mut self, events: &[Event]) -> Result<(), DeliveryError>;
+
+    /// Make written data durable / release resources; called on flush and close.
+    fn flush(&mut self) -> Result<(), DeliveryError> {
+        Ok(())
+    }
+}
+
+/// Build the backend an entry of the config describes.
+pub fn build(config: &BackendConfig, app: &AppConfig) -> Result<Box<dyn Backend>> {
+    let backend: Box<dyn Backend> = match &config.kind {
+        BackendKind::Filesystem(fs) => Box::new(Filesystem::new(fs.clone())),
+        #[cfg(feature = "http")]
+        BackendKind::Sidecar(http) => Box::new(sidecar::Sidecar::new(http.clone())),
+        #[cfg(feature = "http")]
+        BackendKind::ManagedApi(http) => Box::new(managed_api::ManagedApi::new(
+            http.clone(),
+            app.site_id.clone(),
+        )),
+        #[cfg(feature = "http")]
+        BackendKind::Webhook(hook) => Box::new(webhook::Webhook::new(hook.clone())),
+        #[cfg(not(feature = "http"))]
+        other => {
+            let _ = app;
+            return Err(Error::config(
+                format!("backends.{}.type", config.name),
+                format!(
+                    "backend type '{}' needs wafermon built with the \"http\" feature",
+                    other.type_name()
+                ),
+            ));
+        }
+    };
+    Ok(backend)
+}

@@ -1,0 +1,265 @@
+//! Jobs and subjobs as guards: `started` on start, `finished` / `failed` / `canceled` at the
+//! end with resource metrics, and `canceled` (or `failed` while panicking) when a guard is
+//! dropped without an ending.
+
+use super::usage::Usage;
+use super::Client;
+use crate::error::Result;
+use crate::event::{self, limits, new_v7, Entity, Kind, Level, Scalar, Status, Timestamp};
+use crate::pipeline::{Attrs, Fields, Metrics};
+
+/// Options of a job before it starts.
+#[must_use = "a job only starts with .start()"]
+pub struct JobBuilder {
+    client: Client,
+    entity: Entity,
+    attrs: Vec<(String, Scalar)>,
+}
+
+impl JobBuilder {
+    pub(crate) fn new(client: Client, kind: &str, name: &str, parent: Option<String>) -> Self {
+        let mut entity = Entity::new(kind, String::new());
+        entity.name = Some(name.to_string());
+        entity.parent = parent;
+        JobBuilder {
+            client,
+            entity,
+            attrs: Vec::new(),
+        }
+    }
+
+    /// Entity kind (default "job", or "subjob" for `Job::subjob`): lot, wafer, step, ...
+    pub fn kind(mut self, kind: impl Into<String>) -> Self {
+        self.entity.kind = kind.into();
+        self
+    }
+
+    /// Entity id; by default a new UUIDv7, unique per run.
+    pub fn id(mut self, id: impl Into<String>) -> Self {
+        self.entity.id = id.into();
+        self
+    }
+
+    /// Business key, e.g. the lot number.
+    pub fn key(mut self, key: impl Into<String>) -> Self {
+        self.entity.key = Some(key.into());
+        self
+    }
+
+    /// Id of the parent entity (set for you by `Job::subjob`).
+    pub fn parent(mut self, parent: impl Into<String>) -> Self {
+        self.entity.parent = Some(parent.into());
+        self
+    }
+
+    /// An attribute carried by the `started` event.
+    pub fn attr(mut self, name: impl Into<String>, value: impl Into<Scalar>) -> Self {
+        self.attrs.push((name.into(), value.into()));
+        self
+    }
+
+    /// Emit `started` and return the guard.
+    pub fn start(mut self) -> Result<Job> {
+        let time = Timestamp::now();
+        let id = new_v7(time.unix_millis());
+        if self.entity.id.is_empty() {
+            self.entity.id = id.to_string();
+        }
+        let mut check = event::NewEvent::new(Kind::Started, "", "");
+        check.entity = self.entity.clone();
+        check.attrs = std::mem::take(&mut self.attrs);
+        check.validate()?;
+        let usage = Usage::now();
+        self.client.submit(&Fields {
+            id,
+            seq: 0,
+            time,
+            site: None,
+            app: None,
+            entity: &self.entity,
+            kind: Kind::Started,
+            status: Status::Running,
+            progress: None,
+            level: None,
+            message: None,
+            metrics: Metrics::None,
+            attrs: Attrs::List(&check.attrs),
+        })?;
+        Ok(Job {
+            client: self.client,
+            entity: self.entity,
+            usage,
+            ended: false,
+        })
+    }
+}
+
+/// A running job. End it with `finish`, `fail` or `cancel`; dropping it unended records
+/// `canceled`, or `failed` when the thread is panicking.
+pub struct Job {
+    client: Client,
+    entity: Entity,
+    usage: Usage,
+    ended: bool,
+}
+
+struct Extra<'a> {
+    progress: Option<f64>,
+    level: Option<Level>,
+    message: Option<&'a str>,
+    metrics: Metrics<'a>,
+}
+
+const NONE: Extra<'static> = Extra {
+    progress: None,
+    level: None,
+    message: None,
+    metrics: Metrics::None,
+};
+
+impl Job {
+    /// The entity id children point to.
+    pub fn id(&self) -> &str {
+        &self.entity.id
+    }
+
+    pub fn entity(&self) -> &Entity {
+        &self.entity
+    }
+
+    /// A child job (entity kind "subjob"), linked to this one.
+    pub fn subjob(&self, name: &str) -> JobBuilder {
+        JobBuilder::new(
+            self.client.clone(),
+            "subjob",
+            name,
+            Some(self.entity.id.clone()),
+        )
+    }
+
+    fn send(&self, kind: Kind, extra: Extra<'_>) -> Result<()> {
+        let time = Timestamp::now();
+        self.client.submit(&Fields {
+            id: new_v7(time.unix_millis()),
+            seq: 0,
+            time,
+            site: None,
+            app: None,
+            entity: &self.entity,
+            kind,
+            status: kind.implied_status().unwrap_or(Status::Running),
+            progress: extra.progress,
+            level: extra.level,
+            message: extra.message,
+            metrics: extra.metrics,
+            attrs: Attrs::None,
+        })
+    }
+
+    /// Report progress in percent (0 to 100).
+    pub fn progress(&self, percent: f64) -> Result<()> {
+        event::check_progress(percent)?;
+        self.send(
+            Kind::Progress,
+            Extra {
+                progress: Some(percent),
+                ..NONE
+            },
+        )
+    }
+
+    /// Progress with a message ("slot 12 of 25").
+    pub fn progress_with(&self, percent: f64, message: &str) -> Result<()> {
+        event::check_progress(percent)?;
+        event::check_text("message", message, limits::MAX_MESSAGE)?;
+        self.send(
+            Kind::Progress,
+            Extra {
+                progress: Some(percent),
+                message: Some(message),
+                ..NONE
+            },
+        )
+    }
+
+    /// One named measurement.
+    pub fn metric(&self, name: &str, value: f64) -> Result<()> {
+        event::check_metric(name, value)?;
+        self.send(
+            Kind::Metric,
+            Extra {
+                metrics: Metrics::One(name, value),
+                ..NONE
+            },
+        )
+    }
+
+    pub fn log(&self, level: Level, message: &str) -> Result<()> {
+        event::check_text("message", message, limits::MAX_MESSAGE)?;
+        self.send(
+            Kind::Log,
+            Extra {
+                level: Some(level),
+                message: Some(message),
+                ..NONE
+            },
+        )
+    }
+
+    pub fn heartbeat(&self) -> Result<()> {
+        self.send(Kind::Heartbeat, NONE)
+    }
+
+    fn end(&mut self, kind: Kind, message: Option<&str>) -> Result<()> {
+        if let Some(m) = message {
+            event::check_text("message", m, limits::MAX_MESSAGE)?;
+        }
+        self.ended = true;
+        let usage = Usage::since(&self.usage);
+        self.send(
+            kind,
+            Extra {
+                message,
+                metrics: Metrics::Pairs(&usage),
+                ..NONE
+            },
+        )
+    }
+
+    /// End successfully.
+    pub fn finish(mut self) -> Result<()> {
+        self.end(Kind::Finished, None)
+    }
+
+    /// End as failed, saying why.
+    pub fn fail(mut self, message: &str) -> Result<()> {
+        self.end(Kind::Failed, Some(message))
+    }
+
+    /// End as canceled, saying why.
+    pub fn cancel(mut self, message: &str) -> Result<()> {
+        self.end(Kind::Canceled, Some(message))
+    }
+}
+
+impl std::fmt::Debug for Job {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Job")
+            .field("entity", &self.entity)
+            .field("ended", &self.ended)
+            .finish()
+    }
+}
+
+impl Drop for Job {
+    fn drop(&mut self) {
+        if self.ended {
+            return;
+        }
+        let _ = if std::thread::panicking() {
+            self.end(Kind::Failed, Some("panicked"))
+        } else {
+            self.end(Kind::Canceled, Some("dropped without finish"))
+        };
+    }
+}

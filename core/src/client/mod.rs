@@ -1,0 +1,185 @@
+//! The client: what applications (and every language skin) call.
+
+mod job;
+mod usage;
+
+use std::sync::atomic::{AtomicPtr, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+pub use self::job::{Job, JobBuilder};
+
+use crate::config::Config;
+use crate::error::Result;
+use crate::event::{new_v7, parse_event_json, Kind, Level, NewEvent, Timestamp};
+use crate::fork;
+use crate::pipeline::{Attrs, Fields, Metrics, Pipeline, Stats};
+
+/// How long dropping the last handle of a client waits for delivery.
+const DROP_CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
+
+struct Shared {
+    config: Config,
+    /// The pipeline of the current process. A forked child replaces it with a fresh one and
+    /// leaks the parent's copy: its threads do not exist in the child and its locks may be
+    /// held forever, so it must never be touched again.
+    pipeline: AtomicPtr<Pipeline>,
+    generation: AtomicU64,
+    reinit: Mutex<()>,
+}
+
+impl Drop for Shared {
+    fn drop(&mut self) {
+        if self.generation.load(Ordering::Acquire) != fork::generation() {
+            return; // the parent's pipeline: leaked on purpose, see above
+        }
+        let ptr = *self.pipeline.get_mut();
+        if !ptr.is_null() {
+            // SAFETY: the pointer came from Box::into_raw in this process and this is the
+            // last reference to it.
+            let pipeline = unsafe { Box::from_raw(ptr) };
+            pipeline.close(DROP_CLOSE_TIMEOUT);
+        }
+    }
+}
+
+/// A wafermon client. Cheap to clone; all clones share one pipeline. Dropping the last
+/// clone closes it (waiting up to 5 s for delivery; the rest stays in the spool).
+#[derive(Clone)]
+pub struct Client {
+    shared: Arc<Shared>,
+}
+
+impl Client {
+    /// Start a client: backends are built and threads started here, so configuration
+    /// problems surface now and never later from `emit`.
+    pub fn new(config: Config) -> Result<Client> {
+        fork::install();
+        let generation = fork::generation();
+        let pipeline = Box::into_raw(Box::new(Pipeline::start(&config)?));
+        Ok(Client {
+            shared: Arc::new(Shared {
+                config,
+                pipeline: AtomicPtr::new(pipeline),
+                generation: AtomicU64::new(generation),
+                reinit: Mutex::new(()),
+            }),
+        })
+    }
+
+    /// A client configured from `WAFERMON_CONFIG`, `WAFERMON_*` and defaults.
+    pub fn from_env() -> Result<Client> {
+        Client::new(Config::from_env()?)
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.shared.config
+    }
+
+    #[inline]
+    fn pipeline(&self) -> Result<&Pipeline> {
+        let shared = &*self.shared;
+        if shared.generation.load(Ordering::Acquire) == fork::generation() {
+            // SAFETY: set from Box::into_raw and only freed by Shared::drop.
+            return Ok(unsafe { &*shared.pipeline.load(Ordering::Acquire) });
+        }
+        self.after_fork()
+    }
+
+    #[cold]
+    fn after_fork(&self) -> Result<&Pipeline> {
+        let shared = &*self.shared;
+        let _guard = match shared.reinit.lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        };
+        let generation = fork::generation();
+        if shared.generation.load(Ordering::Acquire) != generation {
+            // SAFETY: the parent's pipeline is only read here, never dropped.
+            let parent = unsafe { &*shared.pipeline.load(Ordering::Acquire) };
+            if parent.is_closed() {
+                return Err(crate::Error::closed());
+            }
+            let fresh = Box::into_raw(Box::new(Pipeline::start(&shared.config)?));
+            shared.pipeline.store(fresh, Ordering::Release);
+            shared.generation.store(generation, Ordering::Release);
+        }
+        // SAFETY: as in `pipeline`.
+        Ok(unsafe { &*shared.pipeline.load(Ordering::Acquire) })
+    }
+
+    #[inline]
+    pub(crate) fn submit(&self, fields: &Fields<'_>) -> Result<()> {
+        self.pipeline()?.push(fields)
+    }
+
+    /// Queue one event. Never blocks (unless `queue.on_full` is `block`) and never fails
+    /// because a backend is down; fails only on an invalid event or a closed client.
+    #[inline]
+    pub fn emit(&self, event: &NewEvent) -> Result<()> {
+        let status = event.validate()?;
+        let time = event.time.unwrap_or_else(Timestamp::now);
+        let fields = Fields {
+            id: event.id.unwrap_or_else(|| new_v7(time.unix_millis())),
+            seq: event.seq.unwrap_or(0),
+            time,
+            site: event.site.as_deref(),
+            app: event.app.as_ref(),
+            entity: &event.entity,
+            kind: event.kind,
+            status,
+            progress: event.progress,
+            level: event
+                .level
+                .or((event.kind == Kind::Log).then_some(Level::Info)),
+            message: event.message.as_deref(),
+            metrics: Metrics::List(&event.metrics),
+            attrs: Attrs::List(&event.attrs),
+        };
+        self.submit(&fields)
+    }
+
+    /// Queue one event given as JSON (see `parse_event_json` for the accepted shape).
+    pub fn emit_json(&self, json: &str) -> Result<()> {
+        self.emit(&parse_event_json(json)?)
+    }
+
+    /// Start building a job named `name` (entity kind "job").
+    pub fn job(&self, name: &str) -> JobBuilder {
+        JobBuilder::new(self.clone(), "job", name, None)
+    }
+
+    /// Wait until everything emitted so far is delivered, or `timeout` passes (then the
+    /// error says how many events are still pending; they stay queued or spooled).
+    pub fn flush(&self, timeout: Duration) -> Result<()> {
+        self.pipeline()?.flush(timeout)
+    }
+
+    /// Stop accepting events, deliver what can be delivered within `timeout`, keep the rest
+    /// in the spool for the next run, and report the final counters. Idempotent.
+    pub fn close(&self, timeout: Duration) -> Stats {
+        match self.pipeline() {
+            Ok(p) => p.close(timeout),
+            Err(_) => Stats {
+                emitted: 0,
+                queued: 0,
+                dropped: 0,
+                spilled: 0,
+                corrupt: 0,
+                backends: Vec::new(),
+            },
+        }
+    }
+
+    pub fn is_closed(&self) -> bool {
+        self.pipeline().map_or(true, |p| p.is_closed())
+    }
+
+    /// Counters for the client and each backend.
+    pub fn stats(&self) -> Stats {
+        match self.pipeline() {
+            Ok(p) => p.stats(),
+            Err(_) => self.close(Duration::ZERO),
+        }
+    }
+}

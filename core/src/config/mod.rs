@@ -1,0 +1,117 @@
+//! Configuration of schema v1 (core/schema/config.v1.schema.json).
+//!
+//! Sources, highest first: an explicit value > the JSON file named by `WAFERMON_CONFIG` >
+//! `WAFERMON_*` environment variables > defaults. With nothing configured the client writes
+//! JSONL to the filesystem backend under `./wafermon-data`, so a first run needs no server.
+
+mod backend;
+mod load;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+pub use self::backend::{
+    BackendConfig, BackendKind, FileFormat, FilesystemConfig, Filter, HttpConfig, WebhookConfig,
+    WireFormat,
+};
+pub use self::load::ENV_VARS;
+
+/// Where events go: through a local sidecar, or straight to the configured backends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    Sidecar,
+    Direct,
+}
+
+/// What `emit` does when the in-memory queue is full.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnFull {
+    /// Write the event to the on-disk spool instead (nothing lost, no waiting on a backend).
+    Spill,
+    /// Drop the new event and count it.
+    DropNewest,
+    /// Wait until there is room.
+    Block,
+}
+
+/// When the spool calls fsync.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FsyncPolicy {
+    /// After every record.
+    Always,
+    /// After every appended batch.
+    Batch,
+    /// Leave it to the OS.
+    Never,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct AppConfig {
+    pub name: String,
+    pub version: Option<String>,
+    pub site_id: String,
+    pub instance_id: String,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct SidecarConfig {
+    pub url: String,
+    pub timeout: Duration,
+    pub retries: u32,
+    pub format: WireFormat,
+    pub token: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct BatchConfig {
+    pub max_events: usize,
+    pub max_bytes: usize,
+    pub flush_interval: Duration,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct QueueConfig {
+    pub capacity_bytes: usize,
+    pub on_full: OnFull,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct SpoolConfig {
+    pub path: PathBuf,
+    pub max_size_bytes: u64,
+    pub fsync: FsyncPolicy,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct RetryConfig {
+    pub initial_backoff: Duration,
+    pub max_backoff: Duration,
+}
+
+/// A complete, validated configuration.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    pub mode: Mode,
+    pub app: AppConfig,
+    pub sidecar: SidecarConfig,
+    pub direct_backends: Vec<BackendConfig>,
+    pub batch: BatchConfig,
+    pub queue: QueueConfig,
+    pub spool: SpoolConfig,
+    pub retry: RetryConfig,
+}
+
+impl Config {
+    /// The backends events are delivered to in this mode (disabled ones left out).
+    pub fn active_backends(&self) -> Vec<BackendConfig> {
+        match self.mode {
+            Mode::Sidecar => vec![BackendConfig::sidecar_from(&self.sidecar)],
+            Mode::Direct => self
+                .direct_backends
+                .iter()
+                .filter(|b| b.enabled)
+                .cloned()
+                .collect(),
+        }
+    }
+}

@@ -1,0 +1,155 @@
+//! The rules of schema v1 that JSON Schema states in core/schema/event.v1.schema.json,
+//! checked in Rust so every language gets the same errors naming the same fields.
+
+use super::{Event, Kind, Scalar, Status};
+use crate::error::{Error, Result};
+
+/// Size limits of schema v1 (mirrored in the schema file).
+pub mod limits {
+    /// Identifiers and names: entity kind/id/name/parent/key, site, app fields.
+    pub const MAX_IDENT: usize = 256;
+    /// Metric and attribute names.
+    pub const MAX_NAME: usize = 128;
+    /// A message.
+    pub const MAX_MESSAGE: usize = 65_536;
+    /// A string attribute value.
+    pub const MAX_ATTR_VALUE: usize = 4_096;
+    /// Metrics or attributes on one event.
+    pub const MAX_ENTRIES: usize = 128;
+}
+
+/// Limits count characters, as JSON Schema's maxLength does; bytes >= characters, so the
+/// count is only needed when the byte length is over the limit.
+fn too_long(field: &str, value: &str, max: usize) -> Result<()> {
+    if value.len() > max {
+        let chars = value.chars().count();
+        if chars > max {
+            return Err(Error::event(
+                field,
+                format!("is {chars} characters long, the limit is {max}"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Non-empty, bounded, no control characters.
+pub(crate) fn check_name(field: &str, value: &str, max: usize) -> Result<()> {
+    if value.is_empty() {
+        return Err(Error::event(field, "must not be empty"));
+    }
+    too_long(field, value, max)?;
+    if value.chars().any(char::is_control) {
+        return Err(Error::event(field, "must not contain control characters"));
+    }
+    Ok(())
+}
+
+/// Bounded free text (may be empty, may contain newlines).
+pub(crate) fn check_text(field: &str, value: &str, max: usize) -> Result<()> {
+    too_long(field, value, max)
+}
+
+pub(crate) fn check_progress(value: f64) -> Result<()> {
+    if !(0.0..=100.0).contains(&value) {
+        return Err(Error::event(
+            "progress",
+            format!("must be a number from 0 to 100, got {value}"),
+        ));
+    }
+    Ok(())
+}
+
+pub(crate) fn check_metric(name: &str, value: f64) -> Result<()> {
+    check_name("metrics", name, limits::MAX_NAME)?;
+    if !value.is_finite() {
+        return Err(Error::event(
+            format!("metrics.{name}"),
+            format!("must be a finite number, got {value}"),
+        ));
+    }
+    Ok(())
+}
+
+pub(crate) fn check_attr(name: &str, value: &Scalar) -> Result<()> {
+    check_name("attrs", name, limits::MAX_NAME)?;
+    match value {
+        Scalar::Str(s) => check_text(&format!("attrs.{name}"), s, limits::MAX_ATTR_VALUE),
+        Scalar::Float(f) if !f.is_finite() => Err(Error::event(
+            format!("attrs.{name}"),
+            format!("must be a finite number, got {f}"),
+        )),
+        _ => Ok(()),
+    }
+}
+
+pub(crate) fn check_entry_count(field: &str, count: usize) -> Result<()> {
+    if count > limits::MAX_ENTRIES {
+        return Err(Error::event(
+            field,
+            format!("has {count} entries, the limit is {}", limits::MAX_ENTRIES),
+        ));
+    }
+    Ok(())
+}
+
+/// The status an event ends up with, or an error when the given one contradicts the kind.
+pub(crate) fn resolve_status(kind: Kind, given: Option<Status>) -> Result<Status> {
+    match (kind.implied_status(), given) {
+        (Some(implied), Some(given)) if implied != given => Err(Error::event(
+            "status",
+            format!("'{given}' contradicts kind '{kind}', which implies '{implied}'"),
+        )),
+        (Some(implied), _) => Ok(implied),
+        (None, given) => Ok(given.unwrap_or(Status::Running)),
+    }
+}
+
+pub(crate) fn event(e: &Event) -> Result<()> {
+    if e.v != super::SCHEMA_VERSION {
+        return Err(Error::event("v", format!("must be 1, got {}", e.v)));
+    }
+    if e.id.get_version_num() != 7 {
+        return Err(Error::event("id", "must be a UUIDv7"));
+    }
+    check_name("site", &e.site, limits::MAX_IDENT)?;
+    check_name("app.name", &e.app.name, limits::MAX_IDENT)?;
+    if let Some(v) = &e.app.version {
+        check_name("app.version", v, limits::MAX_IDENT)?;
+    }
+    if let Some(v) = &e.app.instance {
+        check_name("app.instance", v, limits::MAX_IDENT)?;
+    }
+    check_name("entity.kind", &e.entity.kind, limits::MAX_IDENT)?;
+    check_name("entity.id", &e.entity.id, limits::MAX_IDENT)?;
+    for (field, value) in [
+        ("entity.name", &e.entity.name),
+        ("entity.parent", &e.entity.parent),
+        ("entity.key", &e.entity.key),
+    ] {
+        if let Some(v) = value {
+            check_name(field, v, limits::MAX_IDENT)?;
+        }
+    }
+    if resolve_status(e.kind, Some(e.status))? != e.status {
+        return Err(Error::event("status", "does not match kind"));
+    }
+    if let Some(p) = e.progress {
+        check_progress(p)?;
+    }
+    if let Some(m) = &e.message {
+        check_text("message", m, limits::MAX_MESSAGE)?;
+    }
+    if e.kind == Kind::Log && e.message.is_none() {
+        return Err(Error::event("message", "is required for kind 'log'"));
+    }
+    check_entry_count("metrics", e.metrics.len())?;
+    for (name, value) in &e.metrics {
+        check_metric(name, *value)?;
+    }
+    check_entry_count("attrs", e.attrs.len())?;
+    for (name, value) in &e.attrs {
+        check_attr(name, value)?;
+    }
+    Ok(())
+}

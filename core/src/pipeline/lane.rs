@@ -1,0 +1,406 @@
+//! One delivery lane per backend: an inbox of batches in memory that turns into the
+//! backend's durable spool whenever the backend is down or slower than the events arrive,
+//! and a thread that delivers from it with retries. A slow or dead backend only ever fills
+//! its own spool; it never holds up the others.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use super::record::{self, Defaults, Fields};
+use super::retry::backoff;
+use super::spool::{ReadBatch, Spool};
+use super::stats::{BackendCounters, BackendStats};
+use crate::backends::{Backend, DeliveryError};
+use crate::config::{Filter, RetryConfig};
+use crate::event::{App, Event};
+
+pub(crate) type Batch = Arc<Vec<Event>>;
+
+struct Inbox {
+    memory: VecDeque<Batch>,
+    memory_events: usize,
+    /// New batches go to the spool (it holds older ones, or memory overflowed).
+    spooling: bool,
+    spool: Option<Spool>,
+    /// Close was asked for: deliver what is possible until this instant, then persist.
+    stop_at: Option<Instant>,
+}
+
+/// Signalled whenever a lane settles events, so `flush` can wait without polling.
+pub(crate) type Settled = Arc<(Mutex<()>, Condvar)>;
+
+pub(crate) struct Lane {
+    pub name: String,
+    pub type_name: &'static str,
+    pub priority: i32,
+    pub group: Option<String>,
+    pub filter: Filter,
+    pub counters: BackendCounters,
+    healthy: AtomicBool,
+    inbox: Mutex<Inbox>,
+    wake: Condvar,
+    memory_limit: usize,
+    settled: Settled,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    match m.lock() {
+        Ok(g) => g,
+        Err(poisoned) => poisoned.into_inner(),
+    }
+}
+
+/// How to run one lane.
+pub(crate) struct LaneSettings {
+    pub retry: RetryConfig,
+    pub batch_max: usize,
+    pub inline_retries: u32,
+    pub site: String,
+    pub app: App,
+}
+
+enum Work {
+    Memory(Batch),
+    Spooled(ReadBatch, Vec<Event>),
+}
+
+impl Work {
+    fn events(&self) -> &[Event] {
+        match self {
+            Work::Memory(b) => b,
+            Work::Spooled(_, events) => events,
+        }
+    }
+}
+
+impl Lane {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        name: String,
+        type_name: &'static str,
+        priority: i32,
+        group: Option<String>,
+        filter: Filter,
+        spool: Option<Spool>,
+        memory_limit: usize,
+        settled: Settled,
+    ) -> Lane {
+        let counters = BackendCounters::default();
+        let left_over = spool.as_ref().map_or(0, |s| s.pending());
+        // Events a previous run left in the spool are this run's to deliver.
+        counters.accepted.store(left_over, Ordering::Relaxed);
+        Lane {
+            name,
+            type_name,
+            priority,
+            group,
+            filter,
+            counters,
+            healthy: AtomicBool::new(true),
+            inbox: Mutex::new(Inbox {
+                memory: VecDeque::new(),
+                memory_events: 0,
+                spooling: left_over > 0,
+                spool,
+                stop_at: None,
+            }),
+            wake: Condvar::new(),
+            memory_limit,
+            settled,
+        }
+    }
+
+    pub fn is_healthy(&self) -> bool {
+        self.healthy.load(Ordering::Relaxed)
+    }
+
+    pub fn stats(&self) -> BackendStats {
+        self.counters
+            .snapshot(&self.name, self.type_name, self.is_healthy())
+    }
+
+    /// Take a batch from the router. Never blocks on the backend.
+    pub fn push(&self, batch: Batch) {
+        let n = batch.len();
+        if n == 0 {
+            return;
+        }
+        let mut inbox = lock(&self.inbox);
+        self.counters
+            .accepted
+            .fetch_add(n as u64, Ordering::AcqRel);
+        if inbox.spooling || inbox.memory_events + n > self.memory_limit {
+            if inbox.spool.is_some() {
+                if !inbox.spooling {
+                    self.move_memory_to_spool(&mut inbox);
+                    inbox.spooling = true;
+                }
+                self.append_to_spool(&mut inbox, &batch);
+                drop(inbox);
+                self.wake.notify_one();
+                return;
+            }
+            if inbox.memory_events + n > self.memory_limit * 4 {
+                // No spool to fall back on: bound memory and say so.
+                self.counters.dropped.fetch_add(n as u64, Ordering::AcqRel);
+                self.counters
+                    .set_error(Some("in-memory backlog full and no spool: events dropped".into()));
+                self.notify_settled();
+                return;
+            }
+        }
+        inbox.memory_events += n;
+        inbox.memory.push_back(batch);
+        drop(inbox);
+        self.wake.notify_one();
+    }
+
+    fn append_to_spool(&self, inbox: &mut Inbox, events: &[Event]) {
+        let Some(spool) = inbox.spool.as_mut() else {
+            return;
+        };
+        let mut payloads = Vec::with_capacity(events.len());
+        for e in events {
+            let mut buf = Vec::with_capacity(256);
+            record::encode(&Fields::of_event(e), &mut buf);
+            payloads.push(buf);
+        }
+        match spool.append(payloads.iter().map(Vec::as_slice)) {
+            Ok(()) => {
+                self.counters
+                    .spooled
+                    .fetch_add(events.len() as u64, Ordering::AcqRel);
+            }
+            Err(e) => {
+                self.counters
+                    .dropped
+                    .fetch_add(events.len() as u64, Ordering::AcqRel);
+                self.counters
+                    .set_error(Some(format!("spool write failed, events dropped: {e}")));
+            }
+        }
+        let (dropped, corrupt) = spool.take_counters();
+        self.counters
+            .dropped
+            .fetch_add(dropped + corrupt, Ordering::AcqRel);
+    }
+
+    fn move_memory_to_spool(&self, inbox: &mut Inbox) {
+        let batches: Vec<Batch> = inbox.memory.drain(..).collect();
+        inbox.memory_events = 0;
+        for batch in batches {
+            self.append_to_spool(inbox, &batch);
+        }
+    }
+
+    /// Ask the thread to finish by `deadline`, persisting what it could not deliver.
+    pub fn stop(&self, deadline: Instant) {
+        lock(&self.inbox).stop_at = Some(deadline);
+        self.wake.notify_all();
+    }
+
+    fn notify_settled(&self) {
+        let _guard = lock(&self.settled.0);
+        self.settled.1.notify_all();
+    }
+
+    /// The next thing to deliver; `None` when the lane should exit.
+    fn next_work(&self, settings: &LaneSettings) -> Option<Work> {
+        let mut inbox = lock(&self.inbox);
+        loop {
+            let past_deadline = inbox.stop_at.is_some_and(|t| Instant::now() >= t);
+            if past_deadline {
+                if inbox.spool.is_some() {
+                    self.move_memory_to_spool(&mut inbox);
+                }
+                return None;
+            }
+            if !inbox.spooling {
+                if let Some(batch) = inbox.memory.pop_front() {
+                    inbox.memory_events -= batch.len();
+                    return Some(Work::Memory(batch));
+                }
+            }
+            if let Some(spool) = inbox.spool.as_mut() {
+                if !spool.is_empty() {
+                    match spool.read(settings.batch_max) {
+                        Ok(read) if !read.records.is_empty() => {
+                            let defaults = Defaults {
+                                site: &settings.site,
+                                app: &settings.app,
+                            };
+                            let mut events = Vec::with_capacity(read.records.len());
+                            let mut corrupt = 0;
+                            for payload in &read.records {
+                                match record::decode(payload, &defaults, 0) {
+                                    Ok(e) => events.push(e),
+                                    Err(record::Corrupt(what)) => {
+                                        corrupt += 1;
+                                        self.counters.set_error(Some(format!(
+                                            "skipped a spool record with a bad {what}"
+                                        )));
+                                    }
+                                }
+                            }
+                            self.counters.dropped.fetch_add(corrupt, Ordering::AcqRel);
+                            return Some(Work::Spooled(read, events));
+                        }
+                        Ok(read) => {
+                            // Only unreadable records were left: account for them and go on.
+                            let _ = spool.commit(&read);
+                            let (dropped, corrupt) = spool.take_counters();
+                            let lost = dropped + corrupt + spool.pending();
+                            self.counters.dropped.fetch_add(lost, Ordering::AcqRel);
+                            spool.forget_pending();
+                            continue;
+                        }
+                        Err(e) => {
+                            self.counters
+                                .set_error(Some(format!("cannot read spool: {e}")));
+                        }
+                    }
+                }
+                if spool.is_empty() && inbox.spooling {
+                    inbox.spooling = false;
+                    continue;
+                }
+            } else if inbox.spooling {
+                inbox.spooling = false;
+                continue;
+            }
+            if inbox.stop_at.is_some() && inbox.memory.is_empty() {
+                return None;
+            }
+            let wait = inbox
+                .stop_at
+                .map_or(Duration::from_secs(1), |t| t.saturating_duration_since(Instant::now()));
+            inbox = match self.wake.wait_timeout(inbox, wait) {
+                Ok((g, _)) => g,
+                Err(poisoned) => poisoned.into_inner().0,
+            };
+        }
+    }
+
+    /// Try a batch a few times in a row (short waits), as the backend config allows.
+    fn attempt(
+        &self,
+        backend: &mut dyn Backend,
+        events: &[Event],
+        settings: &LaneSettings,
+    ) -> Result<(), DeliveryError> {
+        let mut tries = 0;
+        loop {
+            match backend.send(events) {
+                Ok(()) => return Ok(()),
+                Err(DeliveryError::Transient { message, retry_after })
+                    if tries < settings.inline_retries && retry_after.is_none() =>
+                {
+                    tries += 1;
+                    self.counters
+                        .retried
+                        .fetch_add(events.len() as u64, Ordering::AcqRel);
+                    self.counters.set_error(Some(message));
+                    std::thread::sleep(backoff(&settings.retry, tries, None).min(Duration::from_secs(1)));
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// The delivery thread.
+    pub fn run(self: Arc<Self>, mut backend: Box<dyn Backend>, settings: LaneSettings) {
+        let mut failures = 0u32;
+        while let Some(work) = self.next_work(&settings) {
+            let n = work.events().len() as u64;
+            let result = if n == 0 {
+                Ok(())
+            } else {
+                self.attempt(backend.as_mut(), work.events(), &settings)
+            };
+            match result {
+                Ok(()) => {
+                    failures = 0;
+                    self.healthy.store(true, Ordering::Relaxed);
+                    self.counters.set_error(None);
+                    self.finish(work, |c| &c.sent, n);
+                }
+                Err(DeliveryError::Permanent { message }) => {
+                    self.counters.set_error(Some(message));
+                    self.finish(work, |c| &c.failed, n);
+                }
+                Err(DeliveryError::Transient {
+                    message,
+                    retry_after,
+                }) => {
+                    failures += 1;
+                    self.healthy.store(false, Ordering::Relaxed);
+                    self.counters.set_error(Some(message));
+                    self.counters.retried.fetch_add(n, Ordering::AcqRel);
+                    self.park(work);
+                    self.sleep(backoff(&settings.retry, failures, retry_after));
+                }
+            }
+        }
+        let _ = backend.flush();
+        self.notify_settled();
+    }
+
+    /// Count a batch as settled and release it from the spool if it came from there.
+    fn finish(&self, work: Work, counter: impl Fn(&BackendCounters) -> &std::sync::atomic::AtomicU64, n: u64) {
+        if let Work::Spooled(read, _) = &work {
+            let mut inbox = lock(&self.inbox);
+            if let Some(spool) = inbox.spool.as_mut() {
+                if let Err(e) = spool.commit(read) {
+                    self.counters
+                        .set_error(Some(format!("cannot advance spool cursor: {e}")));
+                }
+                let (dropped, corrupt) = spool.take_counters();
+                self.counters
+                    .dropped
+                    .fetch_add(dropped + corrupt, Ordering::AcqRel);
+            }
+        }
+        counter(&self.counters).fetch_add(n, Ordering::AcqRel);
+        self.notify_settled();
+    }
+
+    /// A batch that failed transiently: keep it (first in line) for the next attempt.
+    fn park(&self, work: Work) {
+        let Work::Memory(batch) = work else {
+            // Spooled work stays where it is: the cursor did not move.
+            return;
+        };
+        let mut inbox = lock(&self.inbox);
+        if inbox.spool.is_some() {
+            let rest: Vec<Batch> = inbox.memory.drain(..).collect();
+            inbox.memory_events = 0;
+            self.append_to_spool(&mut inbox, &batch);
+            for b in rest {
+                self.append_to_spool(&mut inbox, &b);
+            }
+            inbox.spooling = true;
+        } else {
+            inbox.memory_events += batch.len();
+            inbox.memory.push_front(batch);
+        }
+    }
+
+    /// Wait out a backoff, but not past the close deadline.
+    fn sleep(&self, wait: Duration) {
+        let until = Instant::now() + wait;
+        let mut inbox = lock(&self.inbox);
+        loop {
+            let now = Instant::now();
+            let limit = inbox.stop_at.map_or(until, |s| s.min(until));
+            if now >= limit {
+                return;
+            }
+            inbox = match self.wake.wait_timeout(inbox, limit - now) {
+                Ok((g, _)) => g,
+                Err(poisoned) => poisoned.into_inner().0,
+            };
+        }
+    }
+}

@@ -1,0 +1,261 @@
+//! The delivery pipeline: queue -> worker (batcher + router) -> one lane per backend, each
+//! with its own spool and delivery thread.
+
+mod lane;
+mod queue;
+pub(crate) mod record;
+mod retry;
+mod spool;
+mod stats;
+mod worker;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use self::lane::{Lane, LaneSettings, Settled};
+use self::queue::{Msg, Queue};
+use self::spool::Spool;
+use self::stats::ClientCounters;
+use self::worker::{Router, Worker};
+pub use self::stats::{BackendStats, Stats};
+pub(crate) use record::{Attrs, Fields, Metrics};
+
+use crate::backends;
+use crate::config::{Config, OnFull};
+use crate::error::{Error, ErrorKind, Result};
+use crate::event::App;
+
+/// Name of the spool folder of events that did not fit the queue (not a valid backend name).
+const INGRESS: &str = ".ingress";
+
+pub(crate) struct Pipeline {
+    queue: Arc<Queue>,
+    lanes: Vec<Arc<Lane>>,
+    tx: crossbeam_channel::Sender<Msg>,
+    worker: Mutex<Option<JoinHandle<()>>>,
+    lane_threads: Mutex<Vec<JoinHandle<()>>>,
+    settled: Settled,
+    closed: AtomicBool,
+}
+
+fn spawn(name: String, f: impl FnOnce() + Send + 'static) -> Result<JoinHandle<()>> {
+    std::thread::Builder::new()
+        .name(name)
+        .spawn(f)
+        .map_err(|e| Error::io("cannot start a wafermon thread", e))
+}
+
+impl Pipeline {
+    pub fn start(config: &Config) -> Result<Pipeline> {
+        let app = App {
+            name: config.app.name.clone(),
+            version: config.app.version.clone(),
+            instance: Some(config.app.instance_id.clone()),
+        };
+        let site = config.app.site_id.clone();
+        let settled: Settled = Arc::new((Mutex::new(()), Condvar::new()));
+        let spool_for = |name: &str| {
+            Spool::open(
+                &config.spool.path,
+                name,
+                config.spool.max_size_bytes,
+                config.spool.fsync,
+            )
+        };
+
+        // Build every backend first, so a bad one fails creation before any thread starts.
+        let mut built = Vec::new();
+        for backend_config in config.active_backends() {
+            let backend = backends::build(&backend_config, &config.app)?;
+            built.push((backend_config, backend));
+        }
+
+        let mut lanes = Vec::new();
+        let mut lane_threads = Vec::new();
+        let memory_limit = (config.batch.max_events * 8).max(10_000);
+        for (bc, backend) in built {
+            // A monitoring SDK must not stop the app because its spool folder is unusable:
+            // the lane then works from memory only and says so in its stats.
+            let (spool, spool_error) = match spool_for(&bc.name) {
+                Ok(s) => (Some(s), None),
+                Err(e) => (None, Some(format!("spool unavailable, memory only: {e}"))),
+            };
+            let lane = Arc::new(Lane::new(
+                bc.name.clone(),
+                bc.kind.type_name(),
+                bc.priority,
+                bc.group.clone(),
+                bc.filter.clone(),
+                spool,
+                memory_limit,
+                settled.clone(),
+            ));
+            lane.counters.set_error(spool_error);
+            let inline_retries = match &bc.kind {
+                crate::config::BackendKind::Sidecar(h) | crate::config::BackendKind::ManagedApi(h) => {
+                    h.retries
+                }
+                crate::config::BackendKind::Webhook(w) => w.http.retries,
+                crate::config::BackendKind::Filesystem(_) => 0,
+            };
+            let settings = LaneSettings {
+                retry: config.retry.clone(),
+                batch_max: config.batch.max_events,
+                inline_retries,
+                site: site.clone(),
+                app: app.clone(),
+            };
+            let runner = lane.clone();
+            lane_threads.push(spawn(format!("wafermon-{}", bc.name), move || {
+                runner.run(backend, settings)
+            })?);
+            lanes.push(lane);
+        }
+
+        let overflow = if config.queue.on_full == OnFull::Spill {
+            spool_for(INGRESS).ok()
+        } else {
+            None
+        };
+        let (tx, rx) = crossbeam_channel::unbounded();
+        let counters = Arc::new(ClientCounters::default());
+        let queue = Arc::new(Queue::new(
+            config.queue.capacity_bytes,
+            config.queue.on_full,
+            config.batch.max_events,
+            config.batch.max_bytes,
+            tx.clone(),
+            overflow,
+            counters,
+        ));
+        let worker = Worker::new(
+            queue.clone(),
+            Router::new(lanes.clone()),
+            config.batch.max_events,
+            config.batch.flush_interval,
+            site,
+            app,
+        );
+        let worker = spawn("wafermon-worker".into(), move || worker.run(rx))?;
+        Ok(Pipeline {
+            queue,
+            lanes,
+            tx,
+            worker: Mutex::new(Some(worker)),
+            lane_threads: Mutex::new(lane_threads),
+            settled,
+            closed: AtomicBool::new(false),
+        })
+    }
+
+    #[inline]
+    pub fn push(&self, fields: &Fields<'_>) -> Result<()> {
+        self.queue.push(fields)
+    }
+
+    pub fn stats(&self) -> Stats {
+        let c = &self.queue.counters;
+        Stats {
+            emitted: c.emitted.load(Ordering::Acquire),
+            queued: self.queue.queued_events(),
+            dropped: c.dropped.load(Ordering::Acquire),
+            spilled: c.spilled.load(Ordering::Acquire),
+            corrupt: c.corrupt.load(Ordering::Acquire),
+            backends: self.lanes.iter().map(|l| l.stats()).collect(),
+        }
+    }
+
+    /// Route everything queued so far; false if the worker is gone or did not answer in time.
+    fn route_all(&self, deadline: Instant) -> bool {
+        let (reply_tx, reply_rx) = crossbeam_channel::bounded(1);
+        if self.tx.send(Msg::Flush(reply_tx)).is_err() {
+            return false;
+        }
+        reply_rx
+            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+            .is_ok()
+    }
+
+    /// Wait until every event emitted before the call is delivered (or failed for good).
+    pub fn flush(&self, timeout: Duration) -> Result<()> {
+        let deadline = Instant::now() + timeout;
+        if !self.closed.load(Ordering::Acquire) && !self.route_all(deadline) {
+            return Err(self.timeout_error("routing"));
+        }
+        let targets: Vec<u64> = self
+            .lanes
+            .iter()
+            .map(|l| l.counters.accepted.load(Ordering::Acquire))
+            .collect();
+        let mut guard = match self.settled.0.lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        };
+        loop {
+            let done = self
+                .lanes
+                .iter()
+                .zip(&targets)
+                .all(|(lane, &target)| lane.counters.settled() >= target);
+            if done {
+                return Ok(());
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                drop(guard);
+                return Err(self.timeout_error("delivery"));
+            }
+            guard = match self
+                .settled
+                .1
+                .wait_timeout(guard, (deadline - now).min(Duration::from_millis(100)))
+            {
+                Ok((g, _)) => g,
+                Err(p) => p.into_inner().0,
+            };
+        }
+    }
+
+    fn timeout_error(&self, stage: &str) -> Error {
+        let stats = self.stats();
+        Error::new(
+            ErrorKind::Timeout,
+            format!(
+                "{} events not delivered in time (stuck in {stage}); they stay in the spool",
+                stats.pending()
+            ),
+        )
+    }
+
+    /// Stop accepting, deliver what can be delivered by the deadline, persist the rest.
+    pub fn close(&self, timeout: Duration) -> Stats {
+        let deadline = Instant::now() + timeout;
+        if self.closed.swap(true, Ordering::AcqRel) {
+            return self.stats();
+        }
+        self.queue.close();
+        let _ = self.flush(timeout);
+        let _ = self.tx.send(Msg::Stop);
+        if let Some(worker) = self.worker.lock().ok().and_then(|mut w| w.take()) {
+            let _ = worker.join();
+        }
+        for lane in &self.lanes {
+            lane.stop(deadline);
+        }
+        let threads: Vec<JoinHandle<()>> = self
+            .lane_threads
+            .lock()
+            .map(|mut t| t.drain(..).collect())
+            .unwrap_or_default();
+        for t in threads {
+            let _ = t.join();
+        }
+        self.stats()
+    }
+
+    pub fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
+    }
+}

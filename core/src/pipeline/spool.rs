@@ -1,0 +1,504 @@
+//! A durable, size-capped FIFO of records on disk: one folder per backend holding numbered
+//! segment files and a cursor. Each record is `[len u32 LE][crc32 u32 LE][payload]`.
+//! Replay after a restart starts at the cursor; corrupt records are skipped and counted; when
+//! the cap is exceeded the oldest segment is dropped and its records counted.
+//!
+//! A folder is claimed with an exclusive file lock, so two live processes never share one and
+//! a restarted process adopts what a dead one left behind.
+
+use std::collections::VecDeque;
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+
+use crate::config::FsyncPolicy;
+
+const HEADER: usize = 8;
+/// A length above this can only be garbage.
+const MAX_RECORD: u32 = 64 * 1024 * 1024;
+const MAX_SLOTS: usize = 256;
+
+struct Segment {
+    id: u64,
+    size: u64,
+    /// Records in this segment after the cursor (or all of them, for later segments).
+    unread: u64,
+}
+
+/// Where the next read starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Position {
+    segment: u64,
+    offset: u64,
+}
+
+/// What `read` returns: payloads in order, and the position to `commit` once delivered.
+pub(crate) struct ReadBatch {
+    pub records: Vec<Vec<u8>>,
+    pub end: Position,
+    /// Corrupt records skipped while reading (already counted on commit).
+    skipped: u64,
+}
+
+pub(crate) struct Spool {
+    dir: PathBuf,
+    _lock: File,
+    fsync: FsyncPolicy,
+    max_bytes: u64,
+    segment_limit: u64,
+    segments: VecDeque<Segment>,
+    writer: Option<File>,
+    cursor: Position,
+    /// Records not yet committed.
+    pending: u64,
+    /// Records lost to the size cap since the last `take_counters`.
+    dropped: u64,
+    /// Corrupt records skipped since the last `take_counters`.
+    corrupt: u64,
+}
+
+fn segment_path(dir: &Path, id: u64) -> PathBuf {
+    dir.join(format!("{id:016}.seg"))
+}
+
+impl Spool {
+    /// Claim the first free slot under `base/name/` and open (or replay) it.
+    pub fn open(base: &Path, name: &str, max_bytes: u64, fsync: FsyncPolicy) -> io::Result<Spool> {
+        let root = base.join(name);
+        fs::create_dir_all(&root)?;
+        for slot in 0..MAX_SLOTS {
+            let dir = root.join(slot.to_string());
+            fs::create_dir_all(&dir)?;
+            let lock = OpenOptions::new()
+                .create(true)
+                .truncate(false)
+                .write(true)
+                .open(dir.join("lock"))?;
+            match lock.try_lock() {
+                Ok(()) => return Spool::open_claimed(dir, lock, max_bytes, fsync),
+                Err(fs::TryLockError::WouldBlock) => continue,
+                Err(fs::TryLockError::Error(e)) => return Err(e),
+            }
+        }
+        Err(io::Error::other(format!(
+            "all {MAX_SLOTS} spool slots under {} are in use",
+            root.display()
+        )))
+    }
+
+    fn open_claimed(dir: PathBuf, lock: File, max_bytes: u64, fsync: FsyncPolicy) -> io::Result<Spool> {
+        let mut ids: Vec<u64> = fs::read_dir(&dir)?
+            .filter_map(|e| e.ok())
+            .filter_map(|e| {
+                let name = e.file_name().into_string().ok()?;
+                name.strip_suffix(".seg")?.parse().ok()
+            })
+            .collect();
+        ids.sort_unstable();
+        let cursor = read_cursor(&dir).unwrap_or(Position {
+            segment: ids.first().copied().unwrap_or(1),
+            offset: 0,
+        });
+        let mut spool = Spool {
+            segment_limit: (max_bytes / 8).clamp(64 * 1024, 16 * 1024 * 1024),
+            dir,
+            _lock: lock,
+            fsync,
+            max_bytes,
+            segments: VecDeque::new(),
+            writer: None,
+            cursor,
+            pending: 0,
+            dropped: 0,
+            corrupt: 0,
+        };
+        for id in ids {
+            let path = segment_path(&spool.dir, id);
+            if id < cursor.segment {
+                // Fully delivered before the last shutdown.
+                let _ = fs::remove_file(path);
+                continue;
+            }
+            let size = fs::metadata(&path)?.len();
+            let from = if id == cursor.segment { cursor.offset } else { 0 };
+            // Corrupt records are counted when a read skips them, not here.
+            let unread = count_records(&path, from)?;
+            spool.pending += unread;
+            spool.segments.push_back(Segment { id, size, unread });
+        }
+        if spool.segments.front().map(|s| s.id) != Some(spool.cursor.segment) {
+            spool.cursor = Position {
+                segment: spool.segments.front().map_or(spool.cursor.segment.max(1), |s| s.id),
+                offset: 0,
+            };
+        }
+        Ok(spool)
+    }
+
+    #[cfg(test)]
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Records appended and not yet committed.
+    pub fn pending(&self) -> u64 {
+        self.pending
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.pending == 0
+    }
+
+    /// (dropped by the size cap, corrupt) since the last call.
+    pub fn take_counters(&mut self) -> (u64, u64) {
+        let c = (self.dropped, self.corrupt);
+        self.dropped = 0;
+        self.corrupt = 0;
+        c
+    }
+
+    /// Append records (payloads without framing) as one write.
+    pub fn append<'a>(&mut self, records: impl IntoIterator<Item = &'a [u8]>) -> io::Result<()> {
+        let mut buf = Vec::new();
+        let mut count = 0u64;
+        for payload in records {
+            buf.extend_from_slice(&(payload.len() as u32).to_le_bytes());
+            buf.extend_from_slice(&crc32fast::hash(payload).to_le_bytes());
+            buf.extend_from_slice(payload);
+            count += 1;
+            if self.fsync == FsyncPolicy::Always {
+                self.write_framed(&buf, count)?;
+                buf.clear();
+                count = 0;
+            }
+        }
+        if count > 0 {
+            self.write_framed(&buf, count)?;
+        }
+        self.enforce_cap();
+        Ok(())
+    }
+
+    fn write_framed(&mut self, framed: &[u8], count: u64) -> io::Result<()> {
+        let needs_new = match self.segments.back() {
+            None => true,
+            Some(last) => last.size >= self.segment_limit,
+        };
+        if needs_new || self.writer.is_none() {
+            let id = if needs_new {
+                self.segments.back().map_or(self.cursor.segment.max(1), |s| s.id + 1)
+            } else {
+                self.segments.back().map_or(1, |s| s.id)
+            };
+            let file = OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(segment_path(&self.dir, id))?;
+            if needs_new {
+                self.segments.push_back(Segment {
+                    id,
+                    size: 0,
+                    unread: 0,
+                });
+            }
+            self.writer = Some(file);
+        }
+        let Some(writer) = self.writer.as_mut() else {
+            return Err(io::Error::other("spool writer missing"));
+        };
+        writer.write_all(framed)?;
+        if self.fsync != FsyncPolicy::Never {
+            writer.sync_data()?;
+        }
+        if let Some(last) = self.segments.back_mut() {
+            last.size += framed.len() as u64;
+            last.unread += count;
+        }
+        self.pending += count;
+        Ok(())
+    }
+
+    fn total_bytes(&self) -> u64 {
+        self.segments.iter().map(|s| s.size).sum()
+    }
+
+    /// Drop the oldest segments while over the cap (never the one being written).
+    fn enforce_cap(&mut self) {
+        while self.total_bytes() > self.max_bytes && self.segments.len() > 1 {
+            if let Some(oldest) = self.segments.pop_front() {
+                self.dropped += oldest.unread;
+                self.pending = self.pending.saturating_sub(oldest.unread);
+                let _ = fs::remove_file(segment_path(&self.dir, oldest.id));
+                if let Some(next) = self.segments.front() {
+                    self.cursor = Position {
+                        segment: next.id,
+                        offset: 0,
+                    };
+                    let _ = self.write_cursor();
+                }
+            }
+        }
+    }
+
+    /// Read up to `max` records from the cursor without consuming them.
+    pub fn read(&mut self, max: usize) -> io::Result<ReadBatch> {
+        let mut records = Vec::new();
+        let mut skipped = 0;
+        let mut pos = self.cursor;
+        for seg in self.segments.iter() {
+            if seg.id < pos.segment {
+                continue;
+            }
+            if seg.id > pos.segment {
+                pos = Position {
+                    segment: seg.id,
+                    offset: 0,
+                };
+            }
+            let mut file = File::open(segment_path(&self.dir, seg.id))?;
+            file.seek(SeekFrom::Start(pos.offset))?;
+            let mut reader = io::BufReader::new(file.take(seg.size.saturating_sub(pos.offset)));
+            while records.len() < max {
+                match next_record(&mut reader)? {
+                    Next::Record(payload, consumed) => {
+                        pos.offset += consumed;
+                        records.push(payload);
+                    }
+                    Next::BadChecksum(consumed) => {
+                        pos.offset += consumed;
+                        skipped += 1;
+                    }
+                    Next::End => break,
+                    Next::Garbage => {
+                        // Unreadable framing: the rest of this segment is lost.
+                        skipped += 1;
+                        pos.offset = seg.size;
+                        break;
+                    }
+                }
+            }
+            if records.len() >= max {
+                break;
+            }
+        }
+        Ok(ReadBatch {
+            records,
+            end: pos,
+            skipped,
+        })
+    }
+
+    /// Mark everything up to `batch.end` as delivered.
+    pub fn commit(&mut self, batch: &ReadBatch) -> io::Result<()> {
+        let consumed = batch.records.len() as u64;
+        self.corrupt += batch.skipped;
+        self.pending = self.pending.saturating_sub(consumed);
+        let mut left = consumed;
+        let mut segment_count = self.segments.len();
+        while let Some(front) = self.segments.front_mut() {
+            if front.id > batch.end.segment {
+                break;
+            }
+            let take = left.min(front.unread);
+            front.unread -= take;
+            left -= take;
+            let finished = front.id < batch.end.segment
+                || (front.unread == 0 && segment_count > 1);
+            if finished {
+                let id = front.id;
+                self.segments.pop_front();
+                segment_count -= 1;
+                let _ = fs::remove_file(segment_path(&self.dir, id));
+            } else {
+                break;
+            }
+        }
+        self.cursor = match self.segments.front() {
+            Some(front) if front.id > batch.end.segment => Position {
+                segment: front.id,
+                offset: 0,
+            },
+            _ => batch.end,
+        };
+        if self.pending == 0 && self.segments.len() == 1 {
+            // Everything delivered: start afresh so the folder does not grow forever.
+            if let Some(only) = self.segments.pop_front() {
+                self.writer = None;
+                let _ = fs::remove_file(segment_path(&self.dir, only.id));
+                self.cursor = Position {
+                    segment: only.id + 1,
+                    offset: 0,
+                };
+            }
+        }
+        self.write_cursor()
+    }
+
+    /// Give up on records that cannot be read back (the caller has counted them).
+    pub fn forget_pending(&mut self) {
+        for seg in self.segments.drain(..) {
+            let _ = fs::remove_file(segment_path(&self.dir, seg.id));
+            self.cursor = Position {
+                segment: seg.id + 1,
+                offset: 0,
+            };
+        }
+        self.writer = None;
+        self.pending = 0;
+        let _ = self.write_cursor();
+    }
+
+    fn write_cursor(&self) -> io::Result<()> {
+        let tmp = self.dir.join("cursor.tmp");
+        let mut f = File::create(&tmp)?;
+        writeln!(f, "{} {}", self.cursor.segment, self.cursor.offset)?;
+        if self.fsync != FsyncPolicy::Never {
+            f.sync_data()?;
+        }
+        fs::rename(tmp, self.dir.join("cursor"))
+    }
+}
+
+fn read_cursor(dir: &Path) -> Option<Position> {
+    let text = fs::read_to_string(dir.join("cursor")).ok()?;
+    let mut parts = text.split_whitespace();
+    Some(Position {
+        segment: parts.next()?.parse().ok()?,
+        offset: parts.next()?.parse().ok()?,
+    })
+}
+
+enum Next {
+    Record(Vec<u8>, u64),
+    BadChecksum(u64),
+    Garbage,
+    End,
+}
+
+fn next_record(reader: &mut impl Read) -> io::Result<Next> {
+    let mut header = [0u8; HEADER];
+    let mut got = 0;
+    while got < HEADER {
+        let n = reader.read(&mut header[got..])?;
+        if n == 0 {
+            return Ok(if got == 0 { Next::End } else { Next::Garbage });
+        }
+        got += n;
+    }
+    let len = u32::from_le_bytes([header[0], header[1], header[2], header[3]]);
+    let crc = u32::from_le_bytes([header[4], header[5], header[6], header[7]]);
+    if len > MAX_RECORD {
+        return Ok(Next::Garbage);
+    }
+    let mut payload = vec![0u8; len as usize];
+    if let Err(e) = reader.read_exact(&mut payload) {
+        return if e.kind() == io::ErrorKind::UnexpectedEof {
+            Ok(Next::Garbage)
+        } else {
+            Err(e)
+        };
+    }
+    let consumed = HEADER as u64 + u64::from(len);
+    if crc32fast::hash(&payload) != crc {
+        return Ok(Next::BadChecksum(consumed));
+    }
+    Ok(Next::Record(payload, consumed))
+}
+
+/// Readable records from `offset` to the end of a segment.
+fn count_records(path: &Path, offset: u64) -> io::Result<u64> {
+    let mut file = File::open(path)?;
+    file.seek(SeekFrom::Start(offset))?;
+    let mut reader = io::BufReader::new(file);
+    let mut good = 0;
+    loop {
+        match next_record(&mut reader)? {
+            Next::Record(..) => good += 1,
+            Next::BadChecksum(_) => {}
+            Next::Garbage | Next::End => return Ok(good),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn payloads(n: usize, tag: &str) -> Vec<Vec<u8>> {
+        (0..n).map(|i| format!("{tag}-{i}").into_bytes()).collect()
+    }
+
+    fn append_all(spool: &mut Spool, items: &[Vec<u8>]) {
+        spool.append(items.iter().map(|p| p.as_slice())).unwrap();
+    }
+
+    #[test]
+    fn replays_in_order_after_reopen_and_resumes_at_cursor() {
+        let dir = tempfile::tempdir().unwrap();
+        let items = payloads(10, "a");
+        {
+            let mut s = Spool::open(dir.path(), "b", 1 << 20, FsyncPolicy::Batch).unwrap();
+            append_all(&mut s, &items);
+            let first = s.read(4).unwrap();
+            assert_eq!(first.records, items[..4]);
+            s.commit(&first).unwrap();
+        }
+        let mut s = Spool::open(dir.path(), "b", 1 << 20, FsyncPolicy::Batch).unwrap();
+        assert_eq!(s.pending(), 6);
+        let rest = s.read(100).unwrap();
+        assert_eq!(rest.records, items[4..]);
+        s.commit(&rest).unwrap();
+        assert!(s.is_empty());
+    }
+
+    #[test]
+    fn a_second_live_opener_gets_its_own_slot() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = Spool::open(dir.path(), "b", 1 << 20, FsyncPolicy::Never).unwrap();
+        let b = Spool::open(dir.path(), "b", 1 << 20, FsyncPolicy::Never).unwrap();
+        assert_ne!(a.dir(), b.dir());
+    }
+
+    #[test]
+    fn corrupt_records_are_skipped_and_counted() {
+        let dir = tempfile::tempdir().unwrap();
+        let items = payloads(3, "c");
+        let seg;
+        {
+            let mut s = Spool::open(dir.path(), "b", 1 << 20, FsyncPolicy::Batch).unwrap();
+            append_all(&mut s, &items);
+            seg = segment_path(s.dir(), s.segments[0].id);
+        }
+        // Flip a byte inside the second payload.
+        let mut bytes = fs::read(&seg).unwrap();
+        let second_payload = HEADER + items[0].len() + HEADER;
+        bytes[second_payload] ^= 0xff;
+        // And leave a torn record at the end, as a crash mid-write would.
+        bytes.extend_from_slice(&[200, 0, 0, 0, 1, 2]);
+        fs::write(&seg, bytes).unwrap();
+
+        let mut s = Spool::open(dir.path(), "b", 1 << 20, FsyncPolicy::Batch).unwrap();
+        let batch = s.read(10).unwrap();
+        assert_eq!(batch.records, vec![items[0].clone(), items[2].clone()]);
+        s.commit(&batch).unwrap();
+        let (_, corrupt) = s.take_counters();
+        assert!(corrupt >= 2, "corrupt = {corrupt}");
+        assert!(s.is_empty());
+    }
+
+    #[test]
+    fn size_cap_drops_oldest_and_counts() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = Spool::open(dir.path(), "b", 64 * 1024, FsyncPolicy::Never).unwrap();
+        let big = vec![7u8; 1000];
+        for _ in 0..200 {
+            s.append([big.as_slice()]).unwrap();
+        }
+        assert!(s.total_bytes() <= 64 * 1024 + 2 * (1000 + HEADER as u64) + 64 * 1024);
+        let (dropped, _) = s.take_counters();
+        assert!(dropped > 0);
+        assert_eq!(s.pending() + dropped, 200);
+        let batch = s.read(1000).unwrap();
+        assert_eq!(batch.records.len() as u64, s.pending());
+    }
+}

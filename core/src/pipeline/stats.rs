@@ -1,0 +1,110 @@
+//! Counters every client exposes: per backend and for the client as a whole.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+
+use serde::Serialize;
+
+/// Live counters of one backend (lock-free; read with `snapshot`).
+#[derive(Default)]
+pub(crate) struct BackendCounters {
+    /// Events routed to this backend (including those replayed from its spool).
+    pub accepted: AtomicU64,
+    pub sent: AtomicU64,
+    pub retried: AtomicU64,
+    pub spooled: AtomicU64,
+    pub dropped: AtomicU64,
+    pub failed: AtomicU64,
+    pub last_error: Mutex<Option<String>>,
+}
+
+impl BackendCounters {
+    /// Events whose fate is decided (delivered, failed for good, or dropped).
+    pub fn settled(&self) -> u64 {
+        self.sent.load(Ordering::Acquire)
+            + self.failed.load(Ordering::Acquire)
+            + self.dropped.load(Ordering::Acquire)
+    }
+
+    pub fn set_error(&self, message: Option<String>) {
+        if let Ok(mut slot) = self.last_error.lock() {
+            *slot = message;
+        }
+    }
+}
+
+/// A point-in-time copy of one backend's counters.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct BackendStats {
+    pub name: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// Routed to this backend and not yet delivered, failed or dropped.
+    pub queued: u64,
+    pub sent: u64,
+    /// Delivery attempts that failed transiently and were tried again.
+    pub retried: u64,
+    /// Events written to the spool because the backend was slow or down.
+    pub spooled: u64,
+    /// Events lost to the spool's size cap or to a broken spool.
+    pub dropped: u64,
+    /// Events the backend rejected permanently.
+    pub failed: u64,
+    /// True while the backend answers; false after a transient failure until a success.
+    pub healthy: bool,
+    pub last_error: Option<String>,
+}
+
+impl BackendCounters {
+    pub fn snapshot(&self, name: &str, kind: &str, healthy: bool) -> BackendStats {
+        let accepted = self.accepted.load(Ordering::Acquire);
+        BackendStats {
+            name: name.to_string(),
+            kind: kind.to_string(),
+            queued: accepted.saturating_sub(self.settled()),
+            sent: self.sent.load(Ordering::Acquire),
+            retried: self.retried.load(Ordering::Acquire),
+            spooled: self.spooled.load(Ordering::Acquire),
+            dropped: self.dropped.load(Ordering::Acquire),
+            failed: self.failed.load(Ordering::Acquire),
+            healthy,
+            last_error: self.last_error.lock().ok().and_then(|e| e.clone()),
+        }
+    }
+}
+
+/// Client-wide counters.
+#[derive(Default)]
+pub(crate) struct ClientCounters {
+    pub emitted: AtomicU64,
+    /// Dropped by on_full = drop_newest, or because spilling failed.
+    pub dropped: AtomicU64,
+    /// Written to the ingress spool by on_full = spill.
+    pub spilled: AtomicU64,
+    /// Records of the queue or spool that could not be decoded.
+    pub corrupt: AtomicU64,
+}
+
+/// Everything `Client::stats` reports.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Stats {
+    /// Events accepted by `emit` (and job calls).
+    pub emitted: u64,
+    /// Accepted but not yet routed to the backends (in memory or the ingress spool).
+    pub queued: u64,
+    pub dropped: u64,
+    pub spilled: u64,
+    pub corrupt: u64,
+    pub backends: Vec<BackendStats>,
+}
+
+impl Stats {
+    /// Events routed to backends and not yet settled, summed over backends.
+    pub fn pending(&self) -> u64 {
+        self.queued + self.backends.iter().map(|b| b.queued).sum::<u64>()
+    }
+
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).unwrap_or_default()
+    }
+}

@@ -1,0 +1,242 @@
+//! Runs the shared conformance vectors (core/conformance) through the Rust API. The C suite
+//! and every language package run the same files.
+
+mod common;
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use wafermon::{Client, Config, ErrorKind, Job, Level};
+
+use common::{config_in, core_dir, load_json, read_events, same_json, schema_validator};
+
+const RESOURCE_METRICS: [&str; 4] = ["cpu_user_s", "cpu_system_s", "max_rss_bytes", "duration_s"];
+
+fn kind_name(kind: ErrorKind) -> &'static str {
+    match kind {
+        ErrorKind::InvalidConfig => "invalid_config",
+        ErrorKind::InvalidEvent => "invalid_event",
+        ErrorKind::Closed => "closed",
+        ErrorKind::Timeout => "timeout",
+        ErrorKind::Io => "io",
+        ErrorKind::Backend => "backend",
+    }
+}
+
+fn check_error(err: &wafermon::Error, expected: &Value, what: &str) {
+    if let Some(kind) = expected["kind"].as_str() {
+        assert_eq!(kind_name(err.kind()), kind, "{what}: error kind of {err}");
+    }
+    let path = expected["path"].as_str().unwrap_or("");
+    let message = err.to_string();
+    if path.is_empty() {
+        assert!(
+            message.starts_with(&kind_name(err.kind()).replace('_', " ")),
+            "{what}: '{message}'"
+        );
+    } else {
+        assert!(message.contains(&format!("at {path}:")), "{what}: '{message}' should name {path}");
+    }
+}
+
+fn normalize(event: &mut Value, job_ids: &HashMap<String, String>, last_seq: &mut u64) {
+    let id = event["id"].as_str().expect("id is a string");
+    let uuid = uuid::Uuid::parse_str(id).expect("id is a UUID");
+    assert_eq!(uuid.get_version_num(), 7, "id {id} is a UUIDv7");
+    event["id"] = json!("<id>");
+    let time = event["time"].as_str().expect("time is a string");
+    assert!(
+        time.len() == 27 && time.ends_with('Z') && time.as_bytes()[19] == b'.',
+        "time {time} has microseconds in UTC"
+    );
+    event["time"] = json!("<time>");
+    let seq = event["seq"].as_u64().expect("seq is an integer");
+    assert!(seq > *last_seq, "seq {seq} increases");
+    *last_seq = seq;
+    event["seq"] = json!("<seq>");
+    for field in ["id", "parent"] {
+        if let Some(value) = event["entity"][field].as_str() {
+            if let Some(alias) = job_ids.get(value) {
+                event["entity"][field] = json!(format!("<job:{alias}>"));
+            }
+        }
+    }
+    if let Some(metrics) = event.get_mut("metrics").and_then(Value::as_object_mut) {
+        for name in RESOURCE_METRICS {
+            if let Some(v) = metrics.get_mut(name) {
+                assert!(v.as_f64().is_some_and(|n| n >= 0.0), "{name} = {v}");
+                *v = json!("<number>");
+            }
+        }
+    }
+}
+
+fn run_step(client: &Client, jobs: &mut HashMap<String, Job>, job_ids: &mut HashMap<String, String>, step: &Value) -> wafermon::Result<()> {
+    let job = |name: &str| step[name].as_str().unwrap_or_default().to_string();
+    let text = |name: &str| step[name].as_str();
+    match step["op"].as_str().expect("op") {
+        "job_start" | "subjob_start" => {
+            let mut builder = if step["op"] == "job_start" {
+                client.job(text("name").unwrap())
+            } else {
+                jobs[&job("parent")].subjob(text("name").unwrap())
+            };
+            if let Some(k) = text("kind") {
+                builder = builder.kind(k);
+            }
+            if let Some(k) = text("key") {
+                builder = builder.key(k);
+            }
+            if let Some(k) = text("id") {
+                builder = builder.id(k);
+            }
+            if let Some(attrs) = step["attrs"].as_object() {
+                for (name, value) in attrs {
+                    builder = match value {
+                        Value::String(s) => builder.attr(name.as_str(), s.as_str()),
+                        Value::Bool(b) => builder.attr(name.as_str(), *b),
+                        Value::Number(n) if n.is_i64() => builder.attr(name.as_str(), n.as_i64().unwrap()),
+                        Value::Number(n) => builder.attr(name.as_str(), n.as_f64().unwrap()),
+                        other => panic!("attr {name} = {other}"),
+                    };
+                }
+            }
+            let started = builder.start()?;
+            job_ids.insert(started.id().to_string(), job("as"));
+            jobs.insert(job("as"), started);
+            Ok(())
+        }
+        "progress" => {
+            let j = &jobs[&job("job")];
+            let pct = step["percent"].as_f64().unwrap();
+            match text("message") {
+                Some(m) => j.progress_with(pct, m),
+                None => j.progress(pct),
+            }
+        }
+        "metric" => jobs[&job("job")].metric(text("name").unwrap(), step["value"].as_f64().unwrap()),
+        "log" => {
+            let level = Level::parse(text("level").unwrap()).unwrap();
+            jobs[&job("job")].log(level, text("message").unwrap())
+        }
+        "finish" => jobs.remove(&job("job")).unwrap().finish(),
+        "fail" => jobs.remove(&job("job")).unwrap().fail(text("message").unwrap()),
+        "cancel" => jobs.remove(&job("job")).unwrap().cancel(text("message").unwrap()),
+        "drop" => {
+            drop(jobs.remove(&job("job")).unwrap());
+            Ok(())
+        }
+        "emit" => client.emit_json(&event_text(&step["event"])),
+        other => panic!("unknown op {other}"),
+    }
+}
+
+fn event_text(event: &Value) -> String {
+    match event {
+        Value::String(raw) => raw.clone(),
+        other => other.to_string(),
+    }
+}
+
+fn merged_config(dir: &std::path::Path, scenario_config: &Value) -> Config {
+    Config::from_value(config_in(dir, scenario_config.clone())).expect("scenario config is valid")
+}
+
+#[test]
+fn scenarios_produce_the_expected_events() {
+    let event_schema = schema_validator("event.v1.schema.json");
+    let mut files: Vec<_> = std::fs::read_dir(core_dir().join("conformance/scenarios"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    assert!(!files.is_empty(), "no scenario files");
+    for file in files {
+        let scenario = load_json(&file);
+        let name = scenario["name"].as_str().unwrap_or("?").to_string();
+        let dir = tempfile::tempdir().unwrap();
+        let client = Client::new(merged_config(dir.path(), &scenario["config"])).unwrap();
+        let mut jobs = HashMap::new();
+        let mut job_ids = HashMap::new();
+        for (i, step) in scenario["steps"].as_array().unwrap().iter().enumerate() {
+            let result = run_step(&client, &mut jobs, &mut job_ids, step);
+            match (&step["error"], result) {
+                (Value::Null, Ok(())) => {}
+                (Value::Null, Err(e)) => panic!("{name}: step {i} failed: {e}"),
+                (expected, Err(e)) => check_error(&e, expected, &format!("{name} step {i}")),
+                (_, Ok(())) => panic!("{name}: step {i} should have failed"),
+            }
+        }
+        let stats = client.close(Duration::from_secs(10));
+        assert_eq!(stats.pending(), 0, "{name}: {stats:?}");
+        let mut events = read_events(&dir.path().join("data"));
+        for event in &events {
+            let errors: Vec<String> = event_schema.iter_errors(event).map(|e| e.to_string()).collect();
+            assert!(errors.is_empty(), "{name}: {event} violates the schema: {errors:?}");
+        }
+        let mut last_seq = 0;
+        for event in &mut events {
+            normalize(event, &job_ids, &mut last_seq);
+        }
+        let expected = scenario["expect"].as_array().unwrap();
+        assert_eq!(events.len(), expected.len(), "{name}: got {events:#?}");
+        for (i, (got, want)) in events.iter().zip(expected).enumerate() {
+            assert!(same_json(got, want), "{name}: event {i}\n got: {got}\nwant: {want}");
+        }
+    }
+}
+
+#[test]
+fn config_cases_are_accepted_or_rejected_with_their_path() {
+    let config_schema = schema_validator("config.v1.schema.json");
+    let cases = load_json(&core_dir().join("conformance/config_cases.json"));
+    let cases = cases.as_array().unwrap();
+    assert!(cases.len() > 10);
+    for case in cases {
+        let name = case["name"].as_str().unwrap();
+        let result = Config::from_value(case["config"].clone());
+        if case["ok"] == json!(true) {
+            if let Err(e) = result {
+                panic!("{name}: rejected: {e}");
+            }
+            let errors: Vec<String> = config_schema.iter_errors(&case["config"]).map(|e| e.to_string()).collect();
+            assert!(errors.is_empty(), "{name}: the schema rejects an accepted config: {errors:?}");
+        } else {
+            let err = result.err().unwrap_or_else(|| panic!("{name}: accepted"));
+            assert_eq!(err.kind(), ErrorKind::InvalidConfig, "{name}");
+            check_error(&err, &case["error"], name);
+        }
+    }
+}
+
+#[test]
+fn event_cases_are_accepted_or_rejected_with_their_path() {
+    let event_schema = schema_validator("event.v1.schema.json");
+    let cases = load_json(&core_dir().join("conformance/event_cases.json"));
+    let cases = cases.as_array().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let client = Client::new(merged_config(dir.path(), &json!({}))).unwrap();
+    let mut accepted = 0;
+    for case in cases {
+        let name = case["name"].as_str().unwrap();
+        let result = client.emit_json(&event_text(&case["event"]));
+        if case["ok"] == json!(true) {
+            if let Err(e) = result {
+                panic!("{name}: rejected: {e}");
+            }
+            accepted += 1;
+        } else {
+            let err = result.err().unwrap_or_else(|| panic!("{name}: accepted"));
+            assert_eq!(err.kind(), ErrorKind::InvalidEvent, "{name}");
+            check_error(&err, &case["error"], name);
+        }
+    }
+    client.close(Duration::from_secs(10));
+    let events = read_events(&dir.path().join("data"));
+    assert_eq!(events.len(), accepted);
+    for event in &events {
+        let errors: Vec<String> = event_schema.iter_errors(event).map(|e| e.to_string()).collect();
+        assert!(errors.is_empty(), "{event} violates the schema: {errors:?}");
+    }
+}

@@ -1,0 +1,329 @@
+//! The pipeline as a user sees it: delivery, spooling through an outage and a restart,
+//! queue-full policies, failover, filters, file formats, and the client's lifecycle.
+
+mod common;
+
+use std::path::Path;
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use wafermon::{Client, Config, ErrorKind, Kind, NewEvent};
+
+use common::{config_in, read_events};
+
+fn client(dir: &Path, extra: Value) -> Client {
+    Client::new(Config::from_value(config_in(dir, extra)).unwrap()).unwrap()
+}
+
+fn heartbeat(i: usize) -> NewEvent {
+    NewEvent::new(Kind::Heartbeat, "tool", format!("T{i}"))
+}
+
+fn entity_ids(events: &[Value]) -> Vec<String> {
+    events
+        .iter()
+        .map(|e| e["entity"]["id"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn flush_delivers_everything_and_stats_add_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = client(dir.path(), json!({}));
+    for i in 0..5000 {
+        c.emit(&heartbeat(i)).unwrap();
+    }
+    c.flush(Duration::from_secs(10)).unwrap();
+    let stats = c.stats();
+    assert_eq!(stats.emitted, 5000);
+    assert_eq!(stats.backends[0].sent, 5000);
+    assert_eq!(stats.pending(), 0);
+    let events = read_events(&dir.path().join("data"));
+    assert_eq!(events.len(), 5000);
+    let seqs: Vec<u64> = events.iter().map(|e| e["seq"].as_u64().unwrap()).collect();
+    assert!(seqs.windows(2).all(|w| w[0] < w[1]));
+    assert_eq!(entity_ids(&events)[4999], "T4999", "one thread's events keep their order");
+}
+
+#[test]
+fn events_survive_an_outage_and_a_restart_through_the_spool() {
+    let dir = tempfile::tempdir().unwrap();
+    // A regular file where the data folder should be: every write fails, as on a dead disk.
+    let blocker = dir.path().join("blocked");
+    std::fs::write(&blocker, b"not a folder").unwrap();
+    let extra = json!({
+        "direct_backends": [{"type": "filesystem", "path": blocker.join("data")}],
+        "retry": {"initial_backoff": 0.01, "max_backoff": 0.05}
+    });
+    let first = client(dir.path(), extra.clone());
+    for i in 0..300 {
+        first.emit(&heartbeat(i)).unwrap();
+    }
+    let err = first.flush(Duration::from_millis(300)).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Timeout);
+    assert!(err.message().contains("300 events"), "{err}");
+    let stats = first.close(Duration::from_millis(200));
+    let backend = &stats.backends[0];
+    assert_eq!(backend.sent, 0);
+    assert_eq!(backend.queued, 300);
+    assert!(backend.spooled >= 300);
+    assert!(!backend.healthy);
+    assert!(backend.last_error.as_deref().unwrap_or("").contains("cannot write"));
+    drop(first);
+
+    // The disk comes back; the next run replays the spool before anything new.
+    std::fs::remove_file(&blocker).unwrap();
+    let second = client(dir.path(), extra);
+    second.emit(&heartbeat(300)).unwrap();
+    second.flush(Duration::from_secs(10)).unwrap();
+    let stats = second.close(Duration::from_secs(5));
+    assert_eq!(stats.backends[0].sent, 301);
+    let events = read_events(&blocker.join("data"));
+    let mut ids = entity_ids(&events);
+    ids.sort_by_key(|id| id[1..].parse::<u32>().unwrap());
+    let expected: Vec<String> = (0..301).map(|i| format!("T{i}")).collect();
+    assert_eq!(ids, expected, "each event exactly once");
+}
+
+#[test]
+fn emit_never_fails_while_the_backend_is_down() {
+    let dir = tempfile::tempdir().unwrap();
+    let blocker = dir.path().join("blocked");
+    std::fs::write(&blocker, b"x").unwrap();
+    let c = client(
+        dir.path(),
+        json!({"direct_backends": [{"type": "filesystem", "path": blocker.join("d")}]}),
+    );
+    for i in 0..20_000 {
+        c.emit(&heartbeat(i)).unwrap();
+    }
+    let stats = c.close(Duration::from_millis(100));
+    assert_eq!(stats.emitted, 20_000);
+    assert_eq!(stats.backends[0].queued + stats.backends[0].dropped, 20_000);
+}
+
+#[test]
+fn queue_full_policies_account_for_every_event() {
+    for policy in ["drop_newest", "spill", "block"] {
+        let dir = tempfile::tempdir().unwrap();
+        let c = client(
+            dir.path(),
+            json!({"queue": {"capacity_bytes": 512, "on_full": policy}, "batch": {"max_events": 4}}),
+        );
+        let threads: Vec<_> = (0..2)
+            .map(|t| {
+                let c = c.clone();
+                std::thread::spawn(move || {
+                    for i in 0..5000 {
+                        c.emit(&heartbeat(t * 10_000 + i)).unwrap();
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        c.flush(Duration::from_secs(20)).unwrap();
+        let stats = c.close(Duration::from_secs(5));
+        let written = read_events(&dir.path().join("data")).len() as u64;
+        assert_eq!(written, stats.backends[0].sent, "{policy}");
+        match policy {
+            "drop_newest" => assert_eq!(stats.emitted + stats.dropped, 10_000, "{policy}: {stats:?}"),
+            _ => {
+                assert_eq!(stats.dropped, 0, "{policy}: {stats:?}");
+                assert_eq!(written, 10_000, "{policy}: nothing lost");
+            }
+        }
+    }
+}
+
+#[test]
+fn failover_group_moves_to_the_next_backend_and_the_primary_catches_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let blocker = dir.path().join("blocked");
+    std::fs::write(&blocker, b"x").unwrap();
+    let c = client(
+        dir.path(),
+        json!({
+            "direct_backends": [
+                {"type": "filesystem", "name": "primary", "group": "store", "priority": 0, "path": blocker.join("p")},
+                {"type": "filesystem", "name": "secondary", "group": "store", "priority": 1, "path": dir.path().join("s")}
+            ],
+            "retry": {"initial_backoff": 0.01, "max_backoff": 0.02}
+        }),
+    );
+    c.emit(&heartbeat(0)).unwrap();
+    let _ = c.flush(Duration::from_millis(300)); // the primary fails and is marked unhealthy
+    for i in 1..100 {
+        c.emit(&heartbeat(i)).unwrap();
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    let secondary = read_events(&dir.path().join("s"));
+    assert_eq!(secondary.len(), 99, "new events go to the healthy member");
+
+    std::fs::remove_file(&blocker).unwrap();
+    c.flush(Duration::from_secs(10)).unwrap();
+    let primary = read_events(&blocker.join("p"));
+    assert_eq!(entity_ids(&primary), vec!["T0"], "the primary delivers what it spooled");
+}
+
+#[test]
+fn filters_pick_events_by_kind_and_entity_kind() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = client(
+        dir.path(),
+        json!({"direct_backends": [
+            {"type": "filesystem", "name": "all", "path": dir.path().join("all")},
+            {"type": "filesystem", "name": "failures", "path": dir.path().join("failures"),
+             "filter": {"kinds": ["failed"], "entity_kinds": ["job"]}}
+        ]}),
+    );
+    let job = c.job("etch").start().unwrap();
+    job.subjob("rinse").start().unwrap().fail("leak").unwrap();
+    job.fail("chamber fault").unwrap();
+    c.flush(Duration::from_secs(10)).unwrap();
+    assert_eq!(read_events(&dir.path().join("all")).len(), 4);
+    let failures = read_events(&dir.path().join("failures"));
+    assert_eq!(failures.len(), 1);
+    assert_eq!(failures[0]["message"], "chamber fault");
+}
+
+#[test]
+fn csv_files_rotate_by_size_and_each_has_a_header() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("csv");
+    let c = client(
+        dir.path(),
+        json!({"direct_backends": [{"type": "filesystem", "path": data, "format": "csv", "rotate_size_mb": 0.01}]}),
+    );
+    for i in 0..300 {
+        c.emit(&heartbeat(i).message("a,b \"quoted\"\nsecond line")).unwrap();
+    }
+    c.close(Duration::from_secs(10));
+    let folder = data.join("fab-t").join("test-app");
+    let mut files: Vec<_> = std::fs::read_dir(&folder).unwrap().map(|e| e.unwrap().path()).collect();
+    files.sort();
+    assert!(files.len() > 2, "rotated into {} files", files.len());
+    let mut rows = 0;
+    for file in &files {
+        assert!(std::fs::metadata(file).unwrap().len() < 10_240 + 2048, "{file:?} respects the size");
+        let mut reader = csv::Reader::from_path(file).unwrap();
+        assert_eq!(reader.headers().unwrap().get(1), Some("id"));
+        for record in reader.records() {
+            let record = record.unwrap();
+            assert_eq!(&record[17], "a,b \"quoted\"\nsecond line");
+            rows += 1;
+        }
+    }
+    assert_eq!(rows, 300);
+}
+
+#[test]
+fn jsonl_files_are_per_site_and_app_and_per_day() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = client(dir.path(), json!({}));
+    let mut e = NewEvent::new(Kind::Heartbeat, "tool", "T1").time(wafermon::Timestamp::parse("2026-01-02T03:04:05Z").unwrap());
+    c.emit(&e).unwrap();
+    e.time = Some(wafermon::Timestamp::parse("2026-01-03T00:00:00Z").unwrap());
+    e.site = Some("fab 2/../x".into());
+    c.emit(&e).unwrap();
+    c.close(Duration::from_secs(5));
+    let data = dir.path().join("data");
+    assert!(data.join("fab-t/test-app/events-2026-01-02.jsonl").is_file());
+    assert!(data.join("fab_2_.._x/test-app/events-2026-01-03.jsonl").is_file(), "site names cannot escape the folder");
+}
+
+#[test]
+fn closed_clients_refuse_events_with_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = client(dir.path(), json!({}));
+    let job = c.job("etch").start().unwrap();
+    let stats = c.close(Duration::from_secs(5));
+    assert_eq!(stats.backends[0].sent, 1);
+    let err = c.emit(&heartbeat(1)).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Closed);
+    assert_eq!(job.progress(10.0).unwrap_err().kind(), ErrorKind::Closed);
+    assert_eq!(c.close(Duration::from_secs(1)), stats, "close is idempotent");
+}
+
+#[test]
+fn a_job_dropped_while_panicking_is_failed_and_one_dropped_quietly_is_canceled() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = client(dir.path(), json!({}));
+    let c2 = c.clone();
+    let result = std::thread::spawn(move || {
+        let _job = c2.job("crashy").start().unwrap();
+        panic!("tool fault");
+    })
+    .join();
+    assert!(result.is_err());
+    drop(c.job("quiet").start().unwrap());
+    c.close(Duration::from_secs(5));
+    let events = read_events(&dir.path().join("data"));
+    let ends: Vec<(String, String, String)> = events
+        .iter()
+        .filter(|e| e["kind"] != "started")
+        .map(|e| {
+            (
+                e["entity"]["name"].as_str().unwrap().to_string(),
+                e["status"].as_str().unwrap().to_string(),
+                e["message"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        ends,
+        vec![
+            ("crashy".into(), "failed".into(), "panicked".into()),
+            ("quiet".into(), "canceled".into(), "dropped without finish".into())
+        ]
+    );
+}
+
+#[test]
+fn job_calls_reject_bad_values_naming_the_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = client(dir.path(), json!({}));
+    let job = c.job("etch").start().unwrap();
+    let err = job.progress(101.0).unwrap_err();
+    assert_eq!((err.kind(), err.path()), (ErrorKind::InvalidEvent, Some("progress")));
+    let err = job.metric("temp", f64::NAN).unwrap_err();
+    assert_eq!(err.path(), Some("metrics.temp"));
+    let err = job.metric("", 1.0).unwrap_err();
+    assert_eq!(err.path(), Some("metrics"));
+    let err = c.job("").start().unwrap_err();
+    assert_eq!(err.path(), Some("entity.name"));
+    job.finish().unwrap();
+}
+
+#[test]
+fn resource_metrics_measure_the_job() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = client(dir.path(), json!({}));
+    let job = c.job("busy").start().unwrap();
+    let started = std::time::Instant::now();
+    let mut x = 0u64;
+    while started.elapsed() < Duration::from_millis(150) {
+        x = x.wrapping_add(std::hint::black_box(1));
+    }
+    let big = vec![1u8; 64 << 20];
+    std::hint::black_box(&big);
+    job.finish().unwrap();
+    c.close(Duration::from_secs(5));
+    let events = read_events(&dir.path().join("data"));
+    let m = &events[1]["metrics"];
+    assert!(m["duration_s"].as_f64().unwrap() >= 0.15);
+    assert!(m["cpu_user_s"].as_f64().unwrap() + m["cpu_system_s"].as_f64().unwrap() >= 0.05);
+    assert!(m["max_rss_bytes"].as_f64().unwrap() >= (64 << 20) as f64);
+}
+
+#[test]
+fn the_global_client_is_configured_once_and_shut_down() {
+    let dir = tempfile::tempdir().unwrap();
+    let client = wafermon::init(Config::from_value(config_in(dir.path(), json!({}))).unwrap()).unwrap();
+    wafermon::global().unwrap().job("via-global").start().unwrap().finish().unwrap();
+    drop(client);
+    let stats = wafermon::shutdown(Duration::from_secs(5)).unwrap();
+    assert_eq!(stats.backends[0].sent, 2);
+    assert!(wafermon::shutdown(Duration::from_secs(1)).is_none());
+}
