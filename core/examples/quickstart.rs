@@ -29,7 +29,10 @@ fn process_lot(client: &Client, lot: &str) -> wafermon::Result<()> {
                 checksum = checksum.wrapping_mul(31).wrapping_add(i);
             }
             std::hint::black_box(checksum);
-            step_job.metric("chamber_pressure_pa", 12.0 + s as f64 * 0.5 + w as f64 * 0.1)?;
+            step_job.metric(
+                "chamber_pressure_pa",
+                12.0 + s as f64 * 0.5 + w as f64 * 0.1,
+            )?;
             if *wafer == "W02" && *step == "etch" {
                 step_job.log(Level::Warning, "endpoint not detected, retrying once")?;
                 step_job.fail("endpoint detection timeout")?;
@@ -53,7 +56,7 @@ fn summarize(root: &Path) {
     while let Some(dir) = stack.pop() {
         for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
             let path = entry.path();
-            if path.is_dir() && path.file_name().is_some_and(|n| n != "spool") {
+            if path.is_dir() && path.file_name().is_some_and(|n| n != ".spool") {
                 stack.push(path);
             } else if path.extension().is_some_and(|e| e == "jsonl") {
                 files.push(path);
@@ -66,11 +69,19 @@ fn summarize(root: &Path) {
         let mut by_kind: BTreeMap<String, usize> = BTreeMap::new();
         for line in text.lines() {
             if let Ok(event) = serde_json::from_str::<serde_json::Value>(line) {
-                let kind = format!("{}/{}", event["entity"]["kind"].as_str().unwrap_or("?"), event["kind"].as_str().unwrap_or("?"));
+                let kind = format!(
+                    "{}/{}",
+                    event["entity"]["kind"].as_str().unwrap_or("?"),
+                    event["kind"].as_str().unwrap_or("?")
+                );
                 *by_kind.entry(kind).or_default() += 1;
             }
         }
-        println!("{} ({} events in total in this file)", file.display(), text.lines().count());
+        println!(
+            "{} ({} events in total in this file)",
+            file.display(),
+            text.lines().count()
+        );
         for (kind, n) in by_kind {
             println!("    {n:>4}  {kind}");
         }
@@ -89,7 +100,10 @@ fn main() -> wafermon::Result<()> {
     summarize(Path::new("wafermon-data"));
     println!("\nclient stats: {}", stats.to_json());
     if stats.pending() > 0 {
-        println!("{} events could not be delivered yet; they wait in the spool", stats.pending());
+        println!(
+            "{} events could not be delivered yet; they wait in the spool",
+            stats.pending()
+        );
     }
     Ok(())
 }

@@ -36,7 +36,10 @@ fn check_error(err: &wafermon::Error, expected: &Value, what: &str) {
             "{what}: '{message}'"
         );
     } else {
-        assert!(message.contains(&format!("at {path}:")), "{what}: '{message}' should name {path}");
+        assert!(
+            message.contains(&format!("at {path}:")),
+            "{what}: '{message}' should name {path}"
+        );
     }
 }
 
@@ -72,7 +75,12 @@ fn normalize(event: &mut Value, job_ids: &HashMap<String, String>, last_seq: &mu
     }
 }
 
-fn run_step(client: &Client, jobs: &mut HashMap<String, Job>, job_ids: &mut HashMap<String, String>, step: &Value) -> wafermon::Result<()> {
+fn run_step(
+    client: &Client,
+    jobs: &mut HashMap<String, Job>,
+    job_ids: &mut HashMap<String, String>,
+    step: &Value,
+) -> wafermon::Result<()> {
     let job = |name: &str| step[name].as_str().unwrap_or_default().to_string();
     let text = |name: &str| step[name].as_str();
     match step["op"].as_str().expect("op") {
@@ -96,7 +104,9 @@ fn run_step(client: &Client, jobs: &mut HashMap<String, Job>, job_ids: &mut Hash
                     builder = match value {
                         Value::String(s) => builder.attr(name.as_str(), s.as_str()),
                         Value::Bool(b) => builder.attr(name.as_str(), *b),
-                        Value::Number(n) if n.is_i64() => builder.attr(name.as_str(), n.as_i64().unwrap()),
+                        Value::Number(n) if n.is_i64() => {
+                            builder.attr(name.as_str(), n.as_i64().unwrap())
+                        }
                         Value::Number(n) => builder.attr(name.as_str(), n.as_f64().unwrap()),
                         other => panic!("attr {name} = {other}"),
                     };
@@ -115,14 +125,22 @@ fn run_step(client: &Client, jobs: &mut HashMap<String, Job>, job_ids: &mut Hash
                 None => j.progress(pct),
             }
         }
-        "metric" => jobs[&job("job")].metric(text("name").unwrap(), step["value"].as_f64().unwrap()),
+        "metric" => {
+            jobs[&job("job")].metric(text("name").unwrap(), step["value"].as_f64().unwrap())
+        }
         "log" => {
             let level = Level::parse(text("level").unwrap()).unwrap();
             jobs[&job("job")].log(level, text("message").unwrap())
         }
         "finish" => jobs.remove(&job("job")).unwrap().finish(),
-        "fail" => jobs.remove(&job("job")).unwrap().fail(text("message").unwrap()),
-        "cancel" => jobs.remove(&job("job")).unwrap().cancel(text("message").unwrap()),
+        "fail" => jobs
+            .remove(&job("job"))
+            .unwrap()
+            .fail(text("message").unwrap()),
+        "cancel" => jobs
+            .remove(&job("job"))
+            .unwrap()
+            .cancel(text("message").unwrap()),
         "drop" => {
             drop(jobs.remove(&job("job")).unwrap());
             Ok(())
@@ -172,8 +190,14 @@ fn scenarios_produce_the_expected_events() {
         assert_eq!(stats.pending(), 0, "{name}: {stats:?}");
         let mut events = read_events(&dir.path().join("data"));
         for event in &events {
-            let errors: Vec<String> = event_schema.iter_errors(event).map(|e| e.to_string()).collect();
-            assert!(errors.is_empty(), "{name}: {event} violates the schema: {errors:?}");
+            let errors: Vec<String> = event_schema
+                .iter_errors(event)
+                .map(|e| e.to_string())
+                .collect();
+            assert!(
+                errors.is_empty(),
+                "{name}: {event} violates the schema: {errors:?}"
+            );
         }
         let mut last_seq = 0;
         for event in &mut events {
@@ -182,7 +206,10 @@ fn scenarios_produce_the_expected_events() {
         let expected = scenario["expect"].as_array().unwrap();
         assert_eq!(events.len(), expected.len(), "{name}: got {events:#?}");
         for (i, (got, want)) in events.iter().zip(expected).enumerate() {
-            assert!(same_json(got, want), "{name}: event {i}\n got: {got}\nwant: {want}");
+            assert!(
+                same_json(got, want),
+                "{name}: event {i}\n got: {got}\nwant: {want}"
+            );
         }
     }
 }
@@ -200,8 +227,14 @@ fn config_cases_are_accepted_or_rejected_with_their_path() {
             if let Err(e) = result {
                 panic!("{name}: rejected: {e}");
             }
-            let errors: Vec<String> = config_schema.iter_errors(&case["config"]).map(|e| e.to_string()).collect();
-            assert!(errors.is_empty(), "{name}: the schema rejects an accepted config: {errors:?}");
+            let errors: Vec<String> = config_schema
+                .iter_errors(&case["config"])
+                .map(|e| e.to_string())
+                .collect();
+            assert!(
+                errors.is_empty(),
+                "{name}: the schema rejects an accepted config: {errors:?}"
+            );
         } else {
             let err = result.err().unwrap_or_else(|| panic!("{name}: accepted"));
             assert_eq!(err.kind(), ErrorKind::InvalidConfig, "{name}");
@@ -236,7 +269,10 @@ fn event_cases_are_accepted_or_rejected_with_their_path() {
     let events = read_events(&dir.path().join("data"));
     assert_eq!(events.len(), accepted);
     for event in &events {
-        let errors: Vec<String> = event_schema.iter_errors(event).map(|e| e.to_string()).collect();
+        let errors: Vec<String> = event_schema
+            .iter_errors(event)
+            .map(|e| e.to_string())
+            .collect();
         assert!(errors.is_empty(), "{event} violates the schema: {errors:?}");
     }
 }

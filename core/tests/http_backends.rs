@@ -273,8 +273,13 @@ fn sidecar_mode_msgpack_decodes_to_the_same_events() {
     assert_eq!(r.path, "/v1/ingest/batch");
     assert_eq!(r.header("Content-Type"), Some("application/msgpack"));
     assert_eq!(r.header("Authorization"), Some("Bearer s3"));
-    let body: SidecarBody = rmp_serde::from_slice(&r.body).expect("valid msgpack envelope");
+    // Human-readable MessagePack: the id travels as its UUID string, as in JSON.
+    let mut de = rmp_serde::Deserializer::new(&r.body[..]).with_human_readable();
+    let body = SidecarBody::deserialize(&mut de).expect("valid msgpack envelope");
     assert_eq!(body.events, sent);
+    let generic: serde_json::Value = rmp_serde::from_slice(&r.body).expect("plain msgpack");
+    let first_id = &generic["events"][0]["id"];
+    assert_eq!(first_id.as_str(), Some(sent[0].id.to_string().as_str()));
 }
 
 #[test]

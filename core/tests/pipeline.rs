@@ -42,7 +42,11 @@ fn flush_delivers_everything_and_stats_add_up() {
     assert_eq!(events.len(), 5000);
     let seqs: Vec<u64> = events.iter().map(|e| e["seq"].as_u64().unwrap()).collect();
     assert!(seqs.windows(2).all(|w| w[0] < w[1]));
-    assert_eq!(entity_ids(&events)[4999], "T4999", "one thread's events keep their order");
+    assert_eq!(
+        entity_ids(&events)[4999],
+        "T4999",
+        "one thread's events keep their order"
+    );
 }
 
 #[test]
@@ -68,7 +72,11 @@ fn events_survive_an_outage_and_a_restart_through_the_spool() {
     assert_eq!(backend.queued, 300);
     assert!(backend.spooled >= 300);
     assert!(!backend.healthy);
-    assert!(backend.last_error.as_deref().unwrap_or("").contains("cannot write"));
+    assert!(backend
+        .last_error
+        .as_deref()
+        .unwrap_or("")
+        .contains("cannot write"));
     drop(first);
 
     // The disk comes back; the next run replays the spool before anything new.
@@ -128,7 +136,9 @@ fn queue_full_policies_account_for_every_event() {
         let written = read_events(&dir.path().join("data")).len() as u64;
         assert_eq!(written, stats.backends[0].sent, "{policy}");
         match policy {
-            "drop_newest" => assert_eq!(stats.emitted + stats.dropped, 10_000, "{policy}: {stats:?}"),
+            "drop_newest" => {
+                assert_eq!(stats.emitted + stats.dropped, 10_000, "{policy}: {stats:?}")
+            }
             _ => {
                 assert_eq!(stats.dropped, 0, "{policy}: {stats:?}");
                 assert_eq!(written, 10_000, "{policy}: nothing lost");
@@ -164,7 +174,11 @@ fn failover_group_moves_to_the_next_backend_and_the_primary_catches_up() {
     std::fs::remove_file(&blocker).unwrap();
     c.flush(Duration::from_secs(10)).unwrap();
     let primary = read_events(&blocker.join("p"));
-    assert_eq!(entity_ids(&primary), vec!["T0"], "the primary delivers what it spooled");
+    assert_eq!(
+        entity_ids(&primary),
+        vec!["T0"],
+        "the primary delivers what it spooled"
+    );
 }
 
 #[test]
@@ -197,16 +211,23 @@ fn csv_files_rotate_by_size_and_each_has_a_header() {
         json!({"direct_backends": [{"type": "filesystem", "path": data, "format": "csv", "rotate_size_mb": 0.01}]}),
     );
     for i in 0..300 {
-        c.emit(&heartbeat(i).message("a,b \"quoted\"\nsecond line")).unwrap();
+        c.emit(&heartbeat(i).message("a,b \"quoted\"\nsecond line"))
+            .unwrap();
     }
     c.close(Duration::from_secs(10));
     let folder = data.join("fab-t").join("test-app");
-    let mut files: Vec<_> = std::fs::read_dir(&folder).unwrap().map(|e| e.unwrap().path()).collect();
+    let mut files: Vec<_> = std::fs::read_dir(&folder)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
     files.sort();
     assert!(files.len() > 2, "rotated into {} files", files.len());
     let mut rows = 0;
     for file in &files {
-        assert!(std::fs::metadata(file).unwrap().len() < 10_240 + 2048, "{file:?} respects the size");
+        assert!(
+            std::fs::metadata(file).unwrap().len() < 10_240 + 2048,
+            "{file:?} respects the size"
+        );
         let mut reader = csv::Reader::from_path(file).unwrap();
         assert_eq!(reader.headers().unwrap().get(1), Some("id"));
         for record in reader.records() {
@@ -222,15 +243,22 @@ fn csv_files_rotate_by_size_and_each_has_a_header() {
 fn jsonl_files_are_per_site_and_app_and_per_day() {
     let dir = tempfile::tempdir().unwrap();
     let c = client(dir.path(), json!({}));
-    let mut e = NewEvent::new(Kind::Heartbeat, "tool", "T1").time(wafermon::Timestamp::parse("2026-01-02T03:04:05Z").unwrap());
+    let mut e = NewEvent::new(Kind::Heartbeat, "tool", "T1")
+        .time(wafermon::Timestamp::parse("2026-01-02T03:04:05Z").unwrap());
     c.emit(&e).unwrap();
     e.time = Some(wafermon::Timestamp::parse("2026-01-03T00:00:00Z").unwrap());
     e.site = Some("fab 2/../x".into());
     c.emit(&e).unwrap();
     c.close(Duration::from_secs(5));
     let data = dir.path().join("data");
-    assert!(data.join("fab-t/test-app/events-2026-01-02.jsonl").is_file());
-    assert!(data.join("fab_2_.._x/test-app/events-2026-01-03.jsonl").is_file(), "site names cannot escape the folder");
+    assert!(data
+        .join("fab-t/test-app/events-2026-01-02.jsonl")
+        .is_file());
+    assert!(
+        data.join("fab_2_.._x/test-app/events-2026-01-03.jsonl")
+            .is_file(),
+        "site names cannot escape the folder"
+    );
 }
 
 #[test]
@@ -243,7 +271,11 @@ fn closed_clients_refuse_events_with_a_clear_error() {
     let err = c.emit(&heartbeat(1)).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Closed);
     assert_eq!(job.progress(10.0).unwrap_err().kind(), ErrorKind::Closed);
-    assert_eq!(c.close(Duration::from_secs(1)), stats, "close is idempotent");
+    assert_eq!(
+        c.close(Duration::from_secs(1)),
+        stats,
+        "close is idempotent"
+    );
 }
 
 #[test]
@@ -275,7 +307,11 @@ fn a_job_dropped_while_panicking_is_failed_and_one_dropped_quietly_is_canceled()
         ends,
         vec![
             ("crashy".into(), "failed".into(), "panicked".into()),
-            ("quiet".into(), "canceled".into(), "dropped without finish".into())
+            (
+                "quiet".into(),
+                "canceled".into(),
+                "dropped without finish".into()
+            )
         ]
     );
 }
@@ -286,7 +322,10 @@ fn job_calls_reject_bad_values_naming_the_field() {
     let c = client(dir.path(), json!({}));
     let job = c.job("etch").start().unwrap();
     let err = job.progress(101.0).unwrap_err();
-    assert_eq!((err.kind(), err.path()), (ErrorKind::InvalidEvent, Some("progress")));
+    assert_eq!(
+        (err.kind(), err.path()),
+        (ErrorKind::InvalidEvent, Some("progress"))
+    );
     let err = job.metric("temp", f64::NAN).unwrap_err();
     assert_eq!(err.path(), Some("metrics.temp"));
     let err = job.metric("", 1.0).unwrap_err();
@@ -320,8 +359,15 @@ fn resource_metrics_measure_the_job() {
 #[test]
 fn the_global_client_is_configured_once_and_shut_down() {
     let dir = tempfile::tempdir().unwrap();
-    let client = wafermon::init(Config::from_value(config_in(dir.path(), json!({}))).unwrap()).unwrap();
-    wafermon::global().unwrap().job("via-global").start().unwrap().finish().unwrap();
+    let client =
+        wafermon::init(Config::from_value(config_in(dir.path(), json!({}))).unwrap()).unwrap();
+    wafermon::global()
+        .unwrap()
+        .job("via-global")
+        .start()
+        .unwrap()
+        .finish()
+        .unwrap();
     drop(client);
     let stats = wafermon::shutdown(Duration::from_secs(5)).unwrap();
     assert_eq!(stats.backends[0].sent, 2);

@@ -13,9 +13,26 @@ use crate::event::Event;
 
 /// CSV columns, in order; metrics and attrs are JSON objects in one column each.
 pub const CSV_COLUMNS: &[&str] = &[
-    "v", "id", "seq", "time", "site", "app_name", "app_version", "app_instance", "entity_kind",
-    "entity_id", "entity_name", "entity_parent", "entity_key", "kind", "status", "progress",
-    "level", "message", "metrics", "attrs",
+    "v",
+    "id",
+    "seq",
+    "time",
+    "site",
+    "app_name",
+    "app_version",
+    "app_instance",
+    "entity_kind",
+    "entity_id",
+    "entity_name",
+    "entity_parent",
+    "entity_key",
+    "kind",
+    "status",
+    "progress",
+    "level",
+    "message",
+    "metrics",
+    "attrs",
 ];
 
 struct OpenFile {
@@ -102,7 +119,12 @@ impl Filesystem {
             .unwrap_or(0)
     }
 
-    fn open_file(&self, folder: &Path, date: (i64, u32, u32), index: u32) -> std::io::Result<OpenFile> {
+    fn open_file(
+        &self,
+        folder: &Path,
+        date: (i64, u32, u32),
+        index: u32,
+    ) -> std::io::Result<OpenFile> {
         fs::create_dir_all(folder)?;
         let path = folder.join(self.file_name(date, index));
         let file = OpenOptions::new().create(true).append(true).open(&path)?;
@@ -123,8 +145,11 @@ impl Filesystem {
                 out.push(b'\n');
             }
             FileFormat::Csv => {
-                let mut w = csv::WriterBuilder::new().has_headers(false).from_writer(&mut *out);
-                let err = |e: csv::Error| DeliveryError::permanent(format!("cannot write CSV: {e}"));
+                let mut w = csv::WriterBuilder::new()
+                    .has_headers(false)
+                    .from_writer(&mut *out);
+                let err =
+                    |e: csv::Error| DeliveryError::permanent(format!("cannot write CSV: {e}"));
                 if header {
                     w.write_record(CSV_COLUMNS).map_err(err)?;
                 }
@@ -161,21 +186,33 @@ impl Filesystem {
     }
 
     /// Make sure the file for `key` and `date` is open; returns its folder.
-    fn ensure_open(&mut self, key: &(String, String), date: (i64, u32, u32)) -> Result<(), DeliveryError> {
+    fn ensure_open(
+        &mut self,
+        key: &(String, String),
+        date: (i64, u32, u32),
+    ) -> Result<(), DeliveryError> {
         if self.open.get(key).is_some_and(|f| f.date == date) {
             return Ok(());
         }
         let folder = Filesystem::folder(&self.config.path, &key.0, &key.1);
         let index = self.last_index(&folder, date);
-        let f = self.open_file(&folder, date, index).map_err(|e| io_error(&folder, e))?;
+        let f = self
+            .open_file(&folder, date, index)
+            .map_err(|e| io_error(&folder, e))?;
         self.open.insert(key.clone(), f);
         Ok(())
     }
 
-    fn rotate(&mut self, key: &(String, String), date: (i64, u32, u32)) -> Result<(), DeliveryError> {
+    fn rotate(
+        &mut self,
+        key: &(String, String),
+        date: (i64, u32, u32),
+    ) -> Result<(), DeliveryError> {
         let folder = Filesystem::folder(&self.config.path, &key.0, &key.1);
         let next = self.open.get(key).map_or(0, |f| f.index + 1);
-        let f = self.open_file(&folder, date, next).map_err(|e| io_error(&folder, e))?;
+        let f = self
+            .open_file(&folder, date, next)
+            .map_err(|e| io_error(&folder, e))?;
         self.open.insert(key.clone(), f);
         Ok(())
     }
@@ -196,7 +233,12 @@ impl Filesystem {
     }
 
     /// Events of one site/app and one day, appended with as few writes as rotation allows.
-    fn write_run(&mut self, key: &(String, String), date: (i64, u32, u32), events: &[Event]) -> Result<(), DeliveryError> {
+    fn write_run(
+        &mut self,
+        key: &(String, String),
+        date: (i64, u32, u32),
+        events: &[Event],
+    ) -> Result<(), DeliveryError> {
         self.ensure_open(key, date)?;
         self.scratch.clear();
         for event in events {

@@ -22,13 +22,37 @@ pub(crate) struct Endpoint {
     agent: Agent,
     url: String,
     authorization: Option<String>,
-    /// Set when no request to this URL can ever work in this build.
-    unusable: Option<String>,
+}
+
+/// A sidecar or gateway on this machine must never be reached through a proxy from the
+/// environment (HTTP_PROXY without NO_PROXY is common on fab hosts).
+fn is_loopback(url: &str) -> bool {
+    let rest = url
+        .trim_start_matches("http://")
+        .trim_start_matches("https://");
+    ["127.", "localhost", "[::1]"]
+        .iter()
+        .any(|prefix| rest.starts_with(prefix))
 }
 
 impl Endpoint {
-    pub(crate) fn new(config: &HttpConfig) -> Self {
-        let agent: Agent = Agent::config_builder()
+    /// Fails when no request to this URL could ever work in this build, so the client
+    /// refuses the config at start instead of failing every batch later.
+    pub(crate) fn new(config: &HttpConfig) -> crate::Result<Self> {
+        if config.url.starts_with("https://") && !cfg!(feature = "tls") {
+            return Err(crate::Error::config(
+                "url",
+                format!(
+                    "'{}' needs HTTPS, but wafermon was built without the \"tls\" feature",
+                    config.url
+                ),
+            ));
+        }
+        let mut builder = Agent::config_builder();
+        if is_loopback(&config.url) {
+            builder = builder.proxy(None);
+        }
+        let agent: Agent = builder
             // The status and body of a 4xx/5xx are what tells a retry from a give-up.
             .http_status_as_error(false)
             .timeout_global(Some(config.timeout))
@@ -37,14 +61,11 @@ impl Endpoint {
             .user_agent(format!("wafermon/{}", crate::VERSION))
             .build()
             .into();
-        let unusable = (config.url.starts_with("https://") && !cfg!(feature = "tls"))
-            .then(|| "https URL but wafermon was built without the \"tls\" feature".to_string());
-        Endpoint {
+        Ok(Endpoint {
             agent,
             url: config.url.clone(),
             authorization: config.token.as_ref().map(|t| format!("Bearer {t}")),
-            unusable,
-        }
+        })
     }
 
     /// POST `body`; Ok only for a 2xx answer.
@@ -54,9 +75,6 @@ impl Endpoint {
         content_type: &str,
         headers: &[(&str, &str)],
     ) -> Result<(), DeliveryError> {
-        if let Some(reason) = &self.unusable {
-            return Err(DeliveryError::permanent(reason.clone()));
-        }
         let mut request = self.agent.post(&self.url).content_type(content_type);
         if let Some(auth) = &self.authorization {
             request = request.header(header::AUTHORIZATION, auth);

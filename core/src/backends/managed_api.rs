@@ -22,12 +22,12 @@ pub struct ManagedApi {
 }
 
 impl ManagedApi {
-    pub fn new(config: HttpConfig, site_id: String) -> Self {
-        ManagedApi {
-            endpoint: Endpoint::new(&config),
+    pub fn new(config: HttpConfig, site_id: String) -> crate::Result<Self> {
+        Ok(ManagedApi {
+            endpoint: Endpoint::new(&config)?,
             source: config.source,
             site_id,
-        }
+        })
     }
 }
 

@@ -17,9 +17,7 @@ use std::time::Duration;
 pub use self::filesystem::Filesystem;
 
 use crate::config::{AppConfig, BackendConfig, BackendKind};
-#[cfg(not(feature = "http"))]
-use crate::error::Error;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::event::Event;
 
 /// Why a batch was not delivered.
@@ -80,22 +78,29 @@ pub trait Backend: Send {
 
 /// Build the backend an entry of the config describes.
 pub fn build(config: &BackendConfig, app: &AppConfig) -> Result<Box<dyn Backend>> {
+    // Errors name the backend, since its index in the config is not known here.
+    #[cfg(feature = "http")]
+    let at = |e: Error| {
+        Error::config(
+            format!("backend '{}'.{}", config.name, e.path().unwrap_or_default()),
+            e.message().to_string(),
+        )
+    };
     let backend: Box<dyn Backend> = match &config.kind {
         BackendKind::Filesystem(fs) => Box::new(Filesystem::new(fs.clone())),
         #[cfg(feature = "http")]
-        BackendKind::Sidecar(http) => Box::new(sidecar::Sidecar::new(http.clone())),
+        BackendKind::Sidecar(http) => Box::new(sidecar::Sidecar::new(http.clone()).map_err(&at)?),
         #[cfg(feature = "http")]
-        BackendKind::ManagedApi(http) => Box::new(managed_api::ManagedApi::new(
-            http.clone(),
-            app.site_id.clone(),
-        )),
+        BackendKind::ManagedApi(http) => {
+            Box::new(managed_api::ManagedApi::new(http.clone(), app.site_id.clone()).map_err(&at)?)
+        }
         #[cfg(feature = "http")]
-        BackendKind::Webhook(hook) => Box::new(webhook::Webhook::new(hook.clone())),
+        BackendKind::Webhook(hook) => Box::new(webhook::Webhook::new(hook.clone()).map_err(&at)?),
         #[cfg(not(feature = "http"))]
         other => {
             let _ = app;
             return Err(Error::config(
-                format!("backends.{}.type", config.name),
+                format!("backend '{}'.type", config.name),
                 format!(
                     "backend type '{}' needs wafermon built with the \"http\" feature",
                     other.type_name()

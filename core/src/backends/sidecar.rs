@@ -20,11 +20,11 @@ pub struct Sidecar {
 }
 
 impl Sidecar {
-    pub fn new(config: HttpConfig) -> Self {
-        Sidecar {
-            endpoint: Endpoint::new(&config),
+    pub fn new(config: HttpConfig) -> crate::Result<Self> {
+        Ok(Sidecar {
+            endpoint: Endpoint::new(&config)?,
             format: config.format,
-        }
+        })
     }
 }
 
@@ -36,8 +36,13 @@ impl Backend for Sidecar {
                 .endpoint
                 .post(&to_json(&envelope)?, "application/json", &[]),
             WireFormat::MsgPack => {
-                // Named fields, so the sidecar can decode it into the same structs as JSON.
-                let body = rmp_serde::to_vec_named(&envelope).map_err(|e| {
+                // Named fields and human-readable values (the id as its UUID string), so the
+                // MessagePack body has exactly the shape of the JSON schema.
+                let mut body = Vec::with_capacity(events.len() * 256);
+                let mut serializer = rmp_serde::Serializer::new(&mut body)
+                    .with_struct_map()
+                    .with_human_readable();
+                envelope.serialize(&mut serializer).map_err(|e| {
                     DeliveryError::permanent(format!("cannot encode batch as MessagePack: {e}"))
                 })?;
                 self.endpoint.post(&body, "application/msgpack", &[])

@@ -20,7 +20,7 @@ pub struct Webhook {
 }
 
 impl Webhook {
-    pub fn new(config: WebhookConfig) -> Self {
+    pub fn new(config: WebhookConfig) -> crate::Result<Self> {
         // Headers we set ourselves win: a configured duplicate would be sent twice and could
         // make a receiver read the wrong signature or content type.
         let mut ours = vec![
@@ -36,12 +36,12 @@ impl Webhook {
             .into_iter()
             .filter(|(name, _)| !ours.contains(&name.to_ascii_lowercase()))
             .collect();
-        Webhook {
-            endpoint: Endpoint::new(&config.http),
+        Ok(Webhook {
+            endpoint: Endpoint::new(&config.http)?,
             headers,
             secret: config.secret.map(String::into_bytes),
             signature_header: config.signature_header,
-        }
+        })
     }
 }
 

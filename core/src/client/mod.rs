@@ -158,17 +158,10 @@ impl Client {
     /// Stop accepting events, deliver what can be delivered within `timeout`, keep the rest
     /// in the spool for the next run, and report the final counters. Idempotent.
     pub fn close(&self, timeout: Duration) -> Stats {
-        match self.pipeline() {
-            Ok(p) => p.close(timeout),
-            Err(_) => Stats {
-                emitted: 0,
-                queued: 0,
-                dropped: 0,
-                spilled: 0,
-                corrupt: 0,
-                backends: Vec::new(),
-            },
-        }
+        // A pipeline that cannot be had (a child of a closed client) has nothing to report.
+        self.pipeline()
+            .map(|p| p.close(timeout))
+            .unwrap_or_default()
     }
 
     pub fn is_closed(&self) -> bool {
@@ -177,9 +170,6 @@ impl Client {
 
     /// Counters for the client and each backend.
     pub fn stats(&self) -> Stats {
-        match self.pipeline() {
-            Ok(p) => p.stats(),
-            Err(_) => self.close(Duration::ZERO),
-        }
+        self.pipeline().map(|p| p.stats()).unwrap_or_default()
     }
 }

@@ -149,7 +149,11 @@ impl BackendConfig {
 }
 
 pub(crate) fn join_url(base: &str, endpoint: &str) -> String {
-    format!("{}/{}", base.trim_end_matches('/'), endpoint.trim_start_matches('/'))
+    format!(
+        "{}/{}",
+        base.trim_end_matches('/'),
+        endpoint.trim_start_matches('/')
+    )
 }
 
 #[derive(Deserialize)]
@@ -288,9 +292,8 @@ pub(crate) fn parse_backend(value: &Value, path: &str, index: usize) -> Result<B
     };
     let name = match common.name {
         Some(n) => {
-            crate::event::check_name("name", &n, 64).map_err(|e| {
-                Error::config(format!("{path}.name"), e.message().to_string())
-            })?;
+            crate::event::check_name("name", &n, 64)
+                .map_err(|e| Error::config(format!("{path}.name"), e.message().to_string()))?;
             if n.contains(['/', '\\']) || n.starts_with('.') {
                 return Err(Error::config(
                     format!("{path}.name"),
@@ -335,7 +338,11 @@ fn parse_http(kind: &str, raw: RawHttp, path: &str) -> Result<BackendKind> {
         "json" => WireFormat::Json,
         "msgpack" if kind == "sidecar" => WireFormat::MsgPack,
         other => {
-            let allowed = if kind == "sidecar" { "json, msgpack" } else { "json" };
+            let allowed = if kind == "sidecar" {
+                "json, msgpack"
+            } else {
+                "json"
+            };
             return Err(Error::config(
                 format!("{path}.format"),
                 format!("'{other}' is not one of {allowed}"),
@@ -352,6 +359,30 @@ fn parse_http(kind: &str, raw: RawHttp, path: &str) -> Result<BackendKind> {
             return Err(Error::config(
                 format!("{path}.{key}"),
                 format!("unknown field for type '{kind}' (only webhook takes it)"),
+            ));
+        }
+    }
+    if raw.secret.as_deref() == Some("") {
+        return Err(Error::config(
+            format!("{path}.secret"),
+            "must not be empty (leave it out to send unsigned requests)",
+        ));
+    }
+    for (name, value) in &raw.headers {
+        let token = !name.is_empty()
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));
+        if !token {
+            return Err(Error::config(
+                format!("{path}.headers"),
+                format!("'{name}' is not a valid HTTP header name"),
+            ));
+        }
+        if value.bytes().any(|b| b == b'\r' || b == b'\n' || b == 0) {
+            return Err(Error::config(
+                format!("{path}.headers.{name}"),
+                "must not contain line breaks or NUL",
             ));
         }
     }

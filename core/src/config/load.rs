@@ -137,7 +137,7 @@ struct RawSpool {
 impl Default for RawSpool {
     fn default() -> Self {
         RawSpool {
-            path: "./wafermon-data/spool".into(),
+            path: "./wafermon-data/.spool".into(),
             max_size_mb: 256.0,
             fsync: "batch".into(),
         }
@@ -173,7 +173,11 @@ pub(crate) fn from_value_at<T: DeserializeOwned>(value: Value, prefix: &str) -> 
             .strip_prefix("missing field `")
             .and_then(|rest| rest.strip_suffix('`'))
         {
-            inner = if inner.is_empty() { field.to_string() } else { format!("{inner}.{field}") };
+            inner = if inner.is_empty() {
+                field.to_string()
+            } else {
+                format!("{inner}.{field}")
+            };
         }
         let path = match (prefix.is_empty(), inner.is_empty()) {
             (true, _) => inner,
@@ -359,7 +363,10 @@ impl Config {
             return Err(Error::config("spool.path", "must not be empty"));
         }
         if !raw.spool.max_size_mb.is_finite() || raw.spool.max_size_mb <= 0.0 {
-            return Err(Error::config("spool.max_size_mb", "must be a positive number"));
+            return Err(Error::config(
+                "spool.max_size_mb",
+                "must be a positive number",
+            ));
         }
         let spool = SpoolConfig {
             path: PathBuf::from(raw.spool.path),
@@ -415,7 +422,10 @@ fn read_file(path: &Path) -> Result<Value> {
         )
     })?;
     serde_json::from_str(&text).map_err(|e| {
-        Error::config("", format!("config file {} is not valid JSON: {e}", path.display()))
+        Error::config(
+            "",
+            format!("config file {} is not valid JSON: {e}", path.display()),
+        )
     })
 }
 
@@ -444,9 +454,10 @@ pub(crate) fn env_layer(lookup: impl Fn(&str) -> Option<String>) -> Result<Value
         let value = if *var == "WAFERMON_DATA_DIR" {
             serde_json::json!([{"type": "filesystem", "path": text, "format": "jsonl"}])
         } else if is_numeric_path(path) {
-            let n: f64 = text.trim().parse().map_err(|_| {
-                Error::config(*path, format!("{var}='{text}' is not a number"))
-            })?;
+            let n: f64 = text
+                .trim()
+                .parse()
+                .map_err(|_| Error::config(*path, format!("{var}='{text}' is not a number")))?;
             if path.ends_with("timeout")
                 || path.ends_with("interval")
                 || path.ends_with("max_size_mb")
@@ -524,7 +535,8 @@ mod tests {
 
     #[test]
     fn merge_replaces_arrays_and_merges_objects() {
-        let mut base = serde_json::json!({"app": {"name": "a", "version": "1"}, "direct_backends": [1, 2]});
+        let mut base =
+            serde_json::json!({"app": {"name": "a", "version": "1"}, "direct_backends": [1, 2]});
         merge(
             &mut base,
             serde_json::json!({"app": {"name": "b"}, "direct_backends": [3]}),

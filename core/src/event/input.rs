@@ -5,8 +5,8 @@ use serde_json::{Map, Value};
 use uuid::Uuid;
 
 use super::validate::{
-    check_attr, check_entry_count, check_metric, check_name, check_progress, check_text,
-    limits, resolve_status,
+    check_attr, check_entry_count, check_metric, check_name, check_progress, check_text, limits,
+    resolve_status,
 };
 use super::{App, Entity, Kind, Level, Scalar, Status, Timestamp};
 use crate::error::{Error, Result};
@@ -145,8 +145,8 @@ impl NewEvent {
 /// Parse an event given as JSON (from C, another language, or a forwarded complete event).
 /// Only `kind` and `entity.kind`/`entity.id` are required; unknown fields are errors.
 pub fn parse_event_json(text: &str) -> Result<NewEvent> {
-    let value: Value = serde_json::from_str(text)
-        .map_err(|e| Error::event("", format!("malformed JSON: {e}")))?;
+    let value: Value =
+        serde_json::from_str(text).map_err(|e| Error::event("", format!("malformed JSON: {e}")))?;
     from_value(&value)
 }
 
@@ -167,13 +167,18 @@ fn from_value(value: &Value) -> Result<NewEvent> {
             return Err(Error::event("v", format!("must be 1, got {v}")));
         }
     }
-    let kind = Kind::parse(required_str(obj, "kind", "kind")?).map_err(|m| Error::event("kind", m))?;
+    let kind =
+        Kind::parse(required_str(obj, "kind", "kind")?).map_err(|m| Error::event("kind", m))?;
     let entity_obj = obj
         .get("entity")
         .ok_or_else(|| Error::event("entity", "is required"))?
         .as_object()
         .ok_or_else(|| Error::event("entity", "must be an object"))?;
-    reject_unknown(entity_obj, "entity", &["kind", "id", "name", "parent", "key"])?;
+    reject_unknown(
+        entity_obj,
+        "entity",
+        &["kind", "id", "name", "parent", "key"],
+    )?;
     let mut event = NewEvent::new(
         kind,
         required_str(entity_obj, "kind", "entity.kind")?,
@@ -229,7 +234,10 @@ fn from_value(value: &Value) -> Result<NewEvent> {
         }
     }
     if let Some(s) = optional_str(obj, "id", "id")? {
-        event.id = Some(Uuid::parse_str(&s).map_err(|e| Error::event("id", format!("'{s}' is not a UUID: {e}")))?);
+        event.id = Some(
+            Uuid::parse_str(&s)
+                .map_err(|e| Error::event("id", format!("'{s}' is not a UUID: {e}")))?,
+        );
     }
     if let Some(s) = obj.get("seq") {
         event.seq = Some(
@@ -259,7 +267,11 @@ fn from_value(value: &Value) -> Result<NewEvent> {
 fn reject_unknown(obj: &Map<String, Value>, at: &str, known: &[&str]) -> Result<()> {
     for key in obj.keys() {
         if !known.contains(&key.as_str()) {
-            let path = if at.is_empty() { key.clone() } else { format!("{at}.{key}") };
+            let path = if at.is_empty() {
+                key.clone()
+            } else {
+                format!("{at}.{key}")
+            };
             return Err(Error::event(
                 path,
                 format!("unknown field (expected one of {})", known.join(", ")),

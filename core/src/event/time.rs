@@ -127,7 +127,10 @@ mod tests {
     fn formats_with_microseconds_in_utc() {
         let t = Timestamp::from_unix_micros(1_764_232_417_123_456);
         assert_eq!(t.to_string(), "2025-11-27T08:33:37.123456Z");
-        assert_eq!(Timestamp::from_unix_micros(0).to_string(), "1970-01-01T00:00:00.000000Z");
+        assert_eq!(
+            Timestamp::from_unix_micros(0).to_string(),
+            "1970-01-01T00:00:00.000000Z"
+        );
     }
 
     #[test]

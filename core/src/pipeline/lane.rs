@@ -128,9 +128,7 @@ impl Lane {
             return;
         }
         let mut inbox = lock(&self.inbox);
-        self.counters
-            .accepted
-            .fetch_add(n as u64, Ordering::AcqRel);
+        self.counters.accepted.fetch_add(n as u64, Ordering::AcqRel);
         if inbox.spooling || inbox.memory_events + n > self.memory_limit {
             if inbox.spool.is_some() {
                 if !inbox.spooling {
@@ -145,8 +143,9 @@ impl Lane {
             if inbox.memory_events + n > self.memory_limit * 4 {
                 // No spool to fall back on: bound memory and say so.
                 self.counters.dropped.fetch_add(n as u64, Ordering::AcqRel);
-                self.counters
-                    .set_error(Some("in-memory backlog full and no spool: events dropped".into()));
+                self.counters.set_error(Some(
+                    "in-memory backlog full and no spool: events dropped".into(),
+                ));
                 self.notify_settled();
                 return;
             }
@@ -273,9 +272,9 @@ impl Lane {
             if inbox.stop_at.is_some() && inbox.memory.is_empty() {
                 return None;
             }
-            let wait = inbox
-                .stop_at
-                .map_or(Duration::from_secs(1), |t| t.saturating_duration_since(Instant::now()));
+            let wait = inbox.stop_at.map_or(Duration::from_secs(1), |t| {
+                t.saturating_duration_since(Instant::now())
+            });
             inbox = match self.wake.wait_timeout(inbox, wait) {
                 Ok((g, _)) => g,
                 Err(poisoned) => poisoned.into_inner().0,
@@ -294,15 +293,18 @@ impl Lane {
         loop {
             match backend.send(events) {
                 Ok(()) => return Ok(()),
-                Err(DeliveryError::Transient { message, retry_after })
-                    if tries < settings.inline_retries && retry_after.is_none() =>
-                {
+                Err(DeliveryError::Transient {
+                    message,
+                    retry_after,
+                }) if tries < settings.inline_retries && retry_after.is_none() => {
                     tries += 1;
                     self.counters
                         .retried
                         .fetch_add(events.len() as u64, Ordering::AcqRel);
                     self.counters.set_error(Some(message));
-                    std::thread::sleep(backoff(&settings.retry, tries, None).min(Duration::from_secs(1)));
+                    std::thread::sleep(
+                        backoff(&settings.retry, tries, None).min(Duration::from_secs(1)),
+                    );
                 }
                 Err(e) => return Err(e),
             }
@@ -348,7 +350,12 @@ impl Lane {
     }
 
     /// Count a batch as settled and release it from the spool if it came from there.
-    fn finish(&self, work: Work, counter: impl Fn(&BackendCounters) -> &std::sync::atomic::AtomicU64, n: u64) {
+    fn finish(
+        &self,
+        work: Work,
+        counter: impl Fn(&BackendCounters) -> &std::sync::atomic::AtomicU64,
+        n: u64,
+    ) {
         if let Work::Spooled(read, _) = &work {
             let mut inbox = lock(&self.inbox);
             if let Some(spool) = inbox.spool.as_mut() {

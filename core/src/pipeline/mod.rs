@@ -18,8 +18,8 @@ use self::lane::{Lane, LaneSettings, Settled};
 use self::queue::{Msg, Queue};
 use self::spool::Spool;
 use self::stats::ClientCounters;
-use self::worker::{Router, Worker};
 pub use self::stats::{BackendStats, Stats};
+use self::worker::{Router, Worker};
 pub(crate) use record::{Attrs, Fields, Metrics};
 
 use crate::backends;
@@ -94,9 +94,8 @@ impl Pipeline {
             ));
             lane.counters.set_error(spool_error);
             let inline_retries = match &bc.kind {
-                crate::config::BackendKind::Sidecar(h) | crate::config::BackendKind::ManagedApi(h) => {
-                    h.retries
-                }
+                crate::config::BackendKind::Sidecar(h)
+                | crate::config::BackendKind::ManagedApi(h) => h.retries,
                 crate::config::BackendKind::Webhook(w) => w.http.retries,
                 crate::config::BackendKind::Filesystem(_) => 0,
             };

@@ -123,7 +123,11 @@ impl Queue {
         let in_shards: usize = self
             .shards
             .lock()
-            .map(|s| s.iter().map(|sh| sh.chunk.lock().map_or(0, |c| c.count)).sum())
+            .map(|s| {
+                s.iter()
+                    .map(|sh| sh.chunk.lock().map_or(0, |c| c.count))
+                    .sum()
+            })
             .unwrap_or(0);
         self.queued_events.load(Ordering::Acquire) + in_shards as u64
     }
@@ -194,7 +198,8 @@ impl Queue {
     }
 
     fn hand_over(&self, chunk: Chunk) {
-        self.queued_bytes.fetch_add(chunk.bytes.len(), Ordering::Relaxed);
+        self.queued_bytes
+            .fetch_add(chunk.bytes.len(), Ordering::Relaxed);
         self.queued_events
             .fetch_add(chunk.count as u64, Ordering::Relaxed);
         // The worker only goes away after close; a chunk sent then is counted by stats.
@@ -211,7 +216,8 @@ impl Queue {
             if let Ok(mut chunk) = shard.chunk.lock() {
                 if chunk.count > 0 {
                     let taken = std::mem::take(&mut *chunk);
-                    self.queued_bytes.fetch_add(taken.bytes.len(), Ordering::Relaxed);
+                    self.queued_bytes
+                        .fetch_add(taken.bytes.len(), Ordering::Relaxed);
                     self.queued_events
                         .fetch_add(taken.count as u64, Ordering::Relaxed);
                     out.push(taken);
@@ -219,7 +225,7 @@ impl Queue {
             }
         }
         // A shard only the registry still holds belongs to a thread that has exited.
-        shards.retain(|s| Arc::strong_count(s) > 1 || s.chunk.lock().map_or(false, |c| c.count > 0));
+        shards.retain(|s| Arc::strong_count(s) > 1 || s.chunk.lock().is_ok_and(|c| c.count > 0));
         out
     }
 
@@ -289,8 +295,10 @@ impl Queue {
         let (dropped, corrupt) = spool.take_counters();
         self.counters.dropped.fetch_add(dropped, Ordering::Relaxed);
         self.counters.corrupt.fetch_add(corrupt, Ordering::Relaxed);
-        self.queued_events
-            .fetch_sub((records.len() as u64 + dropped).min(self.queued_events.load(Ordering::Relaxed)), Ordering::Relaxed);
+        self.queued_events.fetch_sub(
+            (records.len() as u64 + dropped).min(self.queued_events.load(Ordering::Relaxed)),
+            Ordering::Relaxed,
+        );
         if spool.is_empty() {
             self.spilling.store(false, Ordering::Relaxed);
         }

@@ -286,7 +286,11 @@ pub(crate) fn decode(bytes: &[u8], defaults: &Defaults<'_>, seq: u64) -> Result<
     };
     let kind = Kind::from_code(r.u8("kind")?).ok_or(Corrupt("kind"))?;
     let status = Status::from_code(r.u8("status")?).ok_or(Corrupt("status"))?;
-    let progress = if r.peek_nil() { None } else { Some(r.f64("progress")?) };
+    let progress = if r.peek_nil() {
+        None
+    } else {
+        Some(r.f64("progress")?)
+    };
     let level = if r.peek_nil() {
         None
     } else {
@@ -374,7 +378,10 @@ mod tests {
             version: None,
             instance: None,
         };
-        let defaults = Defaults { site: "x", app: &app };
+        let defaults = Defaults {
+            site: "x",
+            app: &app,
+        };
         assert_eq!(decode(&buf, &defaults, 99).unwrap(), event);
     }
 
@@ -388,7 +395,10 @@ mod tests {
             version: None,
             instance: None,
         };
-        let defaults = Defaults { site: "s", app: &app };
+        let defaults = Defaults {
+            site: "s",
+            app: &app,
+        };
         for cut in 0..buf.len() {
             assert!(decode(&buf[..cut], &defaults, 1).is_err());
         }

@@ -5,7 +5,11 @@ use std::time::Duration;
 use crate::config::RetryConfig;
 
 /// The wait before attempt number `failures` (1 = after the first failure).
-pub(crate) fn backoff(policy: &RetryConfig, failures: u32, retry_after: Option<Duration>) -> Duration {
+pub(crate) fn backoff(
+    policy: &RetryConfig,
+    failures: u32,
+    retry_after: Option<Duration>,
+) -> Duration {
     let exp = policy
         .initial_backoff
         .saturating_mul(1u32 << failures.saturating_sub(1).min(20))
@@ -42,7 +46,10 @@ mod tests {
         for failures in 1..12 {
             let ceiling = (Duration::from_millis(100) * (1 << (failures - 1))).min(p.max_backoff);
             let wait = backoff(&p, failures, None);
-            assert!(wait >= ceiling / 2 && wait <= ceiling, "{failures}: {wait:?}");
+            assert!(
+                wait >= ceiling / 2 && wait <= ceiling,
+                "{failures}: {wait:?}"
+            );
         }
     }
 

@@ -86,7 +86,12 @@ impl Spool {
         )))
     }
 
-    fn open_claimed(dir: PathBuf, lock: File, max_bytes: u64, fsync: FsyncPolicy) -> io::Result<Spool> {
+    fn open_claimed(
+        dir: PathBuf,
+        lock: File,
+        max_bytes: u64,
+        fsync: FsyncPolicy,
+    ) -> io::Result<Spool> {
         let mut ids: Vec<u64> = fs::read_dir(&dir)?
             .filter_map(|e| e.ok())
             .filter_map(|e| {
@@ -120,7 +125,11 @@ impl Spool {
                 continue;
             }
             let size = fs::metadata(&path)?.len();
-            let from = if id == cursor.segment { cursor.offset } else { 0 };
+            let from = if id == cursor.segment {
+                cursor.offset
+            } else {
+                0
+            };
             // Corrupt records are counted when a read skips them, not here.
             let unread = count_records(&path, from)?;
             spool.pending += unread;
@@ -128,7 +137,10 @@ impl Spool {
         }
         if spool.segments.front().map(|s| s.id) != Some(spool.cursor.segment) {
             spool.cursor = Position {
-                segment: spool.segments.front().map_or(spool.cursor.segment.max(1), |s| s.id),
+                segment: spool
+                    .segments
+                    .front()
+                    .map_or(spool.cursor.segment.max(1), |s| s.id),
                 offset: 0,
             };
         }
@@ -186,7 +198,9 @@ impl Spool {
         };
         if needs_new || self.writer.is_none() {
             let id = if needs_new {
-                self.segments.back().map_or(self.cursor.segment.max(1), |s| s.id + 1)
+                self.segments
+                    .back()
+                    .map_or(self.cursor.segment.max(1), |s| s.id + 1)
             } else {
                 self.segments.back().map_or(1, |s| s.id)
             };
@@ -302,8 +316,7 @@ impl Spool {
             let take = left.min(front.unread);
             front.unread -= take;
             left -= take;
-            let finished = front.id < batch.end.segment
-                || (front.unread == 0 && segment_count > 1);
+            let finished = front.id < batch.end.segment || (front.unread == 0 && segment_count > 1);
             if finished {
                 let id = front.id;
                 self.segments.pop_front();

@@ -86,7 +86,7 @@ pub(crate) struct ClientCounters {
 }
 
 /// Everything `Client::stats` reports.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Stats {
     /// Events accepted by `emit` (and job calls).
     pub emitted: u64,

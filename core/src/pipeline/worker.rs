@@ -138,7 +138,11 @@ impl Worker {
     }
 
     /// Route everything accepted so far: handed-over chunks, partial shards, spilled records.
-    fn drain_all(&mut self, rx: &Receiver<Msg>, replies: &mut Vec<crossbeam_channel::Sender<()>>) -> bool {
+    fn drain_all(
+        &mut self,
+        rx: &Receiver<Msg>,
+        replies: &mut Vec<crossbeam_channel::Sender<()>>,
+    ) -> bool {
         let mut stop = false;
         while let Ok(msg) = rx.try_recv() {
             match msg {

@@ -18,7 +18,8 @@ pub fn load_json(path: &Path) -> Value {
 
 pub fn schema_validator(name: &str) -> jsonschema::Validator {
     let schema = load_json(&core_dir().join("schema").join(name));
-    jsonschema::validator_for(&schema).unwrap_or_else(|e| panic!("{name} is not a valid schema: {e}"))
+    jsonschema::validator_for(&schema)
+        .unwrap_or_else(|e| panic!("{name} is not a valid schema: {e}"))
 }
 
 /// A config writing JSONL under `dir/data` with its spool under `dir/spool`, merged with
@@ -48,7 +49,9 @@ pub fn read_events(dir: &Path) -> Vec<Value> {
     let mut events = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(&d) else { continue };
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
         for entry in entries.flatten() {
             let path = entry.path();
             if path.is_dir() {
@@ -56,9 +59,11 @@ pub fn read_events(dir: &Path) -> Vec<Value> {
             } else if path.extension().is_some_and(|e| e == "jsonl") {
                 let text = std::fs::read_to_string(&path).unwrap();
                 for line in text.lines().filter(|l| !l.is_empty()) {
-                    events.push(serde_json::from_str::<Value>(line).unwrap_or_else(|e| {
-                        panic!("bad line in {}: {e}: {line}", path.display())
-                    }));
+                    events.push(
+                        serde_json::from_str::<Value>(line).unwrap_or_else(|e| {
+                            panic!("bad line in {}: {e}: {line}", path.display())
+                        }),
+                    );
                 }
             }
         }
@@ -75,7 +80,9 @@ pub fn same_json(a: &Value, b: &Value) -> bool {
             x.len() == y.len() && x.iter().zip(y).all(|(a, b)| same_json(a, b))
         }
         (Value::Object(x), Value::Object(y)) => {
-            x.len() == y.len() && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| same_json(v, w)))
+            x.len() == y.len()
+                && x.iter()
+                    .all(|(k, v)| y.get(k).is_some_and(|w| same_json(v, w)))
         }
         _ => a == b,
     }

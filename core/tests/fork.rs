@@ -1,0 +1,90 @@
+//! Fork safety: a forked child gets a fresh worker and an empty queue; parent and child both
+//! deliver their own events, each exactly once.
+
+mod common;
+
+use std::time::Duration;
+
+use serde_json::json;
+use wafermon::{Client, Config, Kind, NewEvent};
+
+use common::{config_in, read_events};
+
+fn event(who: &str, i: usize) -> NewEvent {
+    NewEvent::new(Kind::Heartbeat, "tool", format!("{who}-{i}"))
+}
+
+/// Runs `body` in a forked child and returns its exit code.
+fn in_child(body: impl FnOnce() -> bool) -> i32 {
+    // SAFETY: the child only runs `body` and leaves with _exit, never returning into the
+    // test harness.
+    let pid = unsafe { libc::fork() };
+    assert!(pid >= 0, "fork failed");
+    if pid == 0 {
+        let ok = std::panic::catch_unwind(std::panic::AssertUnwindSafe(body)).unwrap_or(false);
+        unsafe { libc::_exit(if ok { 0 } else { 1 }) };
+    }
+    let mut status = 0;
+    // SAFETY: waiting for the child we just made.
+    unsafe { libc::waitpid(pid, &mut status, 0) };
+    if libc::WIFEXITED(status) {
+        libc::WEXITSTATUS(status)
+    } else {
+        -1
+    }
+}
+
+#[test]
+fn parent_and_forked_children_each_deliver_their_own_events_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let client =
+        Client::new(Config::from_value(config_in(dir.path(), json!({}))).unwrap()).unwrap();
+    // Events still in this thread's buffer at fork time belong to the parent only.
+    for i in 0..50 {
+        client.emit(&event("parent", i)).unwrap();
+    }
+    for child in 0..3 {
+        let c = client.clone();
+        let code = in_child(move || {
+            let who = format!("child{child}");
+            for i in 0..40 {
+                if c.emit(&event(&who, i)).is_err() {
+                    return false;
+                }
+            }
+            let job = c.job("in-child").start().and_then(|j| j.finish());
+            let flushed = c.flush(Duration::from_secs(10));
+            let stats = c.close(Duration::from_secs(5));
+            job.is_ok() && flushed.is_ok() && stats.emitted == 42 && stats.backends[0].sent == 42
+        });
+        assert_eq!(code, 0, "child {child} delivered its events");
+    }
+    for i in 50..100 {
+        client.emit(&event("parent", i)).unwrap();
+    }
+    client.flush(Duration::from_secs(10)).unwrap();
+    let stats = client.close(Duration::from_secs(5));
+    assert_eq!(stats.emitted, 100);
+    assert_eq!(stats.backends[0].sent, 100);
+
+    let events = read_events(&dir.path().join("data"));
+    let mut ids: Vec<String> = events
+        .iter()
+        .filter(|e| e["entity"]["kind"] == "tool")
+        .map(|e| e["entity"]["id"].as_str().unwrap().to_string())
+        .collect();
+    ids.sort();
+    let mut expected: Vec<String> = (0..100).map(|i| format!("parent-{i}")).collect();
+    for child in 0..3 {
+        expected.extend((0..40).map(|i| format!("child{child}-{i}")));
+    }
+    expected.sort();
+    assert_eq!(ids, expected);
+    let ids: std::collections::HashSet<&str> =
+        events.iter().map(|e| e["id"].as_str().unwrap()).collect();
+    assert_eq!(
+        ids.len(),
+        events.len(),
+        "no two events share an id across processes"
+    );
+}

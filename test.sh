@@ -1,0 +1,113 @@
+#!/usr/bin/env bash
+# Installs what the tests need (idempotently) and runs every test suite:
+# Rust (unit, integration, conformance vectors, header check), lint, and the C suite.
+# Each suite ends with a line "N passed, N failed"; the script exits non-zero on any failure.
+set -uo pipefail
+cd "$(dirname "$0")"
+ROOT=$(pwd)
+
+log() { printf '\n==> %s\n' "$*"; }
+
+install_deps() {
+    local need=()
+    command -v pkg-config >/dev/null 2>&1 || need+=(pkg-config)
+    [ -f /usr/include/cjson/cJSON.h ] || need+=(libcjson-dev)
+    command -v make >/dev/null 2>&1 || need+=(make)
+    command -v cc >/dev/null 2>&1 || need+=(gcc)
+    if [ ${#need[@]} -gt 0 ]; then
+        log "installing ${need[*]}"
+        local sudo=""
+        [ "$(id -u)" -eq 0 ] || sudo="sudo"
+        $sudo apt-get -o DPkg::Lock::Timeout=600 update -qq
+        $sudo apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+    fi
+    if ! command -v cargo >/dev/null 2>&1; then
+        echo "cargo is required (https://rustup.rs)" >&2
+        exit 1
+    fi
+    rustup component list --installed 2>/dev/null | grep -q '^clippy' || rustup component add clippy rustfmt
+}
+
+failures=0
+summary=()
+
+# Run a suite; record "name: N passed, N failed" from a status and counts.
+record() {
+    local name=$1 passed=$2 failed=$3
+    summary+=("$name: $passed passed, $failed failed")
+    [ "$failed" -eq 0 ] || failures=$((failures + 1))
+}
+
+rust_tests() {
+    log "cargo test --workspace"
+    local out
+    out=$(mktemp)
+    cargo test --workspace 2>&1 | tee "$out"
+    local status=${PIPESTATUS[0]}
+    local passed failed
+    passed=$(grep -Eo '^test result: .* ([0-9]+) passed' "$out" | grep -Eo '[0-9]+ passed' | awk '{s+=$1} END {print s+0}')
+    failed=$(grep -Eo '^test result: .* ([0-9]+) failed' "$out" | grep -Eo '[0-9]+ failed' | awk '{s+=$1} END {print s+0}')
+    # A crash or compile error leaves no result line: count it as a failure.
+    if [ "$status" -ne 0 ] && [ "$failed" -eq 0 ]; then failed=1; fi
+    echo "rust: $passed passed, $failed failed"
+    record rust "$passed" "$failed"
+    rm -f "$out"
+}
+
+lint() {
+    log "cargo fmt --check and cargo clippy -D warnings"
+    local failed=0
+    cargo fmt --all --check || failed=$((failed + 1))
+    cargo clippy --workspace --all-targets -- -D warnings || failed=$((failed + 1))
+    cargo clippy -p wafermon --no-default-features --all-targets -- -D warnings || failed=$((failed + 1))
+    echo "lint: $((3 - failed)) passed, $failed failed"
+    record lint $((3 - failed)) "$failed"
+}
+
+c_tests() {
+    log "make -C c test"
+    local out
+    out=$(mktemp)
+    make -C c test 2>&1 | tee "$out"
+    local status=${PIPESTATUS[0]}
+    local line passed=0 failed=0
+    line=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$out" | tail -n 1)
+    if [ -n "$line" ]; then
+        passed=$(echo "$line" | awk '{print $1}')
+        failed=$(echo "$line" | awk '{print $3}')
+    fi
+    if [ "$status" -ne 0 ] && [ "$failed" -eq 0 ]; then failed=1; fi
+    record c "$passed" "$failed"
+    rm -f "$out"
+}
+
+quickstart() {
+    log "quickstart on the embedded default"
+    local dir status
+    dir=$(mktemp -d)
+    (cd "$dir" && cargo run --quiet --release --manifest-path "$ROOT/Cargo.toml" -p wafermon --example quickstart)
+    status=$?
+    if [ "$status" -eq 0 ] && ls "$dir"/wafermon-data/*/*/events-*.jsonl >/dev/null 2>&1; then
+        record quickstart 1 0
+    else
+        record quickstart 0 1
+    fi
+    rm -rf "$dir"
+}
+
+install_deps
+rust_tests
+lint
+c_tests
+quickstart
+
+log "summary"
+for line in "${summary[@]}"; do
+    echo "$line"
+done
+if [ "$failures" -eq 0 ]; then
+    echo "all suites passed"
+    exit 0
+fi
+echo "$failures suite(s) failed"
+exit 1
