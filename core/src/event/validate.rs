@@ -18,6 +18,17 @@ pub mod limits {
     pub const MAX_ENTRIES: usize = 128;
 }
 
+/// Unicode category Cc: U+0000-U+001F, U+007F, and U+0080-U+009F (UTF-8 0xC2 0x80-0x9F).
+/// A byte scan, because this runs on every emit.
+fn has_control(value: &str) -> bool {
+    let bytes = value.as_bytes();
+    bytes.iter().enumerate().any(|(i, &b)| {
+        b < 0x20
+            || b == 0x7f
+            || (b == 0xc2 && bytes.get(i + 1).is_some_and(|n| (0x80..=0x9f).contains(n)))
+    })
+}
+
 /// Limits count characters, as JSON Schema's maxLength does; bytes >= characters, so the
 /// count is only needed when the byte length is over the limit.
 fn too_long(field: &str, value: &str, max: usize) -> Result<()> {
@@ -39,7 +50,7 @@ pub(crate) fn check_name(field: &str, value: &str, max: usize) -> Result<()> {
         return Err(Error::event(field, "must not be empty"));
     }
     too_long(field, value, max)?;
-    if value.chars().any(char::is_control) {
+    if has_control(value) {
         return Err(Error::event(field, "must not contain control characters"));
     }
     Ok(())
@@ -152,4 +163,20 @@ pub(crate) fn event(e: &Event) -> Result<()> {
         check_attr(name, value)?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::has_control;
+
+    #[test]
+    fn control_scan_matches_char_is_control() {
+        for c in [
+            '\u{0}', '\n', '\u{1f}', '\u{7f}', '\u{80}', '\u{9f}', 'a', 'é', '\u{a0}', '\u{2028}',
+            '€', '😀',
+        ] {
+            let text = format!("x{c}y");
+            assert_eq!(has_control(&text), c.is_control(), "{c:?}");
+        }
+    }
 }
