@@ -272,6 +272,10 @@ fn closed_clients_refuse_events_with_a_clear_error() {
     assert_eq!(err.kind(), ErrorKind::Closed);
     assert_eq!(job.progress(10.0).unwrap_err().kind(), ErrorKind::Closed);
     assert_eq!(
+        c.flush(Duration::from_secs(1)).unwrap_err().kind(),
+        ErrorKind::Closed
+    );
+    assert_eq!(
         c.close(Duration::from_secs(1)),
         stats,
         "close is idempotent"
@@ -332,7 +336,13 @@ fn job_calls_reject_bad_values_naming_the_field() {
     assert_eq!(err.path(), Some("metrics"));
     let err = c.job("").start().unwrap_err();
     assert_eq!(err.path(), Some("entity.name"));
-    job.finish().unwrap();
+    // An ending never fails on its message: an over-long reason is cut, the job still ends.
+    job.fail(&"x".repeat(70_000)).unwrap();
+    c.close(Duration::from_secs(5));
+    let events = read_events(&dir.path().join("data"));
+    let last = events.last().unwrap();
+    assert_eq!(last["status"], "failed");
+    assert_eq!(last["message"].as_str().unwrap().len(), 65_536);
 }
 
 #[test]

@@ -210,10 +210,13 @@ impl Job {
         self.send(Kind::Heartbeat, NONE)
     }
 
+    /// Ending never fails on the message: a job must not lose its ending because the
+    /// reason was too long, so an over-long message is cut at the limit.
     fn end(&mut self, kind: Kind, message: Option<&str>) -> Result<()> {
-        if let Some(m) = message {
-            event::check_text("message", m, limits::MAX_MESSAGE)?;
-        }
+        let message = message.map(|m| match m.char_indices().nth(limits::MAX_MESSAGE) {
+            Some((cut, _)) => &m[..cut],
+            None => m,
+        });
         self.ended = true;
         let usage = Usage::since(&self.usage);
         self.send(

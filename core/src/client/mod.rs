@@ -151,6 +151,7 @@ impl Client {
 
     /// Wait until everything emitted so far is delivered, or `timeout` passes (then the
     /// error says how many events are still pending; they stay queued or spooled).
+    /// Fails with `Closed` after `close`.
     pub fn flush(&self, timeout: Duration) -> Result<()> {
         self.pipeline()?.flush(timeout)
     }

@@ -179,8 +179,14 @@ impl Pipeline {
 
     /// Wait until every event emitted before the call is delivered (or failed for good).
     pub fn flush(&self, timeout: Duration) -> Result<()> {
-        let deadline = Instant::now() + timeout;
-        if !self.closed.load(Ordering::Acquire) && !self.route_all(deadline) {
+        if self.closed.load(Ordering::Acquire) {
+            return Err(Error::closed());
+        }
+        self.wait_delivered(Instant::now() + timeout)
+    }
+
+    fn wait_delivered(&self, deadline: Instant) -> Result<()> {
+        if !self.route_all(deadline) {
             return Err(self.timeout_error("routing"));
         }
         let targets: Vec<u64> = self
@@ -235,7 +241,7 @@ impl Pipeline {
             return self.stats();
         }
         self.queue.close();
-        let _ = self.flush(timeout);
+        let _ = self.wait_delivered(deadline);
         let _ = self.tx.send(Msg::Stop);
         if let Some(worker) = self.worker.lock().ok().and_then(|mut w| w.take()) {
             let _ = worker.join();
