@@ -100,20 +100,12 @@ fn option_text(value: Value, key: &str) -> FfiResult<Option<String>> {
 }
 
 fn scalar(name: &str, value: Value) -> FfiResult<Scalar> {
-    Ok(match value {
-        Value::Bool(b) => Scalar::Bool(b),
-        Value::String(s) => Scalar::Str(s),
-        Value::Number(n) => match n.as_i64() {
-            Some(i) => Scalar::Int(i),
-            None => Scalar::Float(n.as_f64().unwrap_or(f64::NAN)),
-        },
-        _ => {
-            return Err(Error::event(
-                format!("attrs.{name}"),
-                "must be a string, number or boolean",
-            )
-            .into())
-        }
+    Scalar::from_json(&value).ok_or_else(|| {
+        Error::event(
+            format!("attrs.{name}"),
+            "must be a string, number or boolean",
+        )
+        .into()
     })
 }
 

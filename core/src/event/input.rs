@@ -4,10 +4,7 @@
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
-use super::validate::{
-    check_attr, check_entry_count, check_metric, check_name, check_progress, check_text, limits,
-    resolve_status,
-};
+use super::validate::{content, origin};
 use super::{App, Entity, Kind, Level, Scalar, Status, Timestamp};
 use crate::error::{Error, Result};
 
@@ -92,52 +89,19 @@ impl NewEvent {
 
     /// Check the fields an application controls; returns the status the event will carry.
     pub fn validate(&self) -> Result<Status> {
-        check_name("entity.kind", &self.entity.kind, limits::MAX_IDENT)?;
-        check_name("entity.id", &self.entity.id, limits::MAX_IDENT)?;
-        for (field, value) in [
-            ("entity.name", &self.entity.name),
-            ("entity.parent", &self.entity.parent),
-            ("entity.key", &self.entity.key),
-        ] {
-            if let Some(v) = value {
-                check_name(field, v, limits::MAX_IDENT)?;
-            }
-        }
-        let status = resolve_status(self.kind, self.status)?;
-        if let Some(p) = self.progress {
-            check_progress(p)?;
-        }
-        if let Some(m) = &self.message {
-            check_text("message", m, limits::MAX_MESSAGE)?;
-        }
-        if self.kind == Kind::Log && self.message.is_none() {
-            return Err(Error::event("message", "is required for kind 'log'"));
-        }
-        check_entry_count("metrics", self.metrics.len())?;
-        for (name, value) in &self.metrics {
-            check_metric(name, *value)?;
-        }
-        check_entry_count("attrs", self.attrs.len())?;
-        for (name, value) in &self.attrs {
-            check_attr(name, value)?;
-        }
-        if let Some(id) = &self.id {
-            if id.get_version_num() != 7 {
-                return Err(Error::event("id", "must be a UUIDv7"));
-            }
-        }
-        if let Some(site) = &self.site {
-            check_name("site", site, limits::MAX_IDENT)?;
-        }
-        if let Some(app) = &self.app {
-            check_name("app.name", &app.name, limits::MAX_IDENT)?;
-            if let Some(v) = &app.version {
-                check_name("app.version", v, limits::MAX_IDENT)?;
-            }
-            if let Some(v) = &app.instance {
-                check_name("app.instance", v, limits::MAX_IDENT)?;
-            }
-        }
+        // The same pairs of references whether metrics come from a Vec or a map.
+        let metrics = self.metrics.iter().map(|(k, v)| (k, v));
+        let attrs = self.attrs.iter().map(|(k, v)| (k, v));
+        let status = content(
+            &self.entity,
+            self.kind,
+            self.status,
+            self.progress,
+            self.message.as_deref(),
+            metrics,
+            attrs,
+        )?;
+        origin(self.id.as_ref(), self.site.as_deref(), self.app.as_ref())?;
         Ok(status)
     }
 }
@@ -216,20 +180,12 @@ fn from_value(value: &Value) -> Result<NewEvent> {
             .as_object()
             .ok_or_else(|| Error::event("attrs", "must be an object of name -> scalar"))?;
         for (name, value) in map {
-            let scalar = match value {
-                Value::Bool(b) => Scalar::Bool(*b),
-                Value::String(s) => Scalar::Str(s.clone()),
-                Value::Number(n) => match n.as_i64() {
-                    Some(i) => Scalar::Int(i),
-                    None => Scalar::Float(n.as_f64().unwrap_or(f64::NAN)),
-                },
-                _ => {
-                    return Err(Error::event(
-                        format!("attrs.{name}"),
-                        "must be a string, number or boolean",
-                    ))
-                }
-            };
+            let scalar = Scalar::from_json(value).ok_or_else(|| {
+                Error::event(
+                    format!("attrs.{name}"),
+                    "must be a string, number or boolean",
+                )
+            })?;
             event.attrs.push((name.clone(), scalar));
         }
     }

@@ -189,6 +189,21 @@ pub enum Scalar {
     Str(String),
 }
 
+impl Scalar {
+    /// The scalar a JSON value holds; `None` for null, arrays and objects.
+    pub fn from_json(value: &serde_json::Value) -> Option<Scalar> {
+        match value {
+            serde_json::Value::Bool(b) => Some(Scalar::Bool(*b)),
+            serde_json::Value::String(s) => Some(Scalar::Str(s.clone())),
+            serde_json::Value::Number(n) => Some(match n.as_i64() {
+                Some(i) => Scalar::Int(i),
+                None => Scalar::Float(n.as_f64()?),
+            }),
+            _ => None,
+        }
+    }
+}
+
 impl From<&str> for Scalar {
     fn from(v: &str) -> Self {
         Scalar::Str(v.to_string())

@@ -1,7 +1,9 @@
 //! The rules of schema v1 that JSON Schema states in core/schema/event.v1.schema.json,
 //! checked in Rust so every language gets the same errors naming the same fields.
 
-use super::{Event, Kind, Scalar, Status};
+use uuid::Uuid;
+
+use super::{App, Entity, Event, Kind, Scalar, Status};
 use crate::error::{Error, Result};
 
 /// Size limits of schema v1 (mirrored in the schema file).
@@ -116,52 +118,88 @@ pub(crate) fn resolve_status(kind: Kind, given: Option<Status>) -> Result<Status
     }
 }
 
-pub(crate) fn event(e: &Event) -> Result<()> {
-    if e.v != super::SCHEMA_VERSION {
-        return Err(Error::event("v", format!("must be 1, got {}", e.v)));
-    }
-    if e.id.get_version_num() != 7 {
-        return Err(Error::event("id", "must be a UUIDv7"));
-    }
-    check_name("site", &e.site, limits::MAX_IDENT)?;
-    check_name("app.name", &e.app.name, limits::MAX_IDENT)?;
-    if let Some(v) = &e.app.version {
-        check_name("app.version", v, limits::MAX_IDENT)?;
-    }
-    if let Some(v) = &e.app.instance {
-        check_name("app.instance", v, limits::MAX_IDENT)?;
-    }
-    check_name("entity.kind", &e.entity.kind, limits::MAX_IDENT)?;
-    check_name("entity.id", &e.entity.id, limits::MAX_IDENT)?;
+/// The rules an event's own content follows, whether it arrives complete (`Event`) or as
+/// input (`NewEvent`). Returns the status the event carries.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn content<'a>(
+    entity: &Entity,
+    kind: Kind,
+    status: Option<Status>,
+    progress: Option<f64>,
+    message: Option<&str>,
+    metrics: impl ExactSizeIterator<Item = (&'a String, &'a f64)>,
+    attrs: impl ExactSizeIterator<Item = (&'a String, &'a Scalar)>,
+) -> Result<Status> {
+    check_name("entity.kind", &entity.kind, limits::MAX_IDENT)?;
+    check_name("entity.id", &entity.id, limits::MAX_IDENT)?;
     for (field, value) in [
-        ("entity.name", &e.entity.name),
-        ("entity.parent", &e.entity.parent),
-        ("entity.key", &e.entity.key),
+        ("entity.name", &entity.name),
+        ("entity.parent", &entity.parent),
+        ("entity.key", &entity.key),
     ] {
         if let Some(v) = value {
             check_name(field, v, limits::MAX_IDENT)?;
         }
     }
-    if resolve_status(e.kind, Some(e.status))? != e.status {
-        return Err(Error::event("status", "does not match kind"));
-    }
-    if let Some(p) = e.progress {
+    let status = resolve_status(kind, status)?;
+    if let Some(p) = progress {
         check_progress(p)?;
     }
-    if let Some(m) = &e.message {
+    if let Some(m) = message {
         check_text("message", m, limits::MAX_MESSAGE)?;
     }
-    if e.kind == Kind::Log && e.message.is_none() {
+    if kind == Kind::Log && message.is_none() {
         return Err(Error::event("message", "is required for kind 'log'"));
     }
-    check_entry_count("metrics", e.metrics.len())?;
-    for (name, value) in &e.metrics {
+    check_entry_count("metrics", metrics.len())?;
+    for (name, value) in metrics {
         check_metric(name, *value)?;
     }
-    check_entry_count("attrs", e.attrs.len())?;
-    for (name, value) in &e.attrs {
+    check_entry_count("attrs", attrs.len())?;
+    for (name, value) in attrs {
         check_attr(name, value)?;
     }
+    Ok(status)
+}
+
+/// Identity fields the core normally fills in itself.
+pub(crate) fn origin(id: Option<&Uuid>, site: Option<&str>, app: Option<&App>) -> Result<()> {
+    if let Some(id) = id {
+        if id.get_version_num() != 7 {
+            return Err(Error::event("id", "must be a UUIDv7"));
+        }
+    }
+    if let Some(site) = site {
+        check_name("site", site, limits::MAX_IDENT)?;
+    }
+    if let Some(app) = app {
+        check_name("app.name", &app.name, limits::MAX_IDENT)?;
+        for (field, value) in [
+            ("app.version", &app.version),
+            ("app.instance", &app.instance),
+        ] {
+            if let Some(v) = value {
+                check_name(field, v, limits::MAX_IDENT)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+pub(crate) fn event(e: &Event) -> Result<()> {
+    if e.v != super::SCHEMA_VERSION {
+        return Err(Error::event("v", format!("must be 1, got {}", e.v)));
+    }
+    origin(Some(&e.id), Some(&e.site), Some(&e.app))?;
+    content(
+        &e.entity,
+        e.kind,
+        Some(e.status),
+        e.progress,
+        e.message.as_deref(),
+        e.metrics.iter(),
+        e.attrs.iter(),
+    )?;
     Ok(())
 }
 
