@@ -24,9 +24,9 @@ mod pipeline;
 pub use client::{Client, Job, JobBuilder};
 pub use config::Config;
 pub use error::{Error, ErrorKind, Result};
-pub use event::{Event, Kind, Level, NewEvent, Scalar, Status, Timestamp};
+pub use event::{Event, EventRef, Kind, Level, NewEvent, Scalar, Status, Timestamp};
 pub use global::{global, init, shutdown};
-pub use pipeline::{BackendStats, Stats};
+pub use pipeline::{BackendStats, Batch, Stats};
 
 /// The version of this crate (also reported by the C ABI).
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

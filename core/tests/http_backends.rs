@@ -13,6 +13,7 @@ use serde::Deserialize;
 use sha2::Sha256;
 use wafermon::backends::{build, Backend, DeliveryError};
 use wafermon::event::{App, Entity};
+use wafermon::Batch;
 use wafermon::{Client, Config, Event, Kind, Level, Scalar, Status, Timestamp};
 
 // ---------------------------------------------------------------------------------------
@@ -234,7 +235,7 @@ fn sidecar_posts_json_envelope_with_bearer_token() {
         server.base()
     ));
     let sent = events();
-    backend.send(&sent).expect("delivered");
+    backend.send(&Batch::from_events(&sent)).expect("delivered");
 
     let requests = server.requests();
     assert_eq!(requests.len(), 1);
@@ -267,7 +268,7 @@ fn sidecar_mode_msgpack_decodes_to_the_same_events() {
     .unwrap();
     let mut backend = build(&config.active_backends()[0], &config.app).unwrap();
     let sent = events();
-    backend.send(&sent).expect("delivered");
+    backend.send(&Batch::from_events(&sent)).expect("delivered");
 
     let r = &server.requests()[0];
     assert_eq!(r.path, "/v1/ingest/batch");
@@ -293,7 +294,7 @@ fn managed_api_posts_gateway_envelope() {
     .unwrap();
     let mut backend = build(&config.direct_backends[0], &config.app).unwrap();
     let sent = events();
-    backend.send(&sent).expect("delivered");
+    backend.send(&Batch::from_events(&sent)).expect("delivered");
 
     let r = &server.requests()[0];
     assert_eq!(r.path, "/v1/ingest/managed");
@@ -314,7 +315,7 @@ fn webhook_posts_signed_array_with_custom_headers() {
         server.base()
     ));
     let sent = events();
-    backend.send(&sent).expect("delivered");
+    backend.send(&Batch::from_events(&sent)).expect("delivered");
 
     let r = &server.requests()[0];
     assert_eq!(r.path, "/hook");
@@ -334,13 +335,13 @@ fn webhook_posts_signed_array_with_custom_headers() {
 fn webhook_without_secret_is_unsigned_and_honours_signature_header_name() {
     let server = TestServer::ok();
     let mut plain = backend_at("webhook", &format!("{}/plain", server.base()));
-    plain.send(&events()[..1]).unwrap();
+    plain.send(&Batch::from_events(&events()[..1])).unwrap();
     let mut named = backend_from(&format!(
         r#"{{"direct_backends": [{{"type": "webhook", "url": "{}/named", "secret": "s",
              "signature_header": "X-Hub-Signature-256"}}]}}"#,
         server.base()
     ));
-    named.send(&events()[..2]).unwrap();
+    named.send(&Batch::from_events(&events()[..2])).unwrap();
 
     let requests = server.requests();
     assert_eq!(requests[0].header("X-Wafermon-Signature"), None);
@@ -359,7 +360,7 @@ fn send_to(kind: &str, answer: Reply) -> Result<(), DeliveryError> {
     let answer = Mutex::new(Some(answer));
     let server = TestServer::start(move |_| answer.lock().unwrap().take().unwrap_or(reply(500)));
     let mut backend = backend_at(kind, &format!("{}/x", server.base()));
-    backend.send(&events())
+    backend.send(&Batch::from_events(&events()))
 }
 
 #[test]
@@ -461,7 +462,7 @@ fn closed_port_is_transient() {
     };
     for kind in ["sidecar", "managed_api", "webhook"] {
         let mut backend = backend_at(kind, &format!("http://127.0.0.1:{port}/x"));
-        match backend.send(&events()) {
+        match backend.send(&Batch::from_events(&events())) {
             Err(DeliveryError::Transient { .. }) => {}
             other => panic!("{kind}: {other:?}"),
         }
@@ -478,7 +479,7 @@ fn a_silent_server_times_out_as_transient() {
         r#"{{"direct_backends": [{{"type": "webhook", "url": "http://127.0.0.1:{port}/", "timeout": 0.3}}]}}"#
     ));
     let started = Instant::now();
-    let result = backend.send(&events());
+    let result = backend.send(&Batch::from_events(&events()));
     assert!(
         started.elapsed() < Duration::from_secs(3),
         "{:?}",

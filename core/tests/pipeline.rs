@@ -334,6 +334,8 @@ fn job_calls_reject_bad_values_naming_the_field() {
     assert_eq!(err.path(), Some("metrics.temp"));
     let err = job.metric("", 1.0).unwrap_err();
     assert_eq!(err.path(), Some("metrics"));
+    let twice = heartbeat(1).metric("t", 1.0).metric("t", 2.0);
+    assert_eq!(c.emit(&twice).unwrap_err().path(), Some("metrics.t"));
     let err = c.job("").start().unwrap_err();
     assert_eq!(err.path(), Some("entity.name"));
     // An ending never fails on its message: an over-long reason is cut, the job still ends.

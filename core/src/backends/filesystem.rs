@@ -9,7 +9,8 @@ use std::path::{Path, PathBuf};
 
 use super::{Backend, DeliveryError};
 use crate::config::{FileFormat, FilesystemConfig};
-use crate::event::Event;
+use crate::event::EventRef;
+use crate::pipeline::Batch;
 
 /// CSV columns, in order; metrics and attrs are JSON objects in one column each.
 pub const CSV_COLUMNS: &[&str] = &[
@@ -137,7 +138,12 @@ impl Filesystem {
         })
     }
 
-    fn encode(&self, event: &Event, out: &mut Vec<u8>, header: bool) -> Result<(), DeliveryError> {
+    fn encode(
+        &self,
+        event: &EventRef<'_>,
+        out: &mut Vec<u8>,
+        header: bool,
+    ) -> Result<(), DeliveryError> {
         match self.config.format {
             FileFormat::Jsonl => {
                 serde_json::to_writer(&mut *out, event)
@@ -153,29 +159,35 @@ impl Filesystem {
                 if header {
                     w.write_record(CSV_COLUMNS).map_err(err)?;
                 }
-                let opt = |v: &Option<String>| v.clone().unwrap_or_default();
-                let json = |v: String| if v == "{}" { String::new() } else { v };
+                let opt = |v: Option<&str>| v.unwrap_or_default().to_string();
+                let json = |empty: bool, v: String| if empty { String::new() } else { v };
                 w.write_record([
                     event.v.to_string(),
                     event.id.to_string(),
                     event.seq.to_string(),
                     event.time.to_string(),
-                    event.site.clone(),
-                    event.app.name.clone(),
-                    opt(&event.app.version),
-                    opt(&event.app.instance),
-                    event.entity.kind.clone(),
-                    event.entity.id.clone(),
-                    opt(&event.entity.name),
-                    opt(&event.entity.parent),
-                    opt(&event.entity.key),
+                    event.site.to_string(),
+                    event.app.name.to_string(),
+                    opt(event.app.version),
+                    opt(event.app.instance),
+                    event.entity.kind.to_string(),
+                    event.entity.id.to_string(),
+                    opt(event.entity.name),
+                    opt(event.entity.parent),
+                    opt(event.entity.key),
                     event.kind.to_string(),
                     event.status.to_string(),
                     event.progress.map(|p| p.to_string()).unwrap_or_default(),
                     event.level.map(|l| l.to_string()).unwrap_or_default(),
-                    opt(&event.message),
-                    json(serde_json::to_string(&event.metrics).unwrap_or_default()),
-                    json(serde_json::to_string(&event.attrs).unwrap_or_default()),
+                    opt(event.message),
+                    json(
+                        event.metrics.is_empty(),
+                        serde_json::to_string(&event.metrics).unwrap_or_default(),
+                    ),
+                    json(
+                        event.attrs.is_empty(),
+                        serde_json::to_string(&event.attrs).unwrap_or_default(),
+                    ),
                 ])
                 .map_err(err)?;
                 w.flush()
@@ -237,7 +249,7 @@ impl Filesystem {
         &mut self,
         key: &(String, String),
         date: (i64, u32, u32),
-        events: &[Event],
+        events: &[EventRef<'_>],
     ) -> Result<(), DeliveryError> {
         self.ensure_open(key, date)?;
         self.scratch.clear();
@@ -258,7 +270,7 @@ impl Filesystem {
         self.write_scratch(key)
     }
 
-    fn date_of(&self, event: &Event) -> (i64, u32, u32) {
+    fn date_of(&self, event: &EventRef<'_>) -> (i64, u32, u32) {
         if self.config.rotate_daily {
             event.time.date()
         } else {
@@ -272,7 +284,9 @@ fn io_error(folder: &Path, e: std::io::Error) -> DeliveryError {
 }
 
 impl Backend for Filesystem {
-    fn send(&mut self, events: &[Event]) -> Result<(), DeliveryError> {
+    fn send(&mut self, batch: &Batch) -> Result<(), DeliveryError> {
+        // Views only: nothing of an event is copied on the way to the file.
+        let events: Vec<EventRef<'_>> = batch.iter().collect();
         let mut start = 0;
         while start < events.len() {
             let first = &events[start];
@@ -283,7 +297,7 @@ impl Backend for Filesystem {
                     e.site == first.site && e.app.name == first.app.name && self.date_of(e) == date
                 })
                 .count();
-            let key = (first.site.clone(), first.app.name.clone());
+            let key = (first.site.to_string(), first.app.name.to_string());
             self.write_run(&key, date, &events[start..start + run])?;
             start += run;
         }

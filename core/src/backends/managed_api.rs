@@ -6,11 +6,11 @@ use serde::Serialize;
 use super::http::{to_json, Endpoint};
 use super::{Backend, DeliveryError};
 use crate::config::HttpConfig;
-use crate::event::Event;
+use crate::pipeline::Batch;
 
 #[derive(Serialize)]
 struct Envelope<'a> {
-    events: &'a [Event],
+    events: &'a Batch,
     source: &'a str,
     site_id: &'a str,
 }
@@ -32,7 +32,7 @@ impl ManagedApi {
 }
 
 impl Backend for ManagedApi {
-    fn send(&mut self, events: &[Event]) -> Result<(), DeliveryError> {
+    fn send(&mut self, events: &Batch) -> Result<(), DeliveryError> {
         let body = to_json(&Envelope {
             events,
             source: &self.source,

@@ -18,7 +18,7 @@ pub use self::filesystem::Filesystem;
 
 use crate::config::{AppConfig, BackendConfig, BackendKind};
 use crate::error::{Error, Result};
-use crate::event::Event;
+pub use crate::pipeline::Batch;
 
 /// Why a batch was not delivered.
 #[derive(Debug, Clone, PartialEq)]
@@ -68,7 +68,8 @@ impl fmt::Display for DeliveryError {
 pub trait Backend: Send {
     /// Deliver the whole batch, or report why not. Partial success counts as failure of the
     /// batch unless the backend is idempotent on event id (then a retry is harmless).
-    fn send(&mut self, events: &[Event]) -> Result<(), DeliveryError>;
+    /// `batch.iter()` gives borrowed views; serializing the batch gives the JSON array.
+    fn send(&mut self, batch: &Batch) -> Result<(), DeliveryError>;
 
     /// Make written data durable / release resources; called on flush and close.
     fn flush(&mut self) -> Result<(), DeliveryError> {

@@ -6,12 +6,12 @@ use serde::Serialize;
 use super::http::{to_json, Endpoint};
 use super::{Backend, DeliveryError};
 use crate::config::{HttpConfig, WireFormat};
-use crate::event::Event;
+use crate::pipeline::Batch;
 
 /// The body of `/v1/ingest/batch`, the same shape in JSON and MessagePack.
 #[derive(Serialize)]
 struct Envelope<'a> {
-    events: &'a [Event],
+    events: &'a Batch,
 }
 
 pub struct Sidecar {
@@ -29,7 +29,7 @@ impl Sidecar {
 }
 
 impl Backend for Sidecar {
-    fn send(&mut self, events: &[Event]) -> Result<(), DeliveryError> {
+    fn send(&mut self, events: &Batch) -> Result<(), DeliveryError> {
         let envelope = Envelope { events };
         match self.format {
             WireFormat::Json => self

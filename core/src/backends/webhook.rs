@@ -7,7 +7,7 @@ use sha2::Sha256;
 use super::http::{to_json, Endpoint};
 use super::{Backend, DeliveryError};
 use crate::config::WebhookConfig;
-use crate::event::Event;
+use crate::pipeline::Batch;
 
 /// Lets a receiver check it got the whole batch without parsing it first.
 const BATCH_SIZE_HEADER: &str = "X-Wafermon-Batch-Size";
@@ -57,7 +57,7 @@ fn signature(secret: &[u8], body: &[u8]) -> Result<String, DeliveryError> {
 }
 
 impl Backend for Webhook {
-    fn send(&mut self, events: &[Event]) -> Result<(), DeliveryError> {
+    fn send(&mut self, events: &Batch) -> Result<(), DeliveryError> {
         let body = to_json(events)?;
         let count = events.len().to_string();
         let signed = match &self.secret {

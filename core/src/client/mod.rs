@@ -13,7 +13,7 @@ use crate::config::Config;
 use crate::error::Result;
 use crate::event::{new_v7, parse_event_json, Kind, Level, NewEvent, Timestamp};
 use crate::fork;
-use crate::pipeline::{Attrs, Fields, Metrics, Pipeline, Stats};
+use crate::pipeline::{app_fields, Attrs, Fields, Metrics, Pipeline, Stats};
 
 /// How long dropping the last handle of a client waits for delivery.
 const DROP_CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
@@ -124,8 +124,8 @@ impl Client {
             seq: event.seq.unwrap_or(0),
             time,
             site: event.site.as_deref(),
-            app: event.app.as_ref(),
-            entity: &event.entity,
+            app: event.app.as_ref().map(app_fields),
+            entity: (&event.entity).into(),
             kind: event.kind,
             status,
             progress: event.progress,

@@ -4,6 +4,7 @@ mod id;
 mod input;
 mod time;
 mod validate;
+pub(crate) mod view;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -17,6 +18,7 @@ pub use self::input::{parse_event_json, NewEvent};
 pub use self::time::Timestamp;
 pub use self::validate::limits;
 pub(crate) use self::validate::{check_metric, check_name, check_progress, check_text};
+pub use self::view::{AppRef, Attrs, EntityRef, EventRef, Metrics, ScalarRef};
 
 /// The schema version this crate writes.
 pub const SCHEMA_VERSION: u32 = 1;

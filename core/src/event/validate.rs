@@ -118,6 +118,18 @@ pub(crate) fn resolve_status(kind: Kind, given: Option<Status>) -> Result<Status
     }
 }
 
+/// A name may appear once per map (a JSON object cannot hold it twice).
+fn check_unique<'a>(field: &str, name: &'a str, seen: &mut Vec<&'a str>) -> Result<()> {
+    if seen.contains(&name) {
+        return Err(Error::event(
+            format!("{field}.{name}"),
+            "is given more than once",
+        ));
+    }
+    seen.push(name);
+    Ok(())
+}
+
 /// The rules an event's own content follows, whether it arrives complete (`Event`) or as
 /// input (`NewEvent`). Returns the status the event carries.
 #[allow(clippy::too_many_arguments)]
@@ -152,12 +164,16 @@ pub(crate) fn content<'a>(
         return Err(Error::event("message", "is required for kind 'log'"));
     }
     check_entry_count("metrics", metrics.len())?;
+    let mut seen: Vec<&str> = Vec::new();
     for (name, value) in metrics {
         check_metric(name, *value)?;
+        check_unique("metrics", name, &mut seen)?;
     }
     check_entry_count("attrs", attrs.len())?;
+    seen.clear();
     for (name, value) in attrs {
         check_attr(name, value)?;
+        check_unique("attrs", name, &mut seen)?;
     }
     Ok(status)
 }

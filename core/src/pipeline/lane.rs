@@ -8,19 +8,19 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use super::record::{self, Defaults, Fields};
+use super::batch::{self, Batch, Origin};
+use super::record::{self, Defaults};
 use super::retry::backoff;
 use super::spool::{ReadBatch, Spool};
 use super::stats::{BackendCounters, BackendStats};
 use crate::backends::{Backend, DeliveryError};
 use crate::config::{Filter, RetryConfig};
-use crate::event::{App, Event};
 
-pub(crate) type Batch = Arc<Vec<Event>>;
+type Shared = Arc<Batch>;
 
 struct Inbox {
-    memory: VecDeque<Batch>,
-    memory_events: usize,
+    memory: VecDeque<Shared>,
+    memory_bytes: usize,
     /// New batches go to the spool (it holds older ones, or memory overflowed).
     spooling: bool,
     spool: Option<Spool>,
@@ -41,6 +41,7 @@ pub(crate) struct Lane {
     healthy: AtomicBool,
     inbox: Mutex<Inbox>,
     wake: Condvar,
+    /// Bytes of batches held in memory before the lane turns to its spool.
     memory_limit: usize,
     settled: Settled,
 }
@@ -57,22 +58,50 @@ pub(crate) struct LaneSettings {
     pub retry: RetryConfig,
     pub batch_max: usize,
     pub inline_retries: u32,
-    pub site: String,
-    pub app: App,
+    /// Site and app for records read back from the spool (they carry their own; this only
+    /// fills the view's defaults).
+    pub origin: Arc<Origin>,
 }
 
 enum Work {
-    Memory(Batch),
-    Spooled(ReadBatch, Vec<Event>),
+    Memory(Shared),
+    Spooled(ReadBatch, Batch),
 }
 
 impl Work {
-    fn events(&self) -> &[Event] {
+    fn batch(&self) -> &Batch {
         match self {
             Work::Memory(b) => b,
-            Work::Spooled(_, events) => events,
+            Work::Spooled(_, b) => b,
         }
     }
+}
+
+/// A batch of what a spool read returned, without records that do not decode.
+fn checked_batch(read: &ReadBatch, origin: &Arc<Origin>) -> (Batch, u64, Option<&'static str>) {
+    let defaults = Defaults {
+        site: &origin.site,
+        app: &origin.app,
+    };
+    let mut bad = None;
+    let mut framed = Vec::with_capacity(read.framed.len());
+    let mut good = 0;
+    for payload in batch::records(&read.framed) {
+        match record::decode_ref(payload, &defaults, 0) {
+            Ok(_) => {
+                framed.extend_from_slice(&(payload.len() as u32).to_le_bytes());
+                framed.extend_from_slice(payload);
+                good += 1;
+            }
+            Err(record::Corrupt(what)) => bad = Some(what),
+        }
+    }
+    let corrupt = (read.count - good) as u64;
+    (
+        Batch::from_complete(framed, good, origin.clone()),
+        corrupt,
+        bad,
+    )
 }
 
 impl Lane {
@@ -101,7 +130,7 @@ impl Lane {
             healthy: AtomicBool::new(true),
             inbox: Mutex::new(Inbox {
                 memory: VecDeque::new(),
-                memory_events: 0,
+                memory_bytes: 0,
                 spooling: left_over > 0,
                 spool,
                 stop_at: None,
@@ -122,14 +151,15 @@ impl Lane {
     }
 
     /// Take a batch from the router. Never blocks on the backend.
-    pub fn push(&self, batch: Batch) {
+    pub fn push(&self, batch: Shared) {
         let n = batch.len();
         if n == 0 {
             return;
         }
+        let size = batch.size();
         let mut inbox = lock(&self.inbox);
         self.counters.accepted.fetch_add(n as u64, Ordering::AcqRel);
-        if inbox.spooling || inbox.memory_events + n > self.memory_limit {
+        if inbox.spooling || inbox.memory_bytes + size > self.memory_limit {
             if inbox.spool.is_some() {
                 if !inbox.spooling {
                     self.move_memory_to_spool(&mut inbox);
@@ -140,7 +170,7 @@ impl Lane {
                 self.wake.notify_one();
                 return;
             }
-            if inbox.memory_events + n > self.memory_limit * 4 {
+            if inbox.memory_bytes + size > self.memory_limit * 4 {
                 // No spool to fall back on: bound memory and say so.
                 self.counters.dropped.fetch_add(n as u64, Ordering::AcqRel);
                 self.counters.set_error(Some(
@@ -150,32 +180,27 @@ impl Lane {
                 return;
             }
         }
-        inbox.memory_events += n;
+        inbox.memory_bytes += size;
         inbox.memory.push_back(batch);
         drop(inbox);
         self.wake.notify_one();
     }
 
-    fn append_to_spool(&self, inbox: &mut Inbox, events: &[Event]) {
+    fn append_to_spool(&self, inbox: &mut Inbox, batch: &Batch) {
         let Some(spool) = inbox.spool.as_mut() else {
             return;
         };
-        let mut payloads = Vec::with_capacity(events.len());
-        for e in events {
-            let mut buf = Vec::with_capacity(256);
-            record::encode(&Fields::of_event(e), &mut buf);
-            payloads.push(buf);
-        }
-        match spool.append(payloads.iter().map(Vec::as_slice)) {
+        let complete = batch.complete_records();
+        match spool.append(batch::records(&complete)) {
             Ok(()) => {
                 self.counters
                     .spooled
-                    .fetch_add(events.len() as u64, Ordering::AcqRel);
+                    .fetch_add(batch.len() as u64, Ordering::AcqRel);
             }
             Err(e) => {
                 self.counters
                     .dropped
-                    .fetch_add(events.len() as u64, Ordering::AcqRel);
+                    .fetch_add(batch.len() as u64, Ordering::AcqRel);
                 self.counters
                     .set_error(Some(format!("spool write failed, events dropped: {e}")));
             }
@@ -187,8 +212,8 @@ impl Lane {
     }
 
     fn move_memory_to_spool(&self, inbox: &mut Inbox) {
-        let batches: Vec<Batch> = inbox.memory.drain(..).collect();
-        inbox.memory_events = 0;
+        let batches: Vec<Shared> = inbox.memory.drain(..).collect();
+        inbox.memory_bytes = 0;
         for batch in batches {
             self.append_to_spool(inbox, &batch);
         }
@@ -218,33 +243,22 @@ impl Lane {
             }
             if !inbox.spooling {
                 if let Some(batch) = inbox.memory.pop_front() {
-                    inbox.memory_events -= batch.len();
+                    inbox.memory_bytes -= batch.size();
                     return Some(Work::Memory(batch));
                 }
             }
             if let Some(spool) = inbox.spool.as_mut() {
                 if !spool.is_empty() {
                     match spool.read(settings.batch_max) {
-                        Ok(read) if !read.records.is_empty() => {
-                            let defaults = Defaults {
-                                site: &settings.site,
-                                app: &settings.app,
-                            };
-                            let mut events = Vec::with_capacity(read.records.len());
-                            let mut corrupt = 0;
-                            for payload in &read.records {
-                                match record::decode(payload, &defaults, 0) {
-                                    Ok(e) => events.push(e),
-                                    Err(record::Corrupt(what)) => {
-                                        corrupt += 1;
-                                        self.counters.set_error(Some(format!(
-                                            "skipped a spool record with a bad {what}"
-                                        )));
-                                    }
-                                }
+                        Ok(read) if read.count > 0 => {
+                            let (batch, corrupt, what) = checked_batch(&read, &settings.origin);
+                            if let Some(what) = what {
+                                self.counters.set_error(Some(format!(
+                                    "skipped {corrupt} spool records with a bad {what}"
+                                )));
                             }
                             self.counters.dropped.fetch_add(corrupt, Ordering::AcqRel);
-                            return Some(Work::Spooled(read, events));
+                            return Some(Work::Spooled(read, batch));
                         }
                         Ok(read) => {
                             // Only unreadable records were left: account for them and go on.
@@ -286,12 +300,12 @@ impl Lane {
     fn attempt(
         &self,
         backend: &mut dyn Backend,
-        events: &[Event],
+        batch: &Batch,
         settings: &LaneSettings,
     ) -> Result<(), DeliveryError> {
         let mut tries = 0;
         loop {
-            match backend.send(events) {
+            match backend.send(batch) {
                 Ok(()) => return Ok(()),
                 Err(DeliveryError::Transient {
                     message,
@@ -300,7 +314,7 @@ impl Lane {
                     tries += 1;
                     self.counters
                         .retried
-                        .fetch_add(events.len() as u64, Ordering::AcqRel);
+                        .fetch_add(batch.len() as u64, Ordering::AcqRel);
                     self.counters.set_error(Some(message));
                     std::thread::sleep(
                         backoff(&settings.retry, tries, None).min(Duration::from_secs(1)),
@@ -315,11 +329,11 @@ impl Lane {
     pub fn run(self: Arc<Self>, mut backend: Box<dyn Backend>, settings: LaneSettings) {
         let mut failures = 0u32;
         while let Some(work) = self.next_work(&settings) {
-            let n = work.events().len() as u64;
+            let n = work.batch().len() as u64;
             let result = if n == 0 {
                 Ok(())
             } else {
-                self.attempt(backend.as_mut(), work.events(), &settings)
+                self.attempt(backend.as_mut(), work.batch(), &settings)
             };
             match result {
                 Ok(()) => {
@@ -381,15 +395,15 @@ impl Lane {
         };
         let mut inbox = lock(&self.inbox);
         if inbox.spool.is_some() {
-            let rest: Vec<Batch> = inbox.memory.drain(..).collect();
-            inbox.memory_events = 0;
+            let rest: Vec<Shared> = inbox.memory.drain(..).collect();
+            inbox.memory_bytes = 0;
             self.append_to_spool(&mut inbox, &batch);
             for b in rest {
                 self.append_to_spool(&mut inbox, &b);
             }
             inbox.spooling = true;
         } else {
-            inbox.memory_events += batch.len();
+            inbox.memory_bytes += batch.size();
             inbox.memory.push_front(batch);
         }
     }

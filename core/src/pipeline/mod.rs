@@ -1,6 +1,7 @@
 //! The delivery pipeline: queue -> worker (batcher + router) -> one lane per backend, each
 //! with its own spool and delivery thread.
 
+pub(crate) mod batch;
 mod lane;
 mod queue;
 pub(crate) mod record;
@@ -14,13 +15,15 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+pub use self::batch::Batch;
+use self::batch::Origin;
 use self::lane::{Lane, LaneSettings, Settled};
 use self::queue::{Msg, Queue};
 use self::spool::Spool;
 use self::stats::ClientCounters;
 pub use self::stats::{BackendStats, Stats};
 use self::worker::{Router, Worker};
-pub(crate) use record::{Attrs, Fields, Metrics};
+pub(crate) use record::{app_fields, Attrs, Fields, Metrics};
 
 use crate::backends;
 use crate::config::{Config, OnFull};
@@ -49,12 +52,14 @@ fn spawn(name: String, f: impl FnOnce() + Send + 'static) -> Result<JoinHandle<(
 
 impl Pipeline {
     pub fn start(config: &Config) -> Result<Pipeline> {
-        let app = App {
-            name: config.app.name.clone(),
-            version: config.app.version.clone(),
-            instance: Some(config.app.instance_id.clone()),
-        };
-        let site = config.app.site_id.clone();
+        let origin = Arc::new(Origin {
+            site: config.app.site_id.clone(),
+            app: App {
+                name: config.app.name.clone(),
+                version: config.app.version.clone(),
+                instance: Some(config.app.instance_id.clone()),
+            },
+        });
         let settled: Settled = Arc::new((Mutex::new(()), Condvar::new()));
         let spool_for = |name: &str| {
             Spool::open(
@@ -74,7 +79,8 @@ impl Pipeline {
 
         let mut lanes = Vec::new();
         let mut lane_threads = Vec::new();
-        let memory_limit = (config.batch.max_events * 8).max(10_000);
+        // A lane keeps up to half the queue's size in memory before it turns to its spool.
+        let memory_limit = (config.queue.capacity_bytes / 2).max(config.batch.max_bytes);
         for (bc, backend) in built {
             // A monitoring SDK must not stop the app because its spool folder is unusable:
             // the lane then works from memory only and says so in its stats.
@@ -103,8 +109,7 @@ impl Pipeline {
                 retry: config.retry.clone(),
                 batch_max: config.batch.max_events,
                 inline_retries,
-                site: site.clone(),
-                app: app.clone(),
+                origin: origin.clone(),
             };
             let runner = lane.clone();
             lane_threads.push(spawn(format!("wafermon-{}", bc.name), move || {
@@ -133,9 +138,9 @@ impl Pipeline {
             queue.clone(),
             Router::new(lanes.clone()),
             config.batch.max_events,
+            config.batch.max_bytes,
             config.batch.flush_interval,
-            site,
-            app,
+            (*origin).clone(),
         );
         let worker = spawn("wafermon-worker".into(), move || worker.run(rx))?;
         Ok(Pipeline {
@@ -157,7 +162,7 @@ impl Pipeline {
     pub fn stats(&self) -> Stats {
         let c = &self.queue.counters;
         Stats {
-            emitted: c.emitted.load(Ordering::Acquire),
+            emitted: self.queue.accepted(),
             queued: self.queue.queued_events(),
             dropped: c.dropped.load(Ordering::Acquire),
             spilled: c.spilled.load(Ordering::Acquire),

@@ -1,18 +1,20 @@
 //! The in-memory queue between `emit` and the worker, sized in bytes.
 //!
 //! Each emitting thread encodes records into its own buffer (a shard) and hands the buffer
-//! over whole once it holds a batch, so the hot path costs one uncontended lock and a
-//! memcpy-sized encode, with no per-event allocation that another thread has to free. The
-//! worker also takes partial buffers from idle threads every flush interval.
+//! over whole once it holds a batch, so the hot path costs one uncontended lock and an
+//! encode, with no per-event allocation that another thread has to free. The worker also
+//! takes partial buffers from idle threads every flush interval. With on_full = spill, a full
+//! buffer that does not fit is appended to the ingress spool in one write instead.
 
 use std::cell::RefCell;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::Duration;
 
 use crossbeam_channel::Sender;
 
-use super::record::{self, Fields};
+use super::batch::{push_record, BufferPool};
+use super::record::Fields;
 use super::spool::Spool;
 use super::stats::ClientCounters;
 use crate::config::OnFull;
@@ -23,21 +25,6 @@ use crate::error::{Error, ErrorKind, Result};
 pub(crate) struct Chunk {
     pub bytes: Vec<u8>,
     pub count: usize,
-}
-
-impl Chunk {
-    pub fn records(&self) -> impl Iterator<Item = &[u8]> {
-        let mut rest = self.bytes.as_slice();
-        std::iter::from_fn(move || {
-            if rest.len() < 4 {
-                return None;
-            }
-            let len = u32::from_le_bytes([rest[0], rest[1], rest[2], rest[3]]) as usize;
-            let record = rest.get(4..4 + len)?;
-            rest = &rest[4 + len..];
-            Some(record)
-        })
-    }
 }
 
 struct Shard {
@@ -59,6 +46,13 @@ thread_local! {
     static LOCAL: RefCell<Vec<(u64, Arc<Shard>)>> = const { RefCell::new(Vec::new()) };
 }
 
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    match m.lock() {
+        Ok(g) => g,
+        Err(poisoned) => poisoned.into_inner(),
+    }
+}
+
 pub(crate) struct Queue {
     id: u64,
     capacity: usize,
@@ -73,9 +67,10 @@ pub(crate) struct Queue {
     tx: Sender<Msg>,
     space: (Mutex<()>, Condvar),
     closed: AtomicBool,
-    /// on_full = spill: records that did not fit wait here, in order.
+    /// on_full = spill: chunks that did not fit wait here, in order.
     overflow: Option<Mutex<Spool>>,
     spilling: AtomicBool,
+    pub pool: Arc<BufferPool>,
     pub counters: Arc<ClientCounters>,
 }
 
@@ -105,6 +100,7 @@ impl Queue {
             closed: AtomicBool::new(false),
             overflow: overflow.map(Mutex::new),
             spilling: AtomicBool::new(left_over > 0),
+            pool: Arc::new(BufferPool::default()),
             counters,
         }
     }
@@ -118,18 +114,22 @@ impl Queue {
         self.closed.load(Ordering::Acquire)
     }
 
-    /// Events accepted and not yet routed (in shards, handed over, or spilled).
+    /// Events sitting in the threads' buffers.
+    fn in_shards(&self) -> u64 {
+        lock(&self.shards)
+            .iter()
+            .map(|s| lock(&s.chunk).count as u64)
+            .sum()
+    }
+
+    /// Events accepted so far (handed over, spilled, or still in a thread's buffer).
+    pub fn accepted(&self) -> u64 {
+        self.counters.emitted.load(Ordering::Acquire) + self.in_shards()
+    }
+
+    /// Events accepted and not yet routed.
     pub fn queued_events(&self) -> u64 {
-        let in_shards: usize = self
-            .shards
-            .lock()
-            .map(|s| {
-                s.iter()
-                    .map(|sh| sh.chunk.lock().map_or(0, |c| c.count))
-                    .sum()
-            })
-            .unwrap_or(0);
-        self.queued_events.load(Ordering::Acquire) + in_shards as u64
+        self.queued_events.load(Ordering::Acquire) + self.in_shards()
     }
 
     fn is_full(&self) -> bool {
@@ -137,59 +137,47 @@ impl Queue {
     }
 
     /// Accept one event. Never blocks unless on_full = block.
+    #[inline]
     pub fn push(&self, fields: &Fields<'_>) -> Result<()> {
         if self.is_closed() {
             return Err(Error::closed());
         }
-        if self.spilling.load(Ordering::Relaxed) || self.is_full() {
-            match self.on_full {
-                OnFull::Block => self.wait_for_space()?,
-                OnFull::DropNewest if self.is_full() => {
-                    self.counters.dropped.fetch_add(1, Ordering::Relaxed);
-                    return Ok(());
-                }
-                OnFull::DropNewest => {}
-                OnFull::Spill => return self.spill(fields),
+        match self.on_full {
+            OnFull::DropNewest if self.is_full() => {
+                self.counters.dropped.fetch_add(1, Ordering::Relaxed);
+                return Ok(());
             }
+            OnFull::Block if self.is_full() => self.wait_for_space()?,
+            _ => {}
         }
-        self.counters.emitted.fetch_add(1, Ordering::Relaxed);
         let full = LOCAL.with(|local| {
             let mut local = local.borrow_mut();
-            let shard = match local.iter().find(|(id, _)| *id == self.id) {
-                Some((_, shard)) => shard.clone(),
+            let index = match local.iter().position(|(id, _)| *id == self.id) {
+                Some(i) => i,
                 None => {
+                    // Forget shards of queues that are gone, then make ours.
                     local.retain(|(_, shard)| Arc::strong_count(shard) > 1);
                     let shard = Arc::new(Shard {
                         chunk: Mutex::new(Chunk::default()),
                     });
-                    if let Ok(mut shards) = self.shards.lock() {
-                        shards.push(shard.clone());
-                    }
-                    local.push((self.id, shard.clone()));
-                    shard
+                    lock(&self.shards).push(shard.clone());
+                    local.push((self.id, shard));
+                    local.len() - 1
                 }
             };
-            let mut chunk = match shard.chunk.lock() {
-                Ok(c) => c,
-                Err(poisoned) => poisoned.into_inner(),
-            };
-            let start = chunk.bytes.len();
-            chunk.bytes.extend_from_slice(&[0; 4]);
-            record::encode(fields, &mut chunk.bytes);
-            let len = (chunk.bytes.len() - start - 4) as u32;
-            chunk.bytes[start..start + 4].copy_from_slice(&len.to_le_bytes());
+            let mut chunk = lock(&local[index].1.chunk);
+            push_record(&mut chunk.bytes, fields);
             chunk.count += 1;
-            if chunk.count >= self.chunk_events || chunk.bytes.len() >= self.chunk_bytes {
-                Some(std::mem::replace(
+            (chunk.count >= self.chunk_events || chunk.bytes.len() >= self.chunk_bytes).then(|| {
+                let fresh = self.pool.take(self.chunk_bytes.min(256 * 1024));
+                std::mem::replace(
                     &mut *chunk,
                     Chunk {
-                        bytes: Vec::with_capacity(self.chunk_bytes.min(1 << 20)),
+                        bytes: fresh,
                         count: 0,
                     },
-                ))
-            } else {
-                None
-            }
+                )
+            })
         });
         if let Some(chunk) = full {
             self.hand_over(chunk);
@@ -198,35 +186,52 @@ impl Queue {
     }
 
     fn hand_over(&self, chunk: Chunk) {
+        if let Some(chunk) = self.admit(chunk) {
+            // The worker only goes away after close; a chunk sent then is counted by stats.
+            let _ = self.tx.send(Msg::Chunk(chunk));
+        }
+    }
+
+    /// Count a chunk in; with on_full = spill it goes to the ingress spool when the queue is
+    /// full or older chunks are still spilled (so order is kept). Returns it when it may go
+    /// on to the worker.
+    pub fn admit(&self, chunk: Chunk) -> Option<Chunk> {
+        self.counters
+            .emitted
+            .fetch_add(chunk.count as u64, Ordering::Relaxed);
+        if self.on_full == OnFull::Spill
+            && (self.spilling.load(Ordering::Acquire) || self.is_full())
+        {
+            self.spill(chunk);
+            return None;
+        }
         self.queued_bytes
             .fetch_add(chunk.bytes.len(), Ordering::Relaxed);
         self.queued_events
             .fetch_add(chunk.count as u64, Ordering::Relaxed);
-        // The worker only goes away after close; a chunk sent then is counted by stats.
-        let _ = self.tx.send(Msg::Chunk(chunk));
+        Some(chunk)
     }
 
-    /// Take every shard's partial chunk (worker side, on a tick, flush or close).
+    /// Take every shard's partial chunk (worker side, on a tick, flush or close); each still
+    /// has to be `admit`ted.
     pub fn steal_all(&self) -> Vec<Chunk> {
         let mut out = Vec::new();
-        let Ok(mut shards) = self.shards.lock() else {
-            return out;
-        };
+        let mut shards = lock(&self.shards);
         for shard in shards.iter() {
-            if let Ok(mut chunk) = shard.chunk.lock() {
-                if chunk.count > 0 {
-                    let taken = std::mem::take(&mut *chunk);
-                    self.queued_bytes
-                        .fetch_add(taken.bytes.len(), Ordering::Relaxed);
-                    self.queued_events
-                        .fetch_add(taken.count as u64, Ordering::Relaxed);
-                    out.push(taken);
-                }
+            let mut chunk = lock(&shard.chunk);
+            if chunk.count > 0 {
+                out.push(std::mem::take(&mut *chunk));
             }
         }
         // A shard only the registry still holds belongs to a thread that has exited.
-        shards.retain(|s| Arc::strong_count(s) > 1 || s.chunk.lock().is_ok_and(|c| c.count > 0));
+        shards.retain(|s| Arc::strong_count(s) > 1);
         out
+    }
+
+    /// A chunk back from the ingress spool counts as queued bytes again until routed.
+    pub fn admit_spilled(&self, chunk: &Chunk) {
+        self.queued_bytes
+            .fetch_add(chunk.bytes.len(), Ordering::Relaxed);
     }
 
     /// The worker routed `bytes` / `events`: make room.
@@ -234,7 +239,7 @@ impl Queue {
         self.queued_bytes.fetch_sub(bytes, Ordering::Relaxed);
         self.queued_events.fetch_sub(events, Ordering::Relaxed);
         if self.on_full == OnFull::Block {
-            let _guard = self.space.0.lock();
+            let _guard = lock(&self.space.0);
             self.space.1.notify_all();
         }
     }
@@ -253,55 +258,66 @@ impl Queue {
         Ok(())
     }
 
-    fn spill(&self, fields: &Fields<'_>) -> Result<()> {
+    /// Append a whole chunk to the ingress spool (one write), keeping order with what is
+    /// already there.
+    fn spill(&self, chunk: Chunk) {
         let Some(overflow) = &self.overflow else {
-            self.counters.dropped.fetch_add(1, Ordering::Relaxed);
-            return Ok(());
+            self.counters
+                .dropped
+                .fetch_add(chunk.count as u64, Ordering::Relaxed);
+            return;
         };
-        let mut payload = Vec::with_capacity(256);
-        record::encode(fields, &mut payload);
-        let mut spool = match overflow.lock() {
-            Ok(s) => s,
-            Err(poisoned) => poisoned.into_inner(),
-        };
-        self.counters.emitted.fetch_add(1, Ordering::Relaxed);
-        match spool.append([payload.as_slice()]) {
+        let mut spool = lock(overflow);
+        let records = super::batch::records(&chunk.bytes);
+        match spool.append(records) {
             Ok(()) => {
-                self.spilling.store(true, Ordering::Relaxed);
-                self.queued_events.fetch_add(1, Ordering::Relaxed);
-                self.counters.spilled.fetch_add(1, Ordering::Relaxed);
+                self.spilling.store(true, Ordering::Release);
+                self.queued_events
+                    .fetch_add(chunk.count as u64, Ordering::Relaxed);
+                self.counters
+                    .spilled
+                    .fetch_add(chunk.count as u64, Ordering::Relaxed);
             }
             Err(_) => {
-                self.counters.dropped.fetch_add(1, Ordering::Relaxed);
+                self.counters
+                    .dropped
+                    .fetch_add(chunk.count as u64, Ordering::Relaxed);
             }
         }
-        Ok(())
+        drop(spool);
+        self.pool.give(chunk.bytes);
     }
 
-    /// Worker side: take up to `max` spilled records once there is room again. Returns
-    /// `None` when nothing is spilled.
-    pub fn take_spilled(&self, max: usize, ignore_capacity: bool) -> Option<Vec<Vec<u8>>> {
+    /// Worker side: take up to `max` spilled records as a chunk once there is room again
+    /// (or regardless, when `ignore_capacity`). `None` when nothing is spilled.
+    pub fn take_spilled(&self, max: usize, ignore_capacity: bool) -> Option<Chunk> {
         let overflow = self.overflow.as_ref()?;
-        if !self.spilling.load(Ordering::Relaxed) || (!ignore_capacity && self.is_full()) {
+        if !self.spilling.load(Ordering::Acquire) || (!ignore_capacity && self.is_full()) {
             return None;
         }
-        let mut spool = match overflow.lock() {
-            Ok(s) => s,
-            Err(poisoned) => poisoned.into_inner(),
-        };
-        let batch = spool.read(max).ok()?;
-        let records = batch.records.clone();
-        let _ = spool.commit(&batch);
-        let (dropped, corrupt) = spool.take_counters();
+        let mut spool = lock(overflow);
+        let read = spool.read(max).ok()?;
+        let _ = spool.commit(&read);
+        let (mut dropped, corrupt) = spool.take_counters();
+        if read.count == 0 && !spool.is_empty() {
+            // Only unreadable records are left: count them and start afresh.
+            dropped += spool.pending();
+            spool.forget_pending();
+        }
         self.counters.dropped.fetch_add(dropped, Ordering::Relaxed);
         self.counters.corrupt.fetch_add(corrupt, Ordering::Relaxed);
-        self.queued_events.fetch_sub(
-            (records.len() as u64 + dropped).min(self.queued_events.load(Ordering::Relaxed)),
-            Ordering::Relaxed,
-        );
+        // Records the cap dropped will never be routed; the rest are released when routed.
+        let _ = self
+            .queued_events
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |q| {
+                Some(q.saturating_sub(dropped + corrupt))
+            });
         if spool.is_empty() {
-            self.spilling.store(false, Ordering::Relaxed);
+            self.spilling.store(false, Ordering::Release);
         }
-        Some(records)
+        (read.count > 0).then_some(Chunk {
+            bytes: read.framed,
+            count: read.count,
+        })
     }
 }

@@ -1,7 +1,7 @@
 //! The private record format of the in-memory queue and the spool: one MessagePack array per
 //! event, written field by field without serde so that `emit` stays allocation-free and
-//! cheap. Site and app are left nil on the hot path and filled from the client's config
-//! when the worker decodes the record.
+//! cheap, and read back as a borrowed `EventRef` without copying a string. Site and app are
+//! left nil on the hot path, and seq 0; the batch supplies them when the record is read.
 
 use std::collections::BTreeMap;
 
@@ -9,7 +9,11 @@ use rmp::decode;
 use rmp::encode;
 use uuid::Uuid;
 
-use crate::event::{App, Entity, Event, Kind, Level, Scalar, Status, Timestamp, SCHEMA_VERSION};
+use crate::event::view::{read_scalar, read_str};
+use crate::event::{
+    App, AppRef, Attrs as RawAttrs, Entity, EntityRef, Event, EventRef, Kind, Level,
+    Metrics as RawMetrics, Scalar, ScalarRef, Status, Timestamp, SCHEMA_VERSION,
+};
 
 const FIELDS: u32 = 19;
 
@@ -21,6 +25,7 @@ pub(crate) enum Metrics<'a> {
     Pairs(&'a [(&'a str, f64)]),
     List(&'a [(String, f64)]),
     Map(&'a BTreeMap<String, f64>),
+    Raw(RawMetrics<'a>),
 }
 
 #[derive(Clone, Copy)]
@@ -28,17 +33,41 @@ pub(crate) enum Attrs<'a> {
     None,
     List(&'a [(String, Scalar)]),
     Map(&'a BTreeMap<String, Scalar>),
+    Raw(RawAttrs<'a>),
+}
+
+/// The entity as the encoder needs it (borrowed from an `Entity` or an `EntityRef`).
+#[derive(Clone, Copy)]
+pub(crate) struct EntityFields<'a> {
+    pub kind: &'a str,
+    pub id: &'a str,
+    pub name: Option<&'a str>,
+    pub parent: Option<&'a str>,
+    pub key: Option<&'a str>,
+}
+
+impl<'a> From<&'a Entity> for EntityFields<'a> {
+    fn from(e: &'a Entity) -> Self {
+        EntityFields {
+            kind: &e.kind,
+            id: &e.id,
+            name: e.name.as_deref(),
+            parent: e.parent.as_deref(),
+            key: e.key.as_deref(),
+        }
+    }
 }
 
 /// Borrowed view of everything a record holds.
 pub(crate) struct Fields<'a> {
     pub id: Uuid,
-    /// 0 = not assigned yet (the worker assigns sequence numbers).
+    /// 0 = not assigned yet (the batch assigns sequence numbers).
     pub seq: u64,
     pub time: Timestamp,
     pub site: Option<&'a str>,
-    pub app: Option<&'a App>,
-    pub entity: &'a Entity,
+    /// (name, version, instance); `None` = the client's app.
+    pub app: Option<(&'a str, Option<&'a str>, Option<&'a str>)>,
+    pub entity: EntityFields<'a>,
     pub kind: Kind,
     pub status: Status,
     pub progress: Option<f64>,
@@ -48,6 +77,10 @@ pub(crate) struct Fields<'a> {
     pub attrs: Attrs<'a>,
 }
 
+pub(crate) fn app_fields(app: &App) -> (&str, Option<&str>, Option<&str>) {
+    (&app.name, app.version.as_deref(), app.instance.as_deref())
+}
+
 impl<'a> Fields<'a> {
     pub fn of_event(e: &'a Event) -> Self {
         Fields {
@@ -55,8 +88,8 @@ impl<'a> Fields<'a> {
             seq: e.seq,
             time: e.time,
             site: Some(&e.site),
-            app: Some(&e.app),
-            entity: &e.entity,
+            app: Some(app_fields(&e.app)),
+            entity: (&e.entity).into(),
             kind: e.kind,
             status: e.status,
             progress: e.progress,
@@ -64,6 +97,31 @@ impl<'a> Fields<'a> {
             message: e.message.as_deref(),
             metrics: Metrics::Map(&e.metrics),
             attrs: Attrs::Map(&e.attrs),
+        }
+    }
+
+    /// A complete record of a view: seq, site and app written out explicitly.
+    pub fn of_ref(e: &EventRef<'a>) -> Self {
+        Fields {
+            id: e.id,
+            seq: e.seq,
+            time: e.time,
+            site: Some(e.site),
+            app: Some((e.app.name, e.app.version, e.app.instance)),
+            entity: EntityFields {
+                kind: e.entity.kind,
+                id: e.entity.id,
+                name: e.entity.name,
+                parent: e.entity.parent,
+                key: e.entity.key,
+            },
+            kind: e.kind,
+            status: e.status,
+            progress: e.progress,
+            level: e.level,
+            message: e.message,
+            metrics: Metrics::Raw(e.metrics),
+            attrs: Attrs::Raw(e.attrs),
         }
     }
 }
@@ -78,6 +136,22 @@ fn str_or_nil(out: &mut Vec<u8>, value: Option<&str>) {
             let _ = encode::write_nil(out);
         }
     }
+}
+
+fn f64_or_nil(out: &mut Vec<u8>, value: Option<f64>) {
+    match value {
+        Some(v) => {
+            let _ = encode::write_f64(out, v);
+        }
+        None => {
+            let _ = encode::write_nil(out);
+        }
+    }
+}
+
+fn metric(out: &mut Vec<u8>, name: &str, value: f64) {
+    let _ = encode::write_str(out, name);
+    let _ = encode::write_f64(out, value);
 }
 
 fn scalar(out: &mut Vec<u8>, value: &Scalar) {
@@ -96,24 +170,17 @@ pub(crate) fn encode(f: &Fields<'_>, out: &mut Vec<u8>) {
     let _ = encode::write_uint(out, f.seq);
     let _ = encode::write_sint(out, f.time.unix_micros());
     str_or_nil(out, f.site);
-    str_or_nil(out, f.app.map(|a| a.name.as_str()));
-    str_or_nil(out, f.app.and_then(|a| a.version.as_deref()));
-    str_or_nil(out, f.app.and_then(|a| a.instance.as_deref()));
-    let _ = encode::write_str(out, &f.entity.kind);
-    let _ = encode::write_str(out, &f.entity.id);
-    str_or_nil(out, f.entity.name.as_deref());
-    str_or_nil(out, f.entity.parent.as_deref());
-    str_or_nil(out, f.entity.key.as_deref());
+    str_or_nil(out, f.app.map(|a| a.0));
+    str_or_nil(out, f.app.and_then(|a| a.1));
+    str_or_nil(out, f.app.and_then(|a| a.2));
+    let _ = encode::write_str(out, f.entity.kind);
+    let _ = encode::write_str(out, f.entity.id);
+    str_or_nil(out, f.entity.name);
+    str_or_nil(out, f.entity.parent);
+    str_or_nil(out, f.entity.key);
     let _ = encode::write_pfix(out, f.kind.code());
     let _ = encode::write_pfix(out, f.status.code());
-    match f.progress {
-        Some(p) => {
-            let _ = encode::write_f64(out, p);
-        }
-        None => {
-            let _ = encode::write_nil(out);
-        }
-    }
+    f64_or_nil(out, f.progress);
     match f.level {
         Some(l) => {
             let _ = encode::write_pfix(out, l.code());
@@ -129,29 +196,23 @@ pub(crate) fn encode(f: &Fields<'_>, out: &mut Vec<u8>) {
         }
         Metrics::One(name, value) => {
             let _ = encode::write_map_len(out, 1);
-            let _ = encode::write_str(out, name);
-            let _ = encode::write_f64(out, value);
+            metric(out, name, value);
         }
         Metrics::Pairs(list) => {
             let _ = encode::write_map_len(out, list.len() as u32);
-            for (name, value) in list {
-                let _ = encode::write_str(out, name);
-                let _ = encode::write_f64(out, *value);
-            }
+            list.iter().for_each(|(n, v)| metric(out, n, *v));
         }
         Metrics::List(list) => {
             let _ = encode::write_map_len(out, list.len() as u32);
-            for (name, value) in list {
-                let _ = encode::write_str(out, name);
-                let _ = encode::write_f64(out, *value);
-            }
+            list.iter().for_each(|(n, v)| metric(out, n, *v));
         }
         Metrics::Map(map) => {
             let _ = encode::write_map_len(out, map.len() as u32);
-            for (name, value) in map {
-                let _ = encode::write_str(out, name);
-                let _ = encode::write_f64(out, *value);
-            }
+            map.iter().for_each(|(n, v)| metric(out, n, *v));
+        }
+        Metrics::Raw(raw) => {
+            let _ = encode::write_map_len(out, raw.len);
+            out.extend_from_slice(raw.raw);
         }
     }
     match f.attrs {
@@ -172,6 +233,10 @@ pub(crate) fn encode(f: &Fields<'_>, out: &mut Vec<u8>) {
                 scalar(out, value);
             }
         }
+        Attrs::Raw(raw) => {
+            let _ = encode::write_map_len(out, raw.len);
+            out.extend_from_slice(raw.raw);
+        }
     }
 }
 
@@ -186,7 +251,7 @@ struct Reader<'a> {
 const NIL: u8 = 0xc0;
 
 impl<'a> Reader<'a> {
-    fn peek_nil(&mut self) -> bool {
+    fn nil(&mut self) -> bool {
         if self.rest.first() == Some(&NIL) {
             self.rest = &self.rest[1..];
             true
@@ -196,13 +261,11 @@ impl<'a> Reader<'a> {
     }
 
     fn str(&mut self, what: &'static str) -> Result<&'a str, Corrupt> {
-        let (s, rest) = decode::read_str_from_slice(self.rest).map_err(|_| Corrupt(what))?;
-        self.rest = rest;
-        Ok(s)
+        read_str(&mut self.rest).ok_or(Corrupt(what))
     }
 
     fn opt_str(&mut self, what: &'static str) -> Result<Option<&'a str>, Corrupt> {
-        if self.peek_nil() {
+        if self.nil() {
             Ok(None)
         } else {
             self.str(what).map(Some)
@@ -225,32 +288,35 @@ impl<'a> Reader<'a> {
         decode::read_f64(&mut self.rest).map_err(|_| Corrupt(what))
     }
 
-    fn map_len(&mut self, what: &'static str) -> Result<u32, Corrupt> {
-        decode::read_map_len(&mut self.rest).map_err(|_| Corrupt(what))
-    }
-
-    fn scalar(&mut self) -> Result<Scalar, Corrupt> {
-        let marker = *self.rest.first().ok_or(Corrupt("attr value"))?;
-        match marker {
-            0xc2 | 0xc3 => {
-                let b = decode::read_bool(&mut self.rest).map_err(|_| Corrupt("attr bool"))?;
-                Ok(Scalar::Bool(b))
-            }
-            0xcb => Ok(Scalar::Float(self.f64("attr float")?)),
-            0xa0..=0xbf | 0xd9..=0xdb => Ok(Scalar::Str(self.str("attr string")?.to_string())),
-            _ => Ok(Scalar::Int(self.i64("attr int")?)),
+    /// A map's entries, checked once here so views can iterate them without errors.
+    fn map<T>(
+        &mut self,
+        what: &'static str,
+        value: impl Fn(&mut &'a [u8]) -> Option<T>,
+    ) -> Result<(u32, &'a [u8]), Corrupt> {
+        let len = decode::read_map_len(&mut self.rest).map_err(|_| Corrupt(what))?;
+        let start = self.rest;
+        for _ in 0..len {
+            read_str(&mut self.rest).ok_or(Corrupt(what))?;
+            value(&mut self.rest).ok_or(Corrupt(what))?;
         }
+        let used = start.len() - self.rest.len();
+        Ok((len, &start[..used]))
     }
 }
 
-/// What the decoder fills in where a record left site/app open.
+/// What a record left open (site, app) and the seq it gets when it has none.
 pub(crate) struct Defaults<'a> {
     pub site: &'a str,
     pub app: &'a App,
 }
 
-/// Decode one record. `seq` replaces an unassigned (0) sequence number.
-pub(crate) fn decode(bytes: &[u8], defaults: &Defaults<'_>, seq: u64) -> Result<Event, Corrupt> {
+/// Read one record as a borrowed view.
+pub(crate) fn decode_ref<'a>(
+    bytes: &'a [u8],
+    defaults: &Defaults<'a>,
+    seq: u64,
+) -> Result<EventRef<'a>, Corrupt> {
     let mut r = Reader { rest: bytes };
     let len = decode::read_array_len(&mut r.rest).map_err(|_| Corrupt("header"))?;
     if len != FIELDS {
@@ -270,52 +336,48 @@ pub(crate) fn decode(bytes: &[u8], defaults: &Defaults<'_>, seq: u64) -> Result<
     let app_version = r.opt_str("app.version")?;
     let app_instance = r.opt_str("app.instance")?;
     let app = match app_name {
-        Some(name) => App {
-            name: name.to_string(),
-            version: app_version.map(str::to_string),
-            instance: app_instance.map(str::to_string),
+        Some(name) => AppRef {
+            name,
+            version: app_version,
+            instance: app_instance,
         },
-        None => defaults.app.clone(),
+        None => AppRef {
+            name: &defaults.app.name,
+            version: defaults.app.version.as_deref(),
+            instance: defaults.app.instance.as_deref(),
+        },
     };
-    let entity = Entity {
-        kind: r.str("entity.kind")?.to_string(),
-        id: r.str("entity.id")?.to_string(),
-        name: r.opt_str("entity.name")?.map(str::to_string),
-        parent: r.opt_str("entity.parent")?.map(str::to_string),
-        key: r.opt_str("entity.key")?.map(str::to_string),
+    let entity = EntityRef {
+        kind: r.str("entity.kind")?,
+        id: r.str("entity.id")?,
+        name: r.opt_str("entity.name")?,
+        parent: r.opt_str("entity.parent")?,
+        key: r.opt_str("entity.key")?,
     };
     let kind = Kind::from_code(r.u8("kind")?).ok_or(Corrupt("kind"))?;
     let status = Status::from_code(r.u8("status")?).ok_or(Corrupt("status"))?;
-    let progress = if r.peek_nil() {
+    let progress = if r.nil() {
         None
     } else {
         Some(r.f64("progress")?)
     };
-    let level = if r.peek_nil() {
+    let level = if r.nil() {
         None
     } else {
         Some(Level::from_code(r.u8("level")?).ok_or(Corrupt("level"))?)
     };
-    let message = r.opt_str("message")?.map(str::to_string);
-    let mut metrics = BTreeMap::new();
-    for _ in 0..r.map_len("metrics")? {
-        let name = r.str("metric name")?.to_string();
-        metrics.insert(name, r.f64("metric value")?);
-    }
-    let mut attrs = BTreeMap::new();
-    for _ in 0..r.map_len("attrs")? {
-        let name = r.str("attr name")?.to_string();
-        attrs.insert(name, r.scalar()?);
-    }
+    let message = r.opt_str("message")?;
+    let (metrics_len, metrics_raw) = r.map("metrics", |rest| decode::read_f64(rest).ok())?;
+    let (attrs_len, attrs_raw) = r.map("attrs", |rest| read_scalar(rest).map(|_: ScalarRef| ()))?;
     if !r.rest.is_empty() {
         return Err(Corrupt("trailing bytes"));
     }
-    Ok(Event {
+    Ok(EventRef {
         v: SCHEMA_VERSION,
         id: Uuid::from_bytes(id),
         seq: if stored_seq == 0 { seq } else { stored_seq },
         time,
-        site: site.unwrap_or(defaults.site).to_string(),
+        site: site.unwrap_or(defaults.site),
         app,
         entity,
         kind,
@@ -323,8 +385,14 @@ pub(crate) fn decode(bytes: &[u8], defaults: &Defaults<'_>, seq: u64) -> Result<
         progress,
         level,
         message,
-        metrics,
-        attrs,
+        metrics: RawMetrics {
+            len: metrics_len,
+            raw: metrics_raw,
+        },
+        attrs: RawAttrs {
+            len: attrs_len,
+            raw: attrs_raw,
+        },
     })
 }
 
@@ -368,21 +436,33 @@ mod tests {
         }
     }
 
-    #[test]
-    fn round_trips_a_full_event() {
-        let event = sample();
-        let mut buf = Vec::new();
-        encode(&Fields::of_event(&event), &mut buf);
-        let app = App {
+    fn defaults_app() -> App {
+        App {
             name: "other".into(),
             version: None,
             instance: None,
-        };
+        }
+    }
+
+    #[test]
+    fn round_trips_a_full_event_and_serializes_like_it() {
+        let event = sample();
+        let mut buf = Vec::new();
+        encode(&Fields::of_event(&event), &mut buf);
+        let app = defaults_app();
         let defaults = Defaults {
             site: "x",
             app: &app,
         };
-        assert_eq!(decode(&buf, &defaults, 99).unwrap(), event);
+        let view = decode_ref(&buf, &defaults, 99).unwrap();
+        assert_eq!(view.to_event(), event);
+        let from_view: serde_json::Value = serde_json::to_value(view).unwrap();
+        let from_event: serde_json::Value = serde_json::to_value(&event).unwrap();
+        assert_eq!(from_view, from_event);
+        // Re-encoding a view gives the same record.
+        let mut again = Vec::new();
+        encode(&Fields::of_ref(&view), &mut again);
+        assert_eq!(again, buf);
     }
 
     #[test]
@@ -390,18 +470,14 @@ mod tests {
         let event = sample();
         let mut buf = Vec::new();
         encode(&Fields::of_event(&event), &mut buf);
-        let app = App {
-            name: "a".into(),
-            version: None,
-            instance: None,
-        };
+        let app = defaults_app();
         let defaults = Defaults {
             site: "s",
             app: &app,
         };
         for cut in 0..buf.len() {
-            assert!(decode(&buf[..cut], &defaults, 1).is_err());
+            assert!(decode_ref(&buf[..cut], &defaults, 1).is_err());
         }
-        assert!(decode(&[0xff; 40], &defaults, 1).is_err());
+        assert!(decode_ref(&[0xff; 40], &defaults, 1).is_err());
     }
 }

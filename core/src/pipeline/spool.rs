@@ -32,9 +32,11 @@ pub(crate) struct Position {
     offset: u64,
 }
 
-/// What `read` returns: payloads in order, and the position to `commit` once delivered.
+/// What `read` returns: the records in order as one buffer (`[len u32 LE][payload]` each,
+/// as in memory), and the position to `commit` once delivered.
 pub(crate) struct ReadBatch {
-    pub records: Vec<Vec<u8>>,
+    pub framed: Vec<u8>,
+    pub count: usize,
     pub end: Position,
     /// Corrupt records skipped while reading (already counted on commit).
     skipped: u64,
@@ -256,7 +258,8 @@ impl Spool {
 
     /// Read up to `max` records from the cursor without consuming them.
     pub fn read(&mut self, max: usize) -> io::Result<ReadBatch> {
-        let mut records = Vec::new();
+        let mut framed = Vec::new();
+        let mut count = 0;
         let mut skipped = 0;
         let mut pos = self.cursor;
         for seg in self.segments.iter() {
@@ -272,11 +275,11 @@ impl Spool {
             let mut file = File::open(segment_path(&self.dir, seg.id))?;
             file.seek(SeekFrom::Start(pos.offset))?;
             let mut reader = io::BufReader::new(file.take(seg.size.saturating_sub(pos.offset)));
-            while records.len() < max {
-                match next_record(&mut reader)? {
-                    Next::Record(payload, consumed) => {
+            while count < max {
+                match next_record(&mut reader, &mut framed)? {
+                    Next::Record(consumed) => {
                         pos.offset += consumed;
-                        records.push(payload);
+                        count += 1;
                     }
                     Next::BadChecksum(consumed) => {
                         pos.offset += consumed;
@@ -291,12 +294,13 @@ impl Spool {
                     }
                 }
             }
-            if records.len() >= max {
+            if count >= max {
                 break;
             }
         }
         Ok(ReadBatch {
-            records,
+            framed,
+            count,
             end: pos,
             skipped,
         })
@@ -304,7 +308,7 @@ impl Spool {
 
     /// Mark everything up to `batch.end` as delivered.
     pub fn commit(&mut self, batch: &ReadBatch) -> io::Result<()> {
-        let consumed = batch.records.len() as u64;
+        let consumed = batch.count as u64;
         self.corrupt += batch.skipped;
         self.pending = self.pending.saturating_sub(consumed);
         let mut left = consumed;
@@ -382,13 +386,16 @@ fn read_cursor(dir: &Path) -> Option<Position> {
 }
 
 enum Next {
-    Record(Vec<u8>, u64),
+    /// A good record was appended to the output (framed); the bytes it took on disk.
+    Record(u64),
     BadChecksum(u64),
     Garbage,
     End,
 }
 
-fn next_record(reader: &mut impl Read) -> io::Result<Next> {
+/// Read the next record and append it to `out` as `[len][payload]`; nothing is appended
+/// unless it checks out.
+fn next_record(reader: &mut impl Read, out: &mut Vec<u8>) -> io::Result<Next> {
     let mut header = [0u8; HEADER];
     let mut got = 0;
     while got < HEADER {
@@ -403,8 +410,11 @@ fn next_record(reader: &mut impl Read) -> io::Result<Next> {
     if len > MAX_RECORD {
         return Ok(Next::Garbage);
     }
-    let mut payload = vec![0u8; len as usize];
-    if let Err(e) = reader.read_exact(&mut payload) {
+    let start = out.len();
+    out.extend_from_slice(&len.to_le_bytes());
+    out.resize(start + 4 + len as usize, 0);
+    if let Err(e) = reader.read_exact(&mut out[start + 4..]) {
+        out.truncate(start);
         return if e.kind() == io::ErrorKind::UnexpectedEof {
             Ok(Next::Garbage)
         } else {
@@ -412,10 +422,11 @@ fn next_record(reader: &mut impl Read) -> io::Result<Next> {
         };
     }
     let consumed = HEADER as u64 + u64::from(len);
-    if crc32fast::hash(&payload) != crc {
+    if crc32fast::hash(&out[start + 4..]) != crc {
+        out.truncate(start);
         return Ok(Next::BadChecksum(consumed));
     }
-    Ok(Next::Record(payload, consumed))
+    Ok(Next::Record(consumed))
 }
 
 /// Readable records from `offset` to the end of a segment.
@@ -424,9 +435,11 @@ fn count_records(path: &Path, offset: u64) -> io::Result<u64> {
     file.seek(SeekFrom::Start(offset))?;
     let mut reader = io::BufReader::new(file);
     let mut good = 0;
+    let mut scratch = Vec::new();
     loop {
-        match next_record(&mut reader)? {
-            Next::Record(..) => good += 1,
+        scratch.clear();
+        match next_record(&mut reader, &mut scratch)? {
+            Next::Record(_) => good += 1,
             Next::BadChecksum(_) => {}
             Next::Garbage | Next::End => return Ok(good),
         }
@@ -436,6 +449,12 @@ fn count_records(path: &Path, offset: u64) -> io::Result<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn records_of(batch: &ReadBatch) -> Vec<Vec<u8>> {
+        crate::pipeline::batch::records(&batch.framed)
+            .map(<[u8]>::to_vec)
+            .collect()
+    }
 
     fn payloads(n: usize, tag: &str) -> Vec<Vec<u8>> {
         (0..n).map(|i| format!("{tag}-{i}").into_bytes()).collect()
@@ -453,13 +472,13 @@ mod tests {
             let mut s = Spool::open(dir.path(), "b", 1 << 20, FsyncPolicy::Batch).unwrap();
             append_all(&mut s, &items);
             let first = s.read(4).unwrap();
-            assert_eq!(first.records, items[..4]);
+            assert_eq!(records_of(&first), items[..4]);
             s.commit(&first).unwrap();
         }
         let mut s = Spool::open(dir.path(), "b", 1 << 20, FsyncPolicy::Batch).unwrap();
         assert_eq!(s.pending(), 6);
         let rest = s.read(100).unwrap();
-        assert_eq!(rest.records, items[4..]);
+        assert_eq!(records_of(&rest), items[4..]);
         s.commit(&rest).unwrap();
         assert!(s.is_empty());
     }
@@ -492,7 +511,7 @@ mod tests {
 
         let mut s = Spool::open(dir.path(), "b", 1 << 20, FsyncPolicy::Batch).unwrap();
         let batch = s.read(10).unwrap();
-        assert_eq!(batch.records, vec![items[0].clone(), items[2].clone()]);
+        assert_eq!(records_of(&batch), vec![items[0].clone(), items[2].clone()]);
         s.commit(&batch).unwrap();
         let (_, corrupt) = s.take_counters();
         assert!(corrupt >= 2, "corrupt = {corrupt}");
@@ -512,6 +531,6 @@ mod tests {
         assert!(dropped > 0);
         assert_eq!(s.pending() + dropped, 200);
         let batch = s.read(1000).unwrap();
-        assert_eq!(batch.records.len() as u64, s.pending());
+        assert_eq!(batch.count as u64, s.pending());
     }
 }

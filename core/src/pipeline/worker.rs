@@ -1,15 +1,15 @@
 //! The worker: gathers chunks from the queue into batches (max events, flush interval),
-//! gives every event its sequence number, and routes batches to the lanes.
+//! numbers them (seq), and routes them to the lanes. It never decodes an event on the
+//! common path: a full chunk becomes a batch as it is.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Receiver, RecvTimeoutError};
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 
-use super::lane::{Batch, Lane};
+use super::batch::{Batch, Origin};
+use super::lane::Lane;
 use super::queue::{Chunk, Msg, Queue};
-use super::record::{self, Defaults};
-use crate::event::{App, Event};
 
 /// Fan-out and failover: every group gets every event it accepts; within a group the first
 /// healthy lane by priority takes it (the preferred one when none is healthy).
@@ -41,11 +41,11 @@ impl Router {
         Router { lanes, groups }
     }
 
-    pub fn route(&self, events: Vec<Event>) {
-        if events.is_empty() {
+    pub fn route(&self, batch: Batch) {
+        if batch.is_empty() {
             return;
         }
-        let shared: Batch = Arc::new(events);
+        let shared = Arc::new(batch);
         for members in &self.groups {
             let chosen = members
                 .iter()
@@ -56,11 +56,7 @@ impl Router {
             if lane.filter.is_empty() {
                 lane.push(shared.clone());
             } else {
-                let picked: Vec<Event> = shared
-                    .iter()
-                    .filter(|e| lane.filter.accepts(e.kind, &e.entity.kind))
-                    .cloned()
-                    .collect();
+                let picked = shared.filtered(|e| lane.filter.accepts(e.kind, e.entity.kind));
                 lane.push(Arc::new(picked));
             }
         }
@@ -68,14 +64,16 @@ impl Router {
 }
 
 pub(crate) struct Worker {
-    pub queue: Arc<Queue>,
-    pub router: Router,
-    pub max_events: usize,
-    pub flush_interval: Duration,
-    pub site: String,
-    pub app: App,
+    queue: Arc<Queue>,
+    router: Router,
+    max_events: usize,
+    max_bytes: usize,
+    flush_interval: Duration,
+    origin: Arc<Origin>,
     next_seq: u64,
-    pending: Vec<Event>,
+    /// Small chunks gathered into one batch.
+    pending: Chunk,
+    pending_seq: u64,
 }
 
 impl Worker {
@@ -83,66 +81,79 @@ impl Worker {
         queue: Arc<Queue>,
         router: Router,
         max_events: usize,
+        max_bytes: usize,
         flush_interval: Duration,
-        site: String,
-        app: App,
+        origin: Origin,
     ) -> Worker {
         Worker {
             queue,
             router,
             max_events,
+            max_bytes,
             flush_interval,
-            site,
-            app,
+            origin: Arc::new(origin),
             next_seq: 1,
-            pending: Vec::new(),
+            pending: Chunk::default(),
+            pending_seq: 1,
         }
     }
 
-    fn decode_records<'a>(&mut self, records: impl Iterator<Item = &'a [u8]>) {
-        for payload in records {
-            let defaults = Defaults {
-                site: &self.site,
-                app: &self.app,
-            };
-            match record::decode(payload, &defaults, self.next_seq) {
-                Ok(event) => {
-                    // Forwarded events keep their own seq; ours skip that number, still
-                    // strictly increasing.
-                    self.next_seq += 1;
-                    self.pending.push(event);
-                }
-                Err(_) => {
-                    self.queue
-                        .counters
-                        .corrupt
-                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                }
+    fn batch_of(&self, chunk: Chunk, first_seq: u64) -> Batch {
+        Batch::from_chunk(
+            chunk,
+            first_seq,
+            self.origin.clone(),
+            Some(self.queue.pool.clone()),
+        )
+    }
+
+    /// Take a chunk the queue admitted: a full one goes out as it is, small ones are joined.
+    fn accept(&mut self, chunk: Chunk) {
+        let (bytes, count) = (chunk.bytes.len(), chunk.count);
+        let first_seq = self.next_seq;
+        self.next_seq += count as u64;
+        if self.pending.count == 0 && (count >= self.max_events || bytes >= self.max_bytes) {
+            let batch = self.batch_of(chunk, first_seq);
+            self.router.route(batch);
+        } else {
+            if self.pending.count == 0 {
+                self.pending_seq = first_seq;
             }
-            if self.pending.len() >= self.max_events {
+            self.pending.bytes.extend_from_slice(&chunk.bytes);
+            self.pending.count += count;
+            self.queue.pool.give(chunk.bytes);
+            if self.pending.count >= self.max_events || self.pending.bytes.len() >= self.max_bytes {
                 self.dispatch();
             }
         }
-    }
-
-    fn accept(&mut self, chunk: Chunk) {
-        self.decode_records(chunk.records());
-        self.queue.release(chunk.bytes.len(), chunk.count as u64);
+        self.queue.release(bytes, count as u64);
     }
 
     fn dispatch(&mut self) {
-        if !self.pending.is_empty() {
-            let batch = std::mem::replace(&mut self.pending, Vec::with_capacity(self.max_events));
+        if self.pending.count > 0 {
+            let chunk = std::mem::take(&mut self.pending);
+            let batch = self.batch_of(chunk, self.pending_seq);
             self.router.route(batch);
         }
     }
 
-    /// Route everything accepted so far: handed-over chunks, partial shards, spilled records.
-    fn drain_all(
-        &mut self,
-        rx: &Receiver<Msg>,
-        replies: &mut Vec<crossbeam_channel::Sender<()>>,
-    ) -> bool {
+    /// Take partial shards and spilled records (spilled ones only while the queue has room,
+    /// unless `everything`), and send off what is pending.
+    fn collect(&mut self, everything: bool) {
+        for chunk in self.queue.steal_all() {
+            if let Some(chunk) = self.queue.admit(chunk) {
+                self.accept(chunk);
+            }
+        }
+        while let Some(chunk) = self.queue.take_spilled(self.max_events, everything) {
+            self.queue.admit_spilled(&chunk);
+            self.accept(chunk);
+        }
+        self.dispatch();
+    }
+
+    /// Route everything accepted so far (flush and stop).
+    fn drain_all(&mut self, rx: &Receiver<Msg>, replies: &mut Vec<Sender<()>>) -> bool {
         let mut stop = false;
         while let Ok(msg) = rx.try_recv() {
             match msg {
@@ -155,27 +166,19 @@ impl Worker {
         stop
     }
 
-    /// Take partial shards and spilled records (spilled ones only while the queue has room,
-    /// unless `ignore_capacity`), and send off what is pending.
-    fn collect(&mut self, ignore_capacity: bool) {
-        for chunk in self.queue.steal_all() {
-            self.accept(chunk);
-        }
-        while let Some(records) = self.queue.take_spilled(self.max_events, ignore_capacity) {
-            if records.is_empty() {
-                break;
-            }
-            self.decode_records(records.iter().map(Vec::as_slice));
-        }
-        self.dispatch();
-    }
-
     pub fn run(mut self, rx: Receiver<Msg>) {
         let mut next_tick = Instant::now() + self.flush_interval;
         loop {
             let timeout = next_tick.saturating_duration_since(Instant::now());
             match rx.recv_timeout(timeout) {
-                Ok(Msg::Chunk(chunk)) => self.accept(chunk),
+                Ok(Msg::Chunk(chunk)) => {
+                    self.accept(chunk);
+                    // Spilled chunks go back in as soon as there is room, not only on ticks.
+                    while let Some(spilled) = self.queue.take_spilled(self.max_events, false) {
+                        self.queue.admit_spilled(&spilled);
+                        self.accept(spilled);
+                    }
+                }
                 Ok(Msg::Flush(reply)) => {
                     let mut replies = vec![reply];
                     let stop = self.drain_all(&rx, &mut replies);
