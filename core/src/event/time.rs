@@ -47,8 +47,15 @@ impl Timestamp {
         civil_from_days(self.0.div_euclid(86_400_000_000))
     }
 
-    /// Append the RFC 3339 form to `out` without allocating.
+    /// Append the RFC 3339 form to `out`.
     pub fn write_rfc3339(self, out: &mut String) {
+        let buf = self.rfc3339();
+        // Only ASCII digits and separators are in the buffer.
+        out.push_str(std::str::from_utf8(&buf).unwrap_or_default());
+    }
+
+    /// The RFC 3339 form on the stack (serializing a timestamp allocates nothing).
+    fn rfc3339(self) -> [u8; 27] {
         let days = self.0.div_euclid(86_400_000_000);
         let in_day = self.0.rem_euclid(86_400_000_000);
         let (y, m, d) = civil_from_days(days);
@@ -70,8 +77,7 @@ impl Timestamp {
         buf[19] = b'.';
         put_digits(&mut buf[20..26], micros as u64);
         buf[26] = b'Z';
-        // Only ASCII digits and separators were written above.
-        out.push_str(std::str::from_utf8(&buf).unwrap_or_default());
+        buf
     }
 }
 
@@ -106,9 +112,8 @@ impl fmt::Display for Timestamp {
 
 impl Serialize for Timestamp {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut s = String::with_capacity(27);
-        self.write_rfc3339(&mut s);
-        serializer.serialize_str(&s)
+        let buf = self.rfc3339();
+        serializer.serialize_str(std::str::from_utf8(&buf).unwrap_or_default())
     }
 }
 

@@ -1,8 +1,10 @@
 //! A batch: records exactly as the emitting threads encoded them, handed from the worker to
 //! every lane that takes them (shared, not copied) and read by backends as borrowed
-//! `EventRef`s. Its buffer goes back to the pool it came from when the last lane is done.
+//! `EventRef`s. When the last lane is done, its bytes go back to the queue's budget.
 
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::Duration;
 
 use serde::ser::SerializeSeq;
 use serde::{Serialize, Serializer};
@@ -11,17 +13,57 @@ use super::queue::Chunk;
 use super::record::{self, Defaults, Fields};
 use crate::event::{App, Event, EventRef};
 
-/// Buffers recycled between the emitting threads and the lanes, so a steady stream
+/// The queue's byte budget. Bytes are charged when a chunk is handed over and refunded when
+/// the last lane is done with the batch they became, so `queue.capacity_bytes` bounds every
+/// event held in memory end to end. Buffers are recycled here too, so a steady stream
 /// allocates (and page-faults) nothing new.
-#[derive(Default)]
-pub(crate) struct BufferPool {
+pub(crate) struct Budget {
+    capacity: usize,
+    used: AtomicUsize,
+    space: (Mutex<()>, Condvar),
     free: Mutex<Vec<Vec<u8>>>,
 }
 
 const POOL_LIMIT: usize = 64;
 
-impl BufferPool {
-    pub fn take(&self, capacity: usize) -> Vec<u8> {
+impl Budget {
+    pub fn new(capacity: usize) -> Budget {
+        Budget {
+            capacity,
+            used: AtomicUsize::new(0),
+            space: (Mutex::new(()), Condvar::new()),
+            free: Mutex::new(Vec::new()),
+        }
+    }
+
+    pub fn is_full(&self) -> bool {
+        self.used.load(Ordering::Relaxed) >= self.capacity
+    }
+
+    pub fn charge(&self, bytes: usize) {
+        self.used.fetch_add(bytes, Ordering::Relaxed);
+    }
+
+    pub fn refund(&self, bytes: usize) {
+        self.used.fetch_sub(bytes, Ordering::Relaxed);
+        let _guard = self.space.0.lock();
+        self.space.1.notify_all();
+    }
+
+    /// Wait until there is room, `stop()` says to give up, or a short while passes.
+    pub fn wait(&self, stop: impl Fn() -> bool) {
+        let Ok(mut guard) = self.space.0.lock() else {
+            return;
+        };
+        while self.is_full() && !stop() {
+            guard = match self.space.1.wait_timeout(guard, Duration::from_millis(50)) {
+                Ok((g, _)) => g,
+                Err(_) => return,
+            };
+        }
+    }
+
+    pub fn take_buffer(&self, capacity: usize) -> Vec<u8> {
         self.free
             .lock()
             .ok()
@@ -29,7 +71,7 @@ impl BufferPool {
             .unwrap_or_else(|| Vec::with_capacity(capacity))
     }
 
-    pub fn give(&self, mut buf: Vec<u8>) {
+    pub fn give_buffer(&self, mut buf: Vec<u8>) {
         buf.clear();
         if let Ok(mut free) = self.free.lock() {
             if free.len() < POOL_LIMIT {
@@ -53,22 +95,25 @@ pub struct Batch {
     /// Sequence number of the first record; records without their own are numbered on.
     first_seq: u64,
     origin: Arc<Origin>,
-    pool: Option<Arc<BufferPool>>,
+    /// Where the charged bytes go back to when the batch is dropped.
+    budget: Option<(Arc<Budget>, usize)>,
 }
 
 impl Batch {
+    /// A batch of a chunk the budget was charged `charged` bytes for.
     pub(crate) fn from_chunk(
         chunk: Chunk,
         first_seq: u64,
         origin: Arc<Origin>,
-        pool: Option<Arc<BufferPool>>,
+        budget: Arc<Budget>,
+        charged: usize,
     ) -> Batch {
         Batch {
             bytes: chunk.bytes,
             count: chunk.count,
             first_seq,
             origin,
-            pool,
+            budget: Some((budget, charged)),
         }
     }
 
@@ -97,7 +142,7 @@ impl Batch {
             count: events.len(),
             first_seq: 0,
             origin: Arc::new(origin),
-            pool: None,
+            budget: None,
         }
     }
 
@@ -154,7 +199,7 @@ impl Batch {
             count,
             first_seq: 0,
             origin: self.origin.clone(),
-            pool: None,
+            budget: None,
         }
     }
 
@@ -165,7 +210,7 @@ impl Batch {
             count,
             first_seq: 0,
             origin,
-            pool: None,
+            budget: None,
         }
     }
 }
@@ -192,8 +237,9 @@ pub(crate) fn push_record(out: &mut Vec<u8>, fields: &Fields<'_>) {
 
 impl Drop for Batch {
     fn drop(&mut self) {
-        if let Some(pool) = &self.pool {
-            pool.give(std::mem::take(&mut self.bytes));
+        if let Some((budget, charged)) = &self.budget {
+            budget.refund(*charged);
+            budget.give_buffer(std::mem::take(&mut self.bytes));
         }
     }
 }

@@ -9,7 +9,6 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use super::batch::{self, Batch, Origin};
-use super::record::{self, Defaults};
 use super::retry::backoff;
 use super::spool::{ReadBatch, Spool};
 use super::stats::{BackendCounters, BackendStats};
@@ -75,33 +74,6 @@ impl Work {
             Work::Spooled(_, b) => b,
         }
     }
-}
-
-/// A batch of what a spool read returned, without records that do not decode.
-fn checked_batch(read: &ReadBatch, origin: &Arc<Origin>) -> (Batch, u64, Option<&'static str>) {
-    let defaults = Defaults {
-        site: &origin.site,
-        app: &origin.app,
-    };
-    let mut bad = None;
-    let mut framed = Vec::with_capacity(read.framed.len());
-    let mut good = 0;
-    for payload in batch::records(&read.framed) {
-        match record::decode_ref(payload, &defaults, 0) {
-            Ok(_) => {
-                framed.extend_from_slice(&(payload.len() as u32).to_le_bytes());
-                framed.extend_from_slice(payload);
-                good += 1;
-            }
-            Err(record::Corrupt(what)) => bad = Some(what),
-        }
-    }
-    let corrupt = (read.count - good) as u64;
-    (
-        Batch::from_complete(framed, good, origin.clone()),
-        corrupt,
-        bad,
-    )
 }
 
 impl Lane {
@@ -250,14 +222,11 @@ impl Lane {
             if let Some(spool) = inbox.spool.as_mut() {
                 if !spool.is_empty() {
                     match spool.read(settings.batch_max) {
-                        Ok(read) if read.count > 0 => {
-                            let (batch, corrupt, what) = checked_batch(&read, &settings.origin);
-                            if let Some(what) = what {
-                                self.counters.set_error(Some(format!(
-                                    "skipped {corrupt} spool records with a bad {what}"
-                                )));
-                            }
-                            self.counters.dropped.fetch_add(corrupt, Ordering::AcqRel);
+                        Ok(mut read) if read.count > 0 => {
+                            // Every record passed its CRC check on the way in.
+                            let framed = std::mem::take(&mut read.framed);
+                            let batch =
+                                Batch::from_complete(framed, read.count, settings.origin.clone());
                             return Some(Work::Spooled(read, batch));
                         }
                         Ok(read) => {

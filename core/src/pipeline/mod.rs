@@ -79,8 +79,16 @@ impl Pipeline {
 
         let mut lanes = Vec::new();
         let mut lane_threads = Vec::new();
-        // A lane keeps up to half the queue's size in memory before it turns to its spool.
-        let memory_limit = (config.queue.capacity_bytes / 2).max(config.batch.max_bytes);
+        // A lane alone may use the whole queue before it turns to its spool (then the queue's
+        // on_full policy applies first); with others, half, so one slow backend spools
+        // instead of using up the memory the others need.
+        let backend_count = config.active_backends().len();
+        let memory_limit = if backend_count > 1 {
+            config.queue.capacity_bytes / 2
+        } else {
+            config.queue.capacity_bytes
+        }
+        .max(config.batch.max_bytes);
         for (bc, backend) in built {
             // A monitoring SDK must not stop the app because its spool folder is unusable:
             // the lane then works from memory only and says so in its stats.

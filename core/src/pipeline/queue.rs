@@ -7,18 +7,17 @@
 //! buffer that does not fit is appended to the ingress spool in one write instead.
 
 use std::cell::RefCell;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use crossbeam_channel::Sender;
 
-use super::batch::{push_record, BufferPool};
+use super::batch::{push_record, Budget};
 use super::record::Fields;
 use super::spool::Spool;
 use super::stats::ClientCounters;
 use crate::config::OnFull;
-use crate::error::{Error, ErrorKind, Result};
+use crate::error::{Error, Result};
 
 /// Length-prefixed records (`[len u32 LE][payload]`), and how many.
 #[derive(Default)]
@@ -55,22 +54,18 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 pub(crate) struct Queue {
     id: u64,
-    capacity: usize,
     on_full: OnFull,
     chunk_events: usize,
     chunk_bytes: usize,
-    /// Bytes handed to the worker and not yet routed.
-    queued_bytes: AtomicUsize,
     /// Events handed to the worker (or spilled) and not yet routed.
     queued_events: AtomicU64,
     shards: Mutex<Vec<Arc<Shard>>>,
     tx: Sender<Msg>,
-    space: (Mutex<()>, Condvar),
     closed: AtomicBool,
     /// on_full = spill: chunks that did not fit wait here, in order.
     overflow: Option<Mutex<Spool>>,
     spilling: AtomicBool,
-    pub pool: Arc<BufferPool>,
+    pub budget: Arc<Budget>,
     pub counters: Arc<ClientCounters>,
 }
 
@@ -88,26 +83,23 @@ impl Queue {
         let left_over = overflow.as_ref().map_or(0, |s| s.pending());
         Queue {
             id: NEXT_QUEUE_ID.fetch_add(1, Ordering::Relaxed),
-            capacity,
             on_full,
             chunk_events,
             chunk_bytes,
-            queued_bytes: AtomicUsize::new(0),
             queued_events: AtomicU64::new(left_over),
             shards: Mutex::new(Vec::new()),
             tx,
-            space: (Mutex::new(()), Condvar::new()),
             closed: AtomicBool::new(false),
             overflow: overflow.map(Mutex::new),
             spilling: AtomicBool::new(left_over > 0),
-            pool: Arc::new(BufferPool::default()),
+            budget: Arc::new(Budget::new(capacity)),
             counters,
         }
     }
 
     pub fn close(&self) {
         self.closed.store(true, Ordering::Release);
-        self.space.1.notify_all();
+        self.budget.refund(0);
     }
 
     pub fn is_closed(&self) -> bool {
@@ -133,7 +125,7 @@ impl Queue {
     }
 
     fn is_full(&self) -> bool {
-        self.queued_bytes.load(Ordering::Relaxed) >= self.capacity
+        self.budget.is_full()
     }
 
     /// Accept one event. Never blocks unless on_full = block.
@@ -169,7 +161,7 @@ impl Queue {
             push_record(&mut chunk.bytes, fields);
             chunk.count += 1;
             (chunk.count >= self.chunk_events || chunk.bytes.len() >= self.chunk_bytes).then(|| {
-                let fresh = self.pool.take(self.chunk_bytes.min(256 * 1024));
+                let fresh = self.budget.take_buffer(self.chunk_bytes.min(256 * 1024));
                 std::mem::replace(
                     &mut *chunk,
                     Chunk {
@@ -205,8 +197,7 @@ impl Queue {
             self.spill(chunk);
             return None;
         }
-        self.queued_bytes
-            .fetch_add(chunk.bytes.len(), Ordering::Relaxed);
+        self.budget.charge(chunk.bytes.len());
         self.queued_events
             .fetch_add(chunk.count as u64, Ordering::Relaxed);
         Some(chunk)
@@ -228,32 +219,20 @@ impl Queue {
         out
     }
 
-    /// A chunk back from the ingress spool counts as queued bytes again until routed.
+    /// A chunk back from the ingress spool is charged to the budget like a new one.
     pub fn admit_spilled(&self, chunk: &Chunk) {
-        self.queued_bytes
-            .fetch_add(chunk.bytes.len(), Ordering::Relaxed);
+        self.budget.charge(chunk.bytes.len());
     }
 
-    /// The worker routed `bytes` / `events`: make room.
-    pub fn release(&self, bytes: usize, events: u64) {
-        self.queued_bytes.fetch_sub(bytes, Ordering::Relaxed);
+    /// The worker routed `events` (their bytes are refunded when the lanes are done).
+    pub fn release(&self, events: u64) {
         self.queued_events.fetch_sub(events, Ordering::Relaxed);
-        if self.on_full == OnFull::Block {
-            let _guard = lock(&self.space.0);
-            self.space.1.notify_all();
-        }
     }
 
     fn wait_for_space(&self) -> Result<()> {
-        let mut guard = self.space.0.lock().map_err(|_| Error::closed())?;
-        while self.is_full() {
-            if self.is_closed() {
-                return Err(Error::closed());
-            }
-            guard = match self.space.1.wait_timeout(guard, Duration::from_millis(50)) {
-                Ok((g, _)) => g,
-                Err(_) => return Err(Error::new(ErrorKind::Io, "queue lock poisoned")),
-            };
+        self.budget.wait(|| self.is_closed());
+        if self.is_closed() {
+            return Err(Error::closed());
         }
         Ok(())
     }
@@ -285,7 +264,7 @@ impl Queue {
             }
         }
         drop(spool);
-        self.pool.give(chunk.bytes);
+        self.budget.give_buffer(chunk.bytes);
     }
 
     /// Worker side: take up to `max` spilled records as a chunk once there is room again

@@ -240,9 +240,9 @@ pub(crate) fn encode(f: &Fields<'_>, out: &mut Vec<u8>) {
     }
 }
 
-/// Why a record could not be decoded (it is then skipped and counted as corrupt).
+/// A record that does not decode (it is then skipped and counted as corrupt).
 #[derive(Debug)]
-pub(crate) struct Corrupt(pub &'static str);
+pub(crate) struct Corrupt;
 
 struct Reader<'a> {
     rest: &'a [u8],
@@ -260,45 +260,44 @@ impl<'a> Reader<'a> {
         }
     }
 
-    fn str(&mut self, what: &'static str) -> Result<&'a str, Corrupt> {
-        read_str(&mut self.rest).ok_or(Corrupt(what))
+    fn str(&mut self) -> Result<&'a str, Corrupt> {
+        read_str(&mut self.rest).ok_or(Corrupt)
     }
 
-    fn opt_str(&mut self, what: &'static str) -> Result<Option<&'a str>, Corrupt> {
+    fn opt_str(&mut self) -> Result<Option<&'a str>, Corrupt> {
         if self.nil() {
             Ok(None)
         } else {
-            self.str(what).map(Some)
+            self.str().map(Some)
         }
     }
 
-    fn u64(&mut self, what: &'static str) -> Result<u64, Corrupt> {
-        decode::read_int(&mut self.rest).map_err(|_| Corrupt(what))
+    fn u64(&mut self) -> Result<u64, Corrupt> {
+        decode::read_int(&mut self.rest).map_err(|_| Corrupt)
     }
 
-    fn i64(&mut self, what: &'static str) -> Result<i64, Corrupt> {
-        decode::read_int(&mut self.rest).map_err(|_| Corrupt(what))
+    fn i64(&mut self) -> Result<i64, Corrupt> {
+        decode::read_int(&mut self.rest).map_err(|_| Corrupt)
     }
 
-    fn u8(&mut self, what: &'static str) -> Result<u8, Corrupt> {
-        decode::read_int(&mut self.rest).map_err(|_| Corrupt(what))
+    fn u8(&mut self) -> Result<u8, Corrupt> {
+        decode::read_int(&mut self.rest).map_err(|_| Corrupt)
     }
 
-    fn f64(&mut self, what: &'static str) -> Result<f64, Corrupt> {
-        decode::read_f64(&mut self.rest).map_err(|_| Corrupt(what))
+    fn f64(&mut self) -> Result<f64, Corrupt> {
+        decode::read_f64(&mut self.rest).map_err(|_| Corrupt)
     }
 
     /// A map's entries, checked once here so views can iterate them without errors.
     fn map<T>(
         &mut self,
-        what: &'static str,
         value: impl Fn(&mut &'a [u8]) -> Option<T>,
     ) -> Result<(u32, &'a [u8]), Corrupt> {
-        let len = decode::read_map_len(&mut self.rest).map_err(|_| Corrupt(what))?;
+        let len = decode::read_map_len(&mut self.rest).map_err(|_| Corrupt)?;
         let start = self.rest;
         for _ in 0..len {
-            read_str(&mut self.rest).ok_or(Corrupt(what))?;
-            value(&mut self.rest).ok_or(Corrupt(what))?;
+            read_str(&mut self.rest).ok_or(Corrupt)?;
+            value(&mut self.rest).ok_or(Corrupt)?;
         }
         let used = start.len() - self.rest.len();
         Ok((len, &start[..used]))
@@ -318,23 +317,23 @@ pub(crate) fn decode_ref<'a>(
     seq: u64,
 ) -> Result<EventRef<'a>, Corrupt> {
     let mut r = Reader { rest: bytes };
-    let len = decode::read_array_len(&mut r.rest).map_err(|_| Corrupt("header"))?;
+    let len = decode::read_array_len(&mut r.rest).map_err(|_| Corrupt)?;
     if len != FIELDS {
-        return Err(Corrupt("field count"));
+        return Err(Corrupt);
     }
-    let bin_len = decode::read_bin_len(&mut r.rest).map_err(|_| Corrupt("id"))?;
+    let bin_len = decode::read_bin_len(&mut r.rest).map_err(|_| Corrupt)?;
     if bin_len != 16 || r.rest.len() < 16 {
-        return Err(Corrupt("id"));
+        return Err(Corrupt);
     }
     let mut id = [0u8; 16];
     id.copy_from_slice(&r.rest[..16]);
     r.rest = &r.rest[16..];
-    let stored_seq = r.u64("seq")?;
-    let time = Timestamp::from_unix_micros(r.i64("time")?);
-    let site = r.opt_str("site")?;
-    let app_name = r.opt_str("app.name")?;
-    let app_version = r.opt_str("app.version")?;
-    let app_instance = r.opt_str("app.instance")?;
+    let stored_seq = r.u64()?;
+    let time = Timestamp::from_unix_micros(r.i64()?);
+    let site = r.opt_str()?;
+    let app_name = r.opt_str()?;
+    let app_version = r.opt_str()?;
+    let app_instance = r.opt_str()?;
     let app = match app_name {
         Some(name) => AppRef {
             name,
@@ -348,29 +347,25 @@ pub(crate) fn decode_ref<'a>(
         },
     };
     let entity = EntityRef {
-        kind: r.str("entity.kind")?,
-        id: r.str("entity.id")?,
-        name: r.opt_str("entity.name")?,
-        parent: r.opt_str("entity.parent")?,
-        key: r.opt_str("entity.key")?,
+        kind: r.str()?,
+        id: r.str()?,
+        name: r.opt_str()?,
+        parent: r.opt_str()?,
+        key: r.opt_str()?,
     };
-    let kind = Kind::from_code(r.u8("kind")?).ok_or(Corrupt("kind"))?;
-    let status = Status::from_code(r.u8("status")?).ok_or(Corrupt("status"))?;
-    let progress = if r.nil() {
-        None
-    } else {
-        Some(r.f64("progress")?)
-    };
+    let kind = Kind::from_code(r.u8()?).ok_or(Corrupt)?;
+    let status = Status::from_code(r.u8()?).ok_or(Corrupt)?;
+    let progress = if r.nil() { None } else { Some(r.f64()?) };
     let level = if r.nil() {
         None
     } else {
-        Some(Level::from_code(r.u8("level")?).ok_or(Corrupt("level"))?)
+        Some(Level::from_code(r.u8()?).ok_or(Corrupt)?)
     };
-    let message = r.opt_str("message")?;
-    let (metrics_len, metrics_raw) = r.map("metrics", |rest| decode::read_f64(rest).ok())?;
-    let (attrs_len, attrs_raw) = r.map("attrs", |rest| read_scalar(rest).map(|_: ScalarRef| ()))?;
+    let message = r.opt_str()?;
+    let (metrics_len, metrics_raw) = r.map(|rest| decode::read_f64(rest).ok())?;
+    let (attrs_len, attrs_raw) = r.map(|rest| read_scalar(rest).map(|_: ScalarRef| ()))?;
     if !r.rest.is_empty() {
-        return Err(Corrupt("trailing bytes"));
+        return Err(Corrupt);
     }
     Ok(EventRef {
         v: SCHEMA_VERSION,

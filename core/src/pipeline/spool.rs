@@ -369,7 +369,9 @@ impl Spool {
         let tmp = self.dir.join("cursor.tmp");
         let mut f = File::create(&tmp)?;
         writeln!(f, "{} {}", self.cursor.segment, self.cursor.offset)?;
-        if self.fsync != FsyncPolicy::Never {
+        // A cursor lost in a crash only means re-delivery (at-least-once), so it is synced
+        // only under the strictest policy; the records themselves follow `fsync`.
+        if self.fsync == FsyncPolicy::Always {
             f.sync_data()?;
         }
         fs::rename(tmp, self.dir.join("cursor"))

@@ -71,9 +71,10 @@ pub(crate) struct Worker {
     flush_interval: Duration,
     origin: Arc<Origin>,
     next_seq: u64,
-    /// Small chunks gathered into one batch.
+    /// Small chunks gathered into one batch, and the bytes charged for them.
     pending: Chunk,
     pending_seq: u64,
+    pending_charge: usize,
 }
 
 impl Worker {
@@ -95,15 +96,17 @@ impl Worker {
             next_seq: 1,
             pending: Chunk::default(),
             pending_seq: 1,
+            pending_charge: 0,
         }
     }
 
-    fn batch_of(&self, chunk: Chunk, first_seq: u64) -> Batch {
+    fn batch_of(&self, chunk: Chunk, first_seq: u64, charged: usize) -> Batch {
         Batch::from_chunk(
             chunk,
             first_seq,
             self.origin.clone(),
-            Some(self.queue.pool.clone()),
+            self.queue.budget.clone(),
+            charged,
         )
     }
 
@@ -113,7 +116,7 @@ impl Worker {
         let first_seq = self.next_seq;
         self.next_seq += count as u64;
         if self.pending.count == 0 && (count >= self.max_events || bytes >= self.max_bytes) {
-            let batch = self.batch_of(chunk, first_seq);
+            let batch = self.batch_of(chunk, first_seq, bytes);
             self.router.route(batch);
         } else {
             if self.pending.count == 0 {
@@ -121,18 +124,20 @@ impl Worker {
             }
             self.pending.bytes.extend_from_slice(&chunk.bytes);
             self.pending.count += count;
-            self.queue.pool.give(chunk.bytes);
+            self.pending_charge += bytes;
+            self.queue.budget.give_buffer(chunk.bytes);
             if self.pending.count >= self.max_events || self.pending.bytes.len() >= self.max_bytes {
                 self.dispatch();
             }
         }
-        self.queue.release(bytes, count as u64);
+        self.queue.release(count as u64);
     }
 
     fn dispatch(&mut self) {
         if self.pending.count > 0 {
             let chunk = std::mem::take(&mut self.pending);
-            let batch = self.batch_of(chunk, self.pending_seq);
+            let charged = std::mem::take(&mut self.pending_charge);
+            let batch = self.batch_of(chunk, self.pending_seq, charged);
             self.router.route(batch);
         }
     }
