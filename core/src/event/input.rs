@@ -4,7 +4,7 @@
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
-use super::validate::{content, origin};
+use super::validate::{check_unique, content, origin};
 use super::{App, Entity, Kind, Level, Scalar, Status, Timestamp};
 use crate::error::{Error, Result};
 
@@ -101,6 +101,8 @@ impl NewEvent {
             metrics,
             attrs,
         )?;
+        check_unique("metrics", &self.metrics)?;
+        check_unique("attrs", &self.attrs)?;
         origin(self.id.as_ref(), self.site.as_deref(), self.app.as_ref())?;
         Ok(status)
     }

@@ -24,6 +24,10 @@ pub mod limits {
 /// A byte scan, because this runs on every emit.
 fn has_control(value: &str) -> bool {
     let bytes = value.as_bytes();
+    // Almost every name is plain text: one pass over the bytes settles it.
+    if !bytes.iter().any(|&b| b < 0x20 || b == 0x7f || b == 0xc2) {
+        return false;
+    }
     bytes.iter().enumerate().any(|(i, &b)| {
         b < 0x20
             || b == 0x7f
@@ -118,15 +122,17 @@ pub(crate) fn resolve_status(kind: Kind, given: Option<Status>) -> Result<Status
     }
 }
 
-/// A name may appear once per map (a JSON object cannot hold it twice).
-fn check_unique<'a>(field: &str, name: &'a str, seen: &mut Vec<&'a str>) -> Result<()> {
-    if seen.contains(&name) {
-        return Err(Error::event(
-            format!("{field}.{name}"),
-            "is given more than once",
-        ));
+/// A name may appear once per map (a JSON object cannot hold it twice). Lists are short, so
+/// comparing with the names before each one costs less than building a set.
+pub(crate) fn check_unique<T>(field: &str, entries: &[(String, T)]) -> Result<()> {
+    for (i, (name, _)) in entries.iter().enumerate() {
+        if entries[..i].iter().any(|(earlier, _)| earlier == name) {
+            return Err(Error::event(
+                format!("{field}.{name}"),
+                "is given more than once",
+            ));
+        }
     }
-    seen.push(name);
     Ok(())
 }
 
@@ -164,16 +170,12 @@ pub(crate) fn content<'a>(
         return Err(Error::event("message", "is required for kind 'log'"));
     }
     check_entry_count("metrics", metrics.len())?;
-    let mut seen: Vec<&str> = Vec::new();
     for (name, value) in metrics {
         check_metric(name, *value)?;
-        check_unique("metrics", name, &mut seen)?;
     }
     check_entry_count("attrs", attrs.len())?;
-    seen.clear();
     for (name, value) in attrs {
         check_attr(name, value)?;
-        check_unique("attrs", name, &mut seen)?;
     }
     Ok(status)
 }
