@@ -24,7 +24,8 @@ pub(crate) struct Budget {
     free: Mutex<Vec<Vec<u8>>>,
 }
 
-const POOL_LIMIT: usize = 64;
+/// Enough buffers for the chunks in flight at a steady rate; more would only hold memory.
+const POOL_LIMIT: usize = 16;
 
 impl Budget {
     pub fn new(capacity: usize) -> Budget {

@@ -121,6 +121,12 @@ impl Worker {
         } else {
             if self.pending.count == 0 {
                 self.pending_seq = first_seq;
+                if self.pending.bytes.capacity() == 0 {
+                    self.pending.bytes = self
+                        .queue
+                        .budget
+                        .take_buffer(self.max_bytes.min(256 * 1024));
+                }
             }
             self.pending.bytes.extend_from_slice(&chunk.bytes);
             self.pending.count += count;
