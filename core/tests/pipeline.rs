@@ -49,6 +49,56 @@ fn flush_delivers_everything_and_stats_add_up() {
     );
 }
 
+/// Every line of every JSONL file under `dir`, in file order (files sorted by name).
+fn lines_in_file_order(dir: &Path) -> Vec<Value> {
+    let folder = dir.join("fab-t").join("test-app");
+    let mut files: Vec<_> = std::fs::read_dir(&folder)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    files
+        .iter()
+        .flat_map(|f| {
+            std::fs::read_to_string(f)
+                .unwrap()
+                .lines()
+                .map(|l| serde_json::from_str(l).unwrap())
+                .collect::<Vec<Value>>()
+        })
+        .collect()
+}
+
+#[test]
+fn one_threads_events_arrive_in_emit_order_with_small_batches_and_fast_ticks() {
+    for policy in ["spill", "block"] {
+        let dir = tempfile::tempdir().unwrap();
+        let c = client(
+            dir.path(),
+            json!({"batch": {"max_events": 50, "flush_interval": 0.001},
+                   "queue": {"capacity_bytes": 65536, "on_full": policy}}),
+        );
+        for i in 0..100_000 {
+            c.emit(&heartbeat(i)).unwrap();
+        }
+        c.close(Duration::from_secs(30));
+        let lines = lines_in_file_order(&dir.path().join("data"));
+        assert_eq!(lines.len(), 100_000, "{policy}");
+        let out_of_order = lines
+            .windows(2)
+            .filter(|w| {
+                let a: usize = w[0]["entity"]["id"].as_str().unwrap()[1..].parse().unwrap();
+                let b: usize = w[1]["entity"]["id"].as_str().unwrap()[1..].parse().unwrap();
+                b != a + 1 || w[1]["seq"].as_u64() <= w[0]["seq"].as_u64()
+            })
+            .count();
+        assert_eq!(
+            out_of_order, 0,
+            "{policy}: events delivered out of emit order"
+        );
+    }
+}
+
 #[test]
 fn events_survive_an_outage_and_a_restart_through_the_spool() {
     let dir = tempfile::tempdir().unwrap();

@@ -142,7 +142,7 @@ impl Queue {
             OnFull::Block if self.is_full() => self.wait_for_space()?,
             _ => {}
         }
-        let full = LOCAL.with(|local| {
+        let pushed = LOCAL.try_with(|local| {
             let mut local = local.borrow_mut();
             let index = match local.iter().position(|(id, _)| *id == self.id) {
                 Some(i) => i,
@@ -160,18 +160,26 @@ impl Queue {
             let mut chunk = lock(&local[index].1.chunk);
             push_record(&mut chunk.bytes, fields);
             chunk.count += 1;
-            (chunk.count >= self.chunk_events || chunk.bytes.len() >= self.chunk_bytes).then(|| {
+            if chunk.count >= self.chunk_events || chunk.bytes.len() >= self.chunk_bytes {
                 let fresh = self.budget.take_buffer(self.chunk_bytes.min(256 * 1024));
-                std::mem::replace(
+                let full = std::mem::replace(
                     &mut *chunk,
                     Chunk {
                         bytes: fresh,
                         count: 0,
                     },
-                )
-            })
+                );
+                // Still under the shard's lock: a steal by the worker cannot slip a newer
+                // partial chunk of this thread ahead of this one.
+                self.hand_over(full);
+            }
         });
-        if let Some(chunk) = full {
+        if pushed.is_err() {
+            // This thread's storage is being torn down (a job guard dropped at thread exit):
+            // hand the event over on its own.
+            let mut chunk = Chunk::default();
+            push_record(&mut chunk.bytes, fields);
+            chunk.count = 1;
             self.hand_over(chunk);
         }
         Ok(())
@@ -203,20 +211,19 @@ impl Queue {
         Some(chunk)
     }
 
-    /// Take every shard's partial chunk (worker side, on a tick, flush or close); each still
-    /// has to be `admit`ted.
-    pub fn steal_all(&self) -> Vec<Chunk> {
-        let mut out = Vec::new();
+    /// Hand over every shard's partial chunk (worker side, on a tick, flush or close). Each
+    /// goes the way a full one would, under its shard's lock, so per thread the channel (and
+    /// the ingress spool) keeps emit order.
+    pub fn steal_all(&self) {
         let mut shards = lock(&self.shards);
         for shard in shards.iter() {
             let mut chunk = lock(&shard.chunk);
             if chunk.count > 0 {
-                out.push(std::mem::take(&mut *chunk));
+                self.hand_over(std::mem::take(&mut *chunk));
             }
         }
         // A shard only the registry still holds belongs to a thread that has exited.
         shards.retain(|s| Arc::strong_count(s) > 1);
-        out
     }
 
     /// A chunk back from the ingress spool is charged to the budget like a new one.
@@ -226,7 +233,15 @@ impl Queue {
 
     /// The worker routed `events` (their bytes are refunded when the lanes are done).
     pub fn release(&self, events: u64) {
-        self.queued_events.fetch_sub(events, Ordering::Relaxed);
+        let _ = self
+            .queued_events
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |q| {
+                Some(q.saturating_sub(events))
+            });
+    }
+
+    pub fn is_spilling(&self) -> bool {
+        self.spilling.load(Ordering::Acquire)
     }
 
     fn wait_for_space(&self) -> Result<()> {

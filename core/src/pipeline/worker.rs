@@ -148,23 +148,8 @@ impl Worker {
         }
     }
 
-    /// Take partial shards and spilled records (spilled ones only while the queue has room,
-    /// unless `everything`), and send off what is pending.
-    fn collect(&mut self, everything: bool) {
-        for chunk in self.queue.steal_all() {
-            if let Some(chunk) = self.queue.admit(chunk) {
-                self.accept(chunk);
-            }
-        }
-        while let Some(chunk) = self.queue.take_spilled(self.max_events, everything) {
-            self.queue.admit_spilled(&chunk);
-            self.accept(chunk);
-        }
-        self.dispatch();
-    }
-
-    /// Route everything accepted so far (flush and stop).
-    fn drain_all(&mut self, rx: &Receiver<Msg>, replies: &mut Vec<Sender<()>>) -> bool {
+    /// Accept every chunk waiting in the channel; remember flush replies and a stop.
+    fn drain_channel(&mut self, rx: &Receiver<Msg>, replies: &mut Vec<Sender<()>>) -> bool {
         let mut stop = false;
         while let Ok(msg) = rx.try_recv() {
             match msg {
@@ -173,46 +158,74 @@ impl Worker {
                 Msg::Stop => stop = true,
             }
         }
-        self.collect(true);
         stop
+    }
+
+    /// Spilled chunks back in, while there is room (or regardless, when `everything`). The
+    /// channel is drained first: what it holds was admitted before anything was spilled.
+    fn unspill(
+        &mut self,
+        rx: &Receiver<Msg>,
+        replies: &mut Vec<Sender<()>>,
+        everything: bool,
+    ) -> bool {
+        let stop = self.drain_channel(rx, replies);
+        while let Some(chunk) = self.queue.take_spilled(self.max_events, everything) {
+            self.queue.admit_spilled(&chunk);
+            self.accept(chunk);
+        }
+        stop
+    }
+
+    /// Take partial shards (they join the channel behind older chunks) and spilled records,
+    /// and send off what is pending.
+    fn collect(
+        &mut self,
+        rx: &Receiver<Msg>,
+        replies: &mut Vec<Sender<()>>,
+        everything: bool,
+    ) -> bool {
+        self.queue.steal_all();
+        let stop = self.unspill(rx, replies, everything);
+        self.dispatch();
+        stop
+    }
+
+    fn answer(replies: &mut Vec<Sender<()>>) {
+        for r in replies.drain(..) {
+            let _ = r.send(());
+        }
     }
 
     pub fn run(mut self, rx: Receiver<Msg>) {
         let mut next_tick = Instant::now() + self.flush_interval;
+        let mut replies = Vec::new();
         loop {
             let timeout = next_tick.saturating_duration_since(Instant::now());
-            match rx.recv_timeout(timeout) {
+            let mut stop = match rx.recv_timeout(timeout) {
                 Ok(Msg::Chunk(chunk)) => {
                     self.accept(chunk);
                     // Spilled chunks go back in as soon as there is room, not only on ticks.
-                    while let Some(spilled) = self.queue.take_spilled(self.max_events, false) {
-                        self.queue.admit_spilled(&spilled);
-                        self.accept(spilled);
-                    }
+                    self.queue.is_spilling() && self.unspill(&rx, &mut replies, false)
                 }
                 Ok(Msg::Flush(reply)) => {
-                    let mut replies = vec![reply];
-                    let stop = self.drain_all(&rx, &mut replies);
-                    for r in replies {
-                        let _ = r.send(());
-                    }
-                    if stop {
-                        return;
-                    }
+                    replies.push(reply);
+                    false
                 }
-                Ok(Msg::Stop) | Err(RecvTimeoutError::Disconnected) => {
-                    let mut replies = Vec::new();
-                    self.drain_all(&rx, &mut replies);
-                    for r in replies {
-                        let _ = r.send(());
-                    }
-                    return;
-                }
-                Err(RecvTimeoutError::Timeout) => {}
-            }
+                Ok(Msg::Stop) | Err(RecvTimeoutError::Disconnected) => true,
+                Err(RecvTimeoutError::Timeout) => false,
+            };
             if Instant::now() >= next_tick {
-                self.collect(false);
+                stop |= self.collect(&rx, &mut replies, false);
                 next_tick = Instant::now() + self.flush_interval;
+            }
+            if stop || !replies.is_empty() {
+                // A flush (or the stop) answers only once everything before it is routed.
+                stop |= self.collect(&rx, &mut replies, true);
+                Self::answer(&mut replies);
+            }
+            if stop {
+                return;
             }
         }
     }
