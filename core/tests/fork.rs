@@ -88,3 +88,31 @@ fn parent_and_forked_children_each_deliver_their_own_events_once() {
         "no two events share an id across processes"
     );
 }
+
+#[test]
+fn a_living_child_does_not_keep_the_parents_spool_slots() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = Config::from_value(config_in(dir.path(), json!({}))).unwrap();
+    let first = Client::new(config.clone()).unwrap();
+    // SAFETY: the child only sleeps and leaves with _exit.
+    let pid = unsafe { libc::fork() };
+    assert!(pid >= 0);
+    if pid == 0 {
+        std::thread::sleep(Duration::from_millis(1500));
+        unsafe { libc::_exit(0) };
+    }
+    first.close(Duration::from_secs(5));
+    drop(first);
+    // The child still runs, yet the restarted client gets the same slot back (and with it
+    // whatever the first one left in its spool).
+    let second = Client::new(config).unwrap();
+    let slots = dir.path().join("spool").join("filesystem");
+    assert!(slots.join("0").is_dir());
+    assert!(
+        !slots.join("1").exists(),
+        "a new slot was taken: the child kept slot 0 locked"
+    );
+    second.close(Duration::from_secs(5));
+    let mut status = 0;
+    unsafe { libc::waitpid(pid, &mut status, 0) };
+}

@@ -36,6 +36,9 @@ pub const CSV_COLUMNS: &[&str] = &[
     "attrs",
 ];
 
+/// Files kept open at once (one per site/app); more are closed and reopened on demand.
+const MAX_OPEN_FILES: usize = 64;
+
 struct OpenFile {
     date: (i64, u32, u32),
     index: u32,
@@ -211,6 +214,10 @@ impl Filesystem {
         let f = self
             .open_file(&folder, date, index)
             .map_err(|e| io_error(&folder, e))?;
+        if self.open.len() >= MAX_OPEN_FILES {
+            // Forwarded events of many apps: keep the number of open files bounded.
+            self.open.clear();
+        }
         self.open.insert(key.clone(), f);
         Ok(())
     }
@@ -236,9 +243,14 @@ impl Filesystem {
         let Some(f) = self.open.get_mut(key) else {
             return Err(DeliveryError::transient("events file is not open"));
         };
-        f.file
-            .write_all(&self.scratch)
-            .map_err(|e| DeliveryError::transient(format!("cannot append events: {e}")))?;
+        if let Err(e) = f.file.write_all(&self.scratch) {
+            // Cut what was half written (a full disk), so the retry does not leave a broken
+            // line behind it.
+            let _ = f.file.set_len(f.size);
+            return Err(DeliveryError::transient(format!(
+                "cannot append events: {e}"
+            )));
+        }
         f.size += self.scratch.len() as u64;
         self.scratch.clear();
         Ok(())

@@ -18,6 +18,8 @@ use crate::config::{Filter, RetryConfig};
 type Shared = Arc<Batch>;
 
 struct Inbox {
+    /// A batch that failed while newer ones were already spooled: first in line.
+    parked: Option<Shared>,
     memory: VecDeque<Shared>,
     memory_bytes: usize,
     /// New batches go to the spool (it holds older ones, or memory overflowed).
@@ -101,6 +103,7 @@ impl Lane {
             counters,
             healthy: AtomicBool::new(true),
             inbox: Mutex::new(Inbox {
+                parked: None,
                 memory: VecDeque::new(),
                 memory_bytes: 0,
                 spooling: left_over > 0,
@@ -209,9 +212,17 @@ impl Lane {
             let past_deadline = inbox.stop_at.is_some_and(|t| Instant::now() >= t);
             if past_deadline {
                 if inbox.spool.is_some() {
+                    // Kept for the next run. A parked batch lands behind newer spooled ones:
+                    // the only case where a restart changes the order.
+                    if let Some(parked) = inbox.parked.take() {
+                        self.append_to_spool(&mut inbox, &parked);
+                    }
                     self.move_memory_to_spool(&mut inbox);
                 }
                 return None;
+            }
+            if let Some(parked) = inbox.parked.take() {
+                return Some(Work::Memory(parked));
             }
             if !inbox.spooling {
                 if let Some(batch) = inbox.memory.pop_front() {
@@ -358,22 +369,34 @@ impl Lane {
 
     /// A batch that failed transiently: keep it (first in line) for the next attempt.
     fn park(&self, work: Work) {
-        let Work::Memory(batch) = work else {
-            // Spooled work stays where it is: the cursor did not move.
-            return;
-        };
         let mut inbox = lock(&self.inbox);
-        if inbox.spool.is_some() {
-            let rest: Vec<Shared> = inbox.memory.drain(..).collect();
-            inbox.memory_bytes = 0;
-            self.append_to_spool(&mut inbox, &batch);
-            for b in rest {
-                self.append_to_spool(&mut inbox, &b);
+        let batch = match work {
+            Work::Spooled(..) => {
+                // Its records stay in the spool: the cursor did not move.
+                if let Some(spool) = inbox.spool.as_mut() {
+                    spool.abandon();
+                }
+                return;
             }
-            inbox.spooling = true;
-        } else {
-            inbox.memory_bytes += batch.size();
-            inbox.memory.push_front(batch);
+            Work::Memory(batch) => batch,
+        };
+        match inbox.spool.as_ref().map(Spool::is_empty) {
+            Some(true) => {
+                // The backend is down: everything waits on disk, this batch first.
+                let rest: Vec<Shared> = inbox.memory.drain(..).collect();
+                inbox.memory_bytes = 0;
+                self.append_to_spool(&mut inbox, &batch);
+                for b in rest {
+                    self.append_to_spool(&mut inbox, &b);
+                }
+                inbox.spooling = true;
+            }
+            // Newer batches were spooled while this one was out: it goes first, from memory.
+            Some(false) => inbox.parked = Some(batch),
+            None => {
+                inbox.memory_bytes += batch.size();
+                inbox.memory.push_front(batch);
+            }
         }
     }
 

@@ -38,13 +38,13 @@ pub(crate) struct ReadBatch {
     pub framed: Vec<u8>,
     pub count: usize,
     pub end: Position,
-    /// Corrupt records skipped while reading (already counted on commit).
+    /// Records with a bad checksum skipped while reading (counted as corrupt on commit).
     skipped: u64,
 }
 
 pub(crate) struct Spool {
     dir: PathBuf,
-    _lock: File,
+    _lock: crate::fork::ParentOnly,
     fsync: FsyncPolicy,
     max_bytes: u64,
     segment_limit: u64,
@@ -57,6 +57,8 @@ pub(crate) struct Spool {
     dropped: u64,
     /// Corrupt records skipped since the last `take_counters`.
     corrupt: u64,
+    /// A read not yet committed or abandoned: its segments must not be dropped by the cap.
+    reading: bool,
 }
 
 fn segment_path(dir: &Path, id: u64) -> PathBuf {
@@ -77,7 +79,12 @@ impl Spool {
                 .write(true)
                 .open(dir.join("lock"))?;
             match lock.try_lock() {
-                Ok(()) => return Spool::open_claimed(dir, lock, max_bytes, fsync),
+                Ok(()) => {
+                    // A forked child closes its copy, so a restarted parent can take the slot
+                    // back while children still run.
+                    let lock = crate::fork::ParentOnly::new(lock);
+                    return Spool::open_claimed(dir, lock, max_bytes, fsync);
+                }
                 Err(fs::TryLockError::WouldBlock) => continue,
                 Err(fs::TryLockError::Error(e)) => return Err(e),
             }
@@ -90,7 +97,7 @@ impl Spool {
 
     fn open_claimed(
         dir: PathBuf,
-        lock: File,
+        lock: crate::fork::ParentOnly,
         max_bytes: u64,
         fsync: FsyncPolicy,
     ) -> io::Result<Spool> {
@@ -118,6 +125,7 @@ impl Spool {
             pending: 0,
             dropped: 0,
             corrupt: 0,
+            reading: false,
         };
         for id in ids {
             let path = segment_path(&spool.dir, id);
@@ -132,7 +140,7 @@ impl Spool {
             } else {
                 0
             };
-            // Corrupt records are counted when a read skips them, not here.
+            // Records with a bad checksum count here and as corrupt when a read skips them.
             let unread = count_records(&path, from)?;
             spool.pending += unread;
             spool.segments.push_back(Segment { id, size, unread });
@@ -194,37 +202,42 @@ impl Spool {
     }
 
     fn write_framed(&mut self, framed: &[u8], count: u64) -> io::Result<()> {
-        let needs_new = match self.segments.back() {
-            None => true,
-            Some(last) => last.size >= self.segment_limit,
-        };
-        if needs_new || self.writer.is_none() {
-            let id = if needs_new {
-                self.segments
-                    .back()
-                    .map_or(self.cursor.segment.max(1), |s| s.id + 1)
-            } else {
-                self.segments.back().map_or(1, |s| s.id)
-            };
+        // Never append to a segment this process did not start (it may end in a torn record
+        // from a crash) or one whose last write failed: start a new one instead.
+        let needs_new = self.writer.is_none()
+            || self
+                .segments
+                .back()
+                .is_none_or(|last| last.size >= self.segment_limit);
+        if needs_new {
+            let id = self
+                .segments
+                .back()
+                .map_or(self.cursor.segment.max(1), |s| s.id + 1);
             let file = OpenOptions::new()
                 .create(true)
                 .append(true)
                 .open(segment_path(&self.dir, id))?;
-            if needs_new {
-                self.segments.push_back(Segment {
-                    id,
-                    size: 0,
-                    unread: 0,
-                });
-            }
+            self.segments.push_back(Segment {
+                id,
+                size: 0,
+                unread: 0,
+            });
             self.writer = Some(file);
         }
         let Some(writer) = self.writer.as_mut() else {
             return Err(io::Error::other("spool writer missing"));
         };
-        writer.write_all(framed)?;
-        if self.fsync != FsyncPolicy::Never {
-            writer.sync_data()?;
+        let written = writer.write_all(framed).and_then(|()| {
+            if self.fsync == FsyncPolicy::Never {
+                Ok(())
+            } else {
+                writer.sync_data()
+            }
+        });
+        if let Err(e) = written {
+            self.writer = None;
+            return Err(e);
         }
         if let Some(last) = self.segments.back_mut() {
             last.size += framed.len() as u64;
@@ -238,9 +251,10 @@ impl Spool {
         self.segments.iter().map(|s| s.size).sum()
     }
 
-    /// Drop the oldest segments while over the cap (never the one being written).
+    /// Drop the oldest segments while over the cap (never the one being written, nor while a
+    /// read is out: its records may be on their way to the backend).
     fn enforce_cap(&mut self) {
-        while self.total_bytes() > self.max_bytes && self.segments.len() > 1 {
+        while !self.reading && self.total_bytes() > self.max_bytes && self.segments.len() > 1 {
             if let Some(oldest) = self.segments.pop_front() {
                 self.dropped += oldest.unread;
                 self.pending = self.pending.saturating_sub(oldest.unread);
@@ -256,8 +270,39 @@ impl Spool {
         }
     }
 
-    /// Read up to `max` records from the cursor without consuming them.
+    /// Segments that disappeared (a cleaner deleted them): their records are lost and counted.
+    fn forget_missing_segments(&mut self) {
+        let dir = self.dir.clone();
+        let before = self.segments.len();
+        let mut lost = 0;
+        self.segments.retain(|seg| {
+            let present = segment_path(&dir, seg.id).exists();
+            if !present {
+                lost += seg.unread;
+            }
+            present
+        });
+        if self.segments.len() != before {
+            self.dropped += lost;
+            self.pending = self.pending.saturating_sub(lost);
+            if let Some(front) = self.segments.front() {
+                if front.id > self.cursor.segment {
+                    self.cursor = Position {
+                        segment: front.id,
+                        offset: 0,
+                    };
+                }
+            }
+            if self.segments.is_empty() {
+                self.writer = None;
+            }
+        }
+    }
+
+    /// Read up to `max` records from the cursor without consuming them; `commit` or
+    /// `abandon` the read before the next one.
     pub fn read(&mut self, max: usize) -> io::Result<ReadBatch> {
+        self.forget_missing_segments();
         let mut framed = Vec::new();
         let mut count = 0;
         let mut skipped = 0;
@@ -287,8 +332,7 @@ impl Spool {
                     }
                     Next::End => break,
                     Next::Garbage => {
-                        // Unreadable framing: the rest of this segment is lost.
-                        skipped += 1;
+                        // A torn tail (a crash mid-write): not a record, nothing after it.
                         pos.offset = seg.size;
                         break;
                     }
@@ -298,6 +342,7 @@ impl Spool {
                 break;
             }
         }
+        self.reading = true;
         Ok(ReadBatch {
             framed,
             count,
@@ -306,9 +351,17 @@ impl Spool {
         })
     }
 
+    /// The records of the last read were not delivered; they stay for the next read.
+    pub fn abandon(&mut self) {
+        self.reading = false;
+        self.enforce_cap();
+    }
+
     /// Mark everything up to `batch.end` as delivered.
     pub fn commit(&mut self, batch: &ReadBatch) -> io::Result<()> {
-        let consumed = batch.count as u64;
+        self.reading = false;
+        // Records with a bad checksum were counted in `pending` like good ones.
+        let consumed = batch.count as u64 + batch.skipped;
         self.corrupt += batch.skipped;
         self.pending = self.pending.saturating_sub(consumed);
         let mut left = consumed;
@@ -348,7 +401,9 @@ impl Spool {
                 };
             }
         }
-        self.write_cursor()
+        self.write_cursor()?;
+        self.enforce_cap();
+        Ok(())
     }
 
     /// Give up on records that cannot be read back (the caller has counted them).
@@ -362,6 +417,7 @@ impl Spool {
         }
         self.writer = None;
         self.pending = 0;
+        self.reading = false;
         let _ = self.write_cursor();
     }
 
@@ -431,7 +487,8 @@ fn next_record(reader: &mut impl Read, out: &mut Vec<u8>) -> io::Result<Next> {
     Ok(Next::Record(consumed))
 }
 
-/// Readable records from `offset` to the end of a segment.
+/// Records (good or with a bad checksum) from `offset` to the end of a segment; a torn tail
+/// is not a record.
 fn count_records(path: &Path, offset: u64) -> io::Result<u64> {
     let mut file = File::open(path)?;
     file.seek(SeekFrom::Start(offset))?;
@@ -441,8 +498,7 @@ fn count_records(path: &Path, offset: u64) -> io::Result<u64> {
     loop {
         scratch.clear();
         match next_record(&mut reader, &mut scratch)? {
-            Next::Record(_) => good += 1,
-            Next::BadChecksum(_) => {}
+            Next::Record(_) | Next::BadChecksum(_) => good += 1,
             Next::Garbage | Next::End => return Ok(good),
         }
     }
@@ -516,7 +572,71 @@ mod tests {
         assert_eq!(records_of(&batch), vec![items[0].clone(), items[2].clone()]);
         s.commit(&batch).unwrap();
         let (_, corrupt) = s.take_counters();
-        assert!(corrupt >= 2, "corrupt = {corrupt}");
+        assert_eq!(corrupt, 1, "the bad checksum; a torn tail is not a record");
+        assert!(s.is_empty());
+    }
+
+    #[test]
+    fn records_appended_after_a_torn_tail_are_read_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let seg;
+        {
+            let mut s = Spool::open(dir.path(), "b", 1 << 20, FsyncPolicy::Batch).unwrap();
+            append_all(&mut s, &payloads(3, "old"));
+            seg = segment_path(s.dir(), s.segments[0].id);
+        }
+        let mut bytes = fs::read(&seg).unwrap();
+        bytes.extend_from_slice(&[50, 0, 0, 0, 9, 9]);
+        fs::write(&seg, bytes).unwrap();
+        let mut s = Spool::open(dir.path(), "b", 1 << 20, FsyncPolicy::Batch).unwrap();
+        assert_eq!(s.pending(), 3);
+        append_all(&mut s, &payloads(5, "new"));
+        assert_eq!(s.pending(), 8);
+        let batch = s.read(100).unwrap();
+        assert_eq!(batch.count, 8);
+        s.commit(&batch).unwrap();
+        assert!(s.is_empty());
+    }
+
+    #[test]
+    fn the_cap_waits_for_a_read_in_flight() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = Spool::open(dir.path(), "b", 64 * 1024, FsyncPolicy::Never).unwrap();
+        let big = vec![7u8; 1000];
+        s.append([big.as_slice()]).unwrap();
+        let out = s.read(10).unwrap();
+        assert_eq!(out.count, 1);
+        for _ in 0..200 {
+            s.append([big.as_slice()]).unwrap();
+        }
+        let (dropped, _) = s.take_counters();
+        assert_eq!(dropped, 0, "nothing dropped while a read is out");
+        s.commit(&out).unwrap();
+        let (dropped, _) = s.take_counters();
+        assert!(dropped > 0);
+        assert_eq!(
+            s.pending() + dropped,
+            200,
+            "every record is either pending or counted"
+        );
+    }
+
+    #[test]
+    fn a_deleted_segment_is_counted_as_lost_and_reading_goes_on() {
+        let dir = tempfile::tempdir().unwrap();
+        // 64 KiB segments, a cap well above what is written.
+        let mut s = Spool::open(dir.path(), "b", 512 * 1024, FsyncPolicy::Never).unwrap();
+        let big = vec![7u8; 1000];
+        for _ in 0..70 {
+            s.append([big.as_slice()]).unwrap();
+        }
+        assert!(s.segments.len() > 1);
+        fs::remove_file(segment_path(s.dir(), s.segments[0].id)).unwrap();
+        let first = s.segments[0].unread;
+        let batch = s.read(1000).unwrap();
+        assert_eq!(batch.count as u64, 70 - first);
+        s.commit(&batch).unwrap();
+        assert_eq!(s.take_counters().0, first);
         assert!(s.is_empty());
     }
 
