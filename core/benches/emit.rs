@@ -28,17 +28,19 @@
 //! time, so the summary also gives "all timed": every timed call's time over their number.
 //! Nothing here asserts a timing.
 
+mod common;
+
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::hint::black_box;
-use std::io::Read;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Barrier, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use common::jsonl_lines_and_bytes;
 use criterion::{Criterion, SamplingMode};
 use opentelemetry::logs::{LogRecord as _, Logger as _, LoggerProvider as _, Severity};
 use opentelemetry_sdk::error::OTelSdkResult;
@@ -462,36 +464,6 @@ impl Wafermon {
         ));
         drop(self.dir);
     }
-}
-
-/// Lines and bytes of every JSONL file under `root`.
-fn jsonl_lines_and_bytes(root: &Path) -> (u64, u64) {
-    fn walk(dir: &Path, acc: &mut (u64, u64), buf: &mut [u8]) {
-        let Ok(entries) = std::fs::read_dir(dir) else {
-            return;
-        };
-        for entry in entries.flatten() {
-            let path = entry.path();
-            if path.is_dir() {
-                walk(&path, acc, buf);
-            } else if path.extension().is_some_and(|e| e == "jsonl") {
-                let Ok(mut file) = std::fs::File::open(&path) else {
-                    continue;
-                };
-                while let Ok(n) = file.read(buf) {
-                    if n == 0 {
-                        break;
-                    }
-                    acc.0 += buf[..n].iter().filter(|&&b| b == b'\n').count() as u64;
-                    acc.1 += n as u64;
-                }
-            }
-        }
-    }
-    let mut acc = (0, 0);
-    let mut buf = vec![0u8; 1 << 20];
-    walk(root, &mut acc, &mut buf);
-    acc
 }
 
 /// An exporter that does nothing but count what it receives.

@@ -12,12 +12,14 @@
 //! stops early, the run is reported as TRUNCATED with the events it did emit, and criterion
 //! sampling is skipped. Nothing here asserts a timing.
 
+mod common;
+
 use std::hint::black_box;
-use std::io::Read;
-use std::path::Path;
+
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use common::jsonl_lines_and_bytes;
 use criterion::{Criterion, SamplingMode, Throughput};
 use serde_json::json;
 use wafermon::{Client, Config, Kind, Level, NewEvent, Stats};
@@ -80,36 +82,6 @@ impl RunResult {
             },
         )
     }
-}
-
-/// Lines and bytes of every JSONL file under `root`.
-fn jsonl_lines_and_bytes(root: &Path) -> (u64, u64) {
-    fn walk(dir: &Path, acc: &mut (u64, u64), buf: &mut [u8]) {
-        let Ok(entries) = std::fs::read_dir(dir) else {
-            return;
-        };
-        for entry in entries.flatten() {
-            let path = entry.path();
-            if path.is_dir() {
-                walk(&path, acc, buf);
-            } else if path.extension().is_some_and(|e| e == "jsonl") {
-                let Ok(mut file) = std::fs::File::open(&path) else {
-                    continue;
-                };
-                while let Ok(n) = file.read(buf) {
-                    if n == 0 {
-                        break;
-                    }
-                    acc.0 += buf[..n].iter().filter(|&&b| b == b'\n').count() as u64;
-                    acc.1 += n as u64;
-                }
-            }
-        }
-    }
-    let mut acc = (0, 0);
-    let mut buf = vec![0u8; 1 << 20];
-    walk(root, &mut acc, &mut buf);
-    acc
 }
 
 /// One run: a fresh client in a fresh folder; the clock runs from the first emit until
