@@ -12,10 +12,15 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 pub struct Timestamp(i64);
 
 impl Timestamp {
+    #[inline]
     pub fn now() -> Self {
+        // 64-bit arithmetic: Duration::as_micros is a u128 division, measurable per emit.
         let micros = match SystemTime::now().duration_since(UNIX_EPOCH) {
-            Ok(d) => d.as_micros() as i64,
-            Err(e) => -(e.duration().as_micros() as i64),
+            Ok(d) => d.as_secs() as i64 * 1_000_000 + i64::from(d.subsec_micros()),
+            Err(e) => {
+                let d = e.duration();
+                -(d.as_secs() as i64 * 1_000_000 + i64::from(d.subsec_micros()))
+            }
         };
         Timestamp(micros)
     }
