@@ -116,3 +116,43 @@ fn a_living_child_does_not_keep_the_parents_spool_slots() {
     let mut status = 0;
     unsafe { libc::waitpid(pid, &mut status, 0) };
 }
+
+#[test]
+fn durably_ingested_events_survive_the_process_dying_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    // A backend that is down, so nothing is delivered before the "crash".
+    let blocker = dir.path().join("blocked");
+    std::fs::write(&blocker, b"x").unwrap();
+    let down = json!({"direct_backends": [{"type": "filesystem", "path": blocker.join("data")}]});
+    let config = Config::from_value(config_in(dir.path(), down)).unwrap();
+    let code = in_child(move || {
+        let Ok(client) = Client::new(config) else {
+            return false;
+        };
+        let events: Vec<NewEvent> = (0..25).map(|i| event("acked", i)).collect();
+        // Returned Ok = on disk: the child dies right after, without close or flush.
+        client.ingest(&events).is_ok()
+    });
+    assert_eq!(code, 0);
+    std::fs::remove_file(&blocker).unwrap();
+    let up = json!({"direct_backends": [{"type": "filesystem", "path": blocker.join("data")}]});
+    let client = Client::new(Config::from_value(config_in(dir.path(), up)).unwrap()).unwrap();
+    client.flush(Duration::from_secs(10)).unwrap();
+    let events = read_events(&blocker.join("data"));
+    let mut ids: Vec<String> = events
+        .iter()
+        .map(|e| e["entity"]["id"].as_str().unwrap().to_string())
+        .collect();
+    ids.sort();
+    let mut expected: Vec<String> = (0..25).map(|i| format!("acked-{i}")).collect();
+    expected.sort();
+    assert_eq!(ids, expected);
+
+    let bad = vec![
+        event("x", 1),
+        NewEvent::new(Kind::Progress, "job", "J").progress(150.0),
+    ];
+    let err = client.ingest(&bad).unwrap_err();
+    assert_eq!(err.path(), Some("[1].progress"));
+    client.close(Duration::from_secs(5));
+}

@@ -118,8 +118,12 @@ impl Client {
     #[inline]
     pub fn emit(&self, event: &NewEvent) -> Result<()> {
         let status = event.validate()?;
+        self.submit(&Self::fields(event, status))
+    }
+
+    fn fields(event: &NewEvent, status: crate::event::Status) -> Fields<'_> {
         let time = event.time.unwrap_or_else(Timestamp::now);
-        let fields = Fields {
+        Fields {
             id: event.id.unwrap_or_else(|| new_v7(time.unix_millis())),
             seq: event.seq.unwrap_or(0),
             time,
@@ -135,8 +139,27 @@ impl Client {
             message: event.message.as_deref(),
             metrics: Metrics::List(&event.metrics),
             attrs: Attrs::List(&event.attrs),
-        };
-        self.submit(&fields)
+        }
+    }
+
+    /// Accept events durably: they are written to the ingress spool on disk before this
+    /// returns, so a host (the sidecar) can acknowledge them to its clients. All or nothing:
+    /// the first invalid event fails the call, naming it (`[index].field`).
+    pub fn ingest(&self, events: &[NewEvent]) -> Result<()> {
+        let mut framed = Vec::with_capacity(events.len() * 256);
+        for (i, event) in events.iter().enumerate() {
+            let status = event.validate().map_err(|e| {
+                crate::Error::event(
+                    format!("[{i}].{}", e.path().unwrap_or_default()),
+                    e.message().to_string(),
+                )
+            })?;
+            crate::pipeline::push_record(&mut framed, &Self::fields(event, status));
+        }
+        if events.is_empty() {
+            return Ok(());
+        }
+        self.pipeline()?.push_durable(&framed, events.len())
     }
 
     /// Queue one event given as JSON (see `parse_event_json` for the accepted shape).

@@ -116,6 +116,11 @@ pub fn parse_event_json(text: &str) -> Result<NewEvent> {
     from_value(&value)
 }
 
+/// The same, for an event already parsed as a JSON value (one element of a batch).
+pub fn parse_event_value(value: &Value) -> Result<NewEvent> {
+    from_value(value)
+}
+
 fn from_value(value: &Value) -> Result<NewEvent> {
     let obj = value
         .as_object()

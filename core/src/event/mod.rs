@@ -14,7 +14,7 @@ use uuid::Uuid;
 
 pub use self::id::new_v7;
 pub(crate) use self::id::next_random;
-pub use self::input::{parse_event_json, NewEvent};
+pub use self::input::{parse_event_json, parse_event_value, NewEvent};
 pub use self::time::Timestamp;
 pub use self::validate::limits;
 pub(crate) use self::validate::{check_metric, check_name, check_progress, check_text};

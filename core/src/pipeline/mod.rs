@@ -23,6 +23,7 @@ use self::spool::Spool;
 use self::stats::ClientCounters;
 pub use self::stats::{BackendStats, Stats};
 use self::worker::{Router, Worker};
+pub(crate) use batch::push_record;
 pub(crate) use record::{app_fields, Attrs, Fields, Metrics};
 
 use crate::backends;
@@ -165,6 +166,10 @@ impl Pipeline {
     #[inline]
     pub fn push(&self, fields: &Fields<'_>) -> Result<()> {
         self.queue.push(fields)
+    }
+
+    pub fn push_durable(&self, framed: &[u8], count: usize) -> Result<()> {
+        self.queue.push_durable(framed, count)
     }
 
     pub fn stats(&self) -> Stats {

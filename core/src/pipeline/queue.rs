@@ -35,6 +35,8 @@ pub(crate) enum Msg {
     Chunk(Chunk),
     /// Route everything queued so far, then answer.
     Flush(Sender<()>),
+    /// Records were written to the ingress spool directly (durable ingest).
+    Spilled,
     Stop,
 }
 
@@ -280,6 +282,33 @@ impl Queue {
         }
         drop(spool);
         self.budget.give_buffer(chunk.bytes);
+    }
+
+    /// Append complete records to the ingress spool and return once they are on disk (as
+    /// the spool's fsync policy makes them): what a host acknowledges to its clients.
+    pub fn push_durable(&self, framed: &[u8], count: usize) -> Result<()> {
+        if self.is_closed() {
+            return Err(Error::closed());
+        }
+        let Some(overflow) = &self.overflow else {
+            return Err(Error::new(
+                crate::error::ErrorKind::Io,
+                "durable ingest needs the ingress spool (queue.on_full = spill)",
+            ));
+        };
+        let mut spool = lock(overflow);
+        spool
+            .append(super::batch::records(framed))
+            .map_err(|e| Error::io("cannot write the ingress spool", e))?;
+        self.spilling.store(true, Ordering::Release);
+        self.queued_events
+            .fetch_add(count as u64, Ordering::Relaxed);
+        self.counters
+            .emitted
+            .fetch_add(count as u64, Ordering::Relaxed);
+        drop(spool);
+        let _ = self.tx.send(Msg::Spilled);
+        Ok(())
     }
 
     /// Worker side: take up to `max` spilled records as a chunk once there is room again

@@ -155,6 +155,7 @@ impl Worker {
             match msg {
                 Msg::Chunk(c) => self.accept(c),
                 Msg::Flush(reply) => replies.push(reply),
+                Msg::Spilled => {}
                 Msg::Stop => stop = true,
             }
         }
@@ -212,6 +213,7 @@ impl Worker {
                     replies.push(reply);
                     false
                 }
+                Ok(Msg::Spilled) => self.unspill(&rx, &mut replies, false),
                 Ok(Msg::Stop) | Err(RecvTimeoutError::Disconnected) => true,
                 Err(RecvTimeoutError::Timeout) => false,
             };
