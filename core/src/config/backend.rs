@@ -56,6 +56,15 @@ pub enum BackendKind {
 }
 
 impl BackendKind {
+    /// Quick attempts in a row before a failing batch is parked in the spool.
+    pub fn inline_retries(&self) -> u32 {
+        match self {
+            BackendKind::Sidecar(h) | BackendKind::ManagedApi(h) => h.retries,
+            BackendKind::Webhook(w) => w.http.retries,
+            BackendKind::Filesystem(_) => 0,
+        }
+    }
+
     pub fn type_name(&self) -> &'static str {
         match self {
             BackendKind::Filesystem(_) => "filesystem",

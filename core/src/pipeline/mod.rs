@@ -83,8 +83,7 @@ impl Pipeline {
         // A lane alone may use the whole queue before it turns to its spool (then the queue's
         // on_full policy applies first); with others, half, so one slow backend spools
         // instead of using up the memory the others need.
-        let backend_count = config.active_backends().len();
-        let memory_limit = if backend_count > 1 {
+        let memory_limit = if built.len() > 1 {
             config.queue.capacity_bytes / 2
         } else {
             config.queue.capacity_bytes
@@ -108,16 +107,10 @@ impl Pipeline {
                 settled.clone(),
             ));
             lane.counters.set_error(spool_error);
-            let inline_retries = match &bc.kind {
-                crate::config::BackendKind::Sidecar(h)
-                | crate::config::BackendKind::ManagedApi(h) => h.retries,
-                crate::config::BackendKind::Webhook(w) => w.http.retries,
-                crate::config::BackendKind::Filesystem(_) => 0,
-            };
             let settings = LaneSettings {
                 retry: config.retry.clone(),
                 batch_max: config.batch.max_events,
-                inline_retries,
+                inline_retries: bc.kind.inline_retries(),
                 origin: origin.clone(),
             };
             let runner = lane.clone();
