@@ -161,6 +161,30 @@ impl Lane {
         self.wake.notify_one();
     }
 
+    /// Take a batch that must be on disk before this returns (it came from the ingress
+    /// spool). Older batches in memory go to the spool first, to keep the order.
+    pub fn push_durable(&self, batch: Shared) {
+        let n = batch.len();
+        if n == 0 {
+            return;
+        }
+        let mut inbox = lock(&self.inbox);
+        self.counters.accepted.fetch_add(n as u64, Ordering::AcqRel);
+        if inbox.spool.is_none() {
+            // No spool could be opened: memory is all there is (stats say so).
+            inbox.memory_bytes += batch.size();
+            inbox.memory.push_back(batch);
+        } else {
+            if !inbox.spooling {
+                self.move_memory_to_spool(&mut inbox);
+                inbox.spooling = true;
+            }
+            self.append_to_spool(&mut inbox, &batch);
+        }
+        drop(inbox);
+        self.wake.notify_one();
+    }
+
     fn append_to_spool(&self, inbox: &mut Inbox, batch: &Batch) {
         let Some(spool) = inbox.spool.as_mut() else {
             return;

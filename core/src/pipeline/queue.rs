@@ -14,7 +14,7 @@ use crossbeam_channel::Sender;
 
 use super::batch::{push_record, Budget};
 use super::record::Fields;
-use super::spool::Spool;
+use super::spool::{ReadBatch, Spool};
 use super::stats::ClientCounters;
 use crate::config::OnFull;
 use crate::error::{Error, Result};
@@ -311,25 +311,49 @@ impl Queue {
         Ok(())
     }
 
-    /// Worker side: take up to `max` spilled records as a chunk once there is room again
-    /// (or regardless, when `ignore_capacity`). `None` when nothing is spilled.
-    pub fn take_spilled(&self, max: usize, ignore_capacity: bool) -> Option<Chunk> {
+    /// Worker side: read up to `max` spilled records as a chunk once there is room again
+    /// (or regardless, when `ignore_capacity`). They stay on disk until `commit_spilled`,
+    /// which the worker calls once every lane has them in its own spool or delivered.
+    pub fn take_spilled(&self, max: usize, ignore_capacity: bool) -> Option<(Chunk, ReadBatch)> {
         let overflow = self.overflow.as_ref()?;
         if !self.spilling.load(Ordering::Acquire) || (!ignore_capacity && self.is_full()) {
             return None;
         }
         let mut spool = lock(overflow);
-        let read = spool.read(max).ok()?;
-        let _ = spool.commit(&read);
+        let mut read = spool.read(max).ok()?;
+        if read.count == 0 {
+            // Only unreadable records (or none) are left: count them and start afresh.
+            let _ = spool.commit(&read);
+            self.settle_spool(&mut spool, true);
+            return None;
+        }
+        let chunk = Chunk {
+            bytes: std::mem::take(&mut read.framed),
+            count: read.count,
+        };
+        Some((chunk, read))
+    }
+
+    /// The records of `read` are safe elsewhere now: drop them from the ingress spool.
+    pub fn commit_spilled(&self, read: &ReadBatch) {
+        let Some(overflow) = &self.overflow else {
+            return;
+        };
+        let mut spool = lock(overflow);
+        let _ = spool.commit(read);
+        self.settle_spool(&mut spool, false);
+    }
+
+    /// Count what the spool lost (cap, corruption) and clear `spilling` once it is empty.
+    fn settle_spool(&self, spool: &mut Spool, give_up_rest: bool) {
         let (mut dropped, corrupt) = spool.take_counters();
-        if read.count == 0 && !spool.is_empty() {
-            // Only unreadable records are left: count them and start afresh.
+        if give_up_rest && !spool.is_empty() {
             dropped += spool.pending();
             spool.forget_pending();
         }
         self.counters.dropped.fetch_add(dropped, Ordering::Relaxed);
         self.counters.corrupt.fetch_add(corrupt, Ordering::Relaxed);
-        // Records the cap dropped will never be routed; the rest are released when routed.
+        // Records the spool lost will never be routed; the rest are released when routed.
         let _ = self
             .queued_events
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |q| {
@@ -338,9 +362,5 @@ impl Queue {
         if spool.is_empty() {
             self.spilling.store(false, Ordering::Release);
         }
-        (read.count > 0).then_some(Chunk {
-            bytes: read.framed,
-            count: read.count,
-        })
     }
 }

@@ -41,7 +41,9 @@ impl Router {
         Router { lanes, groups }
     }
 
-    pub fn route(&self, batch: Batch) {
+    /// Hand a batch to every group. `durable`: each lane writes it to its own spool before
+    /// this returns (the batch came from the ingress spool, which may then let it go).
+    pub fn route(&self, batch: Batch, durable: bool) {
         if batch.is_empty() {
             return;
         }
@@ -53,11 +55,15 @@ impl Router {
                 .find(|&i| self.lanes[i].is_healthy())
                 .unwrap_or(members[0]);
             let lane = &self.lanes[chosen];
-            if lane.filter.is_empty() {
-                lane.push(shared.clone());
+            let batch = if lane.filter.is_empty() {
+                shared.clone()
             } else {
-                let picked = shared.filtered(|e| lane.filter.accepts(e.kind, e.entity.kind));
-                lane.push(Arc::new(picked));
+                Arc::new(shared.filtered(|e| lane.filter.accepts(e.kind, e.entity.kind)))
+            };
+            if durable {
+                lane.push_durable(batch);
+            } else {
+                lane.push(batch);
             }
         }
     }
@@ -117,7 +123,7 @@ impl Worker {
         self.next_seq += count as u64;
         if self.pending.count == 0 && (count >= self.max_events || bytes >= self.max_bytes) {
             let batch = self.batch_of(chunk, first_seq, bytes);
-            self.router.route(batch);
+            self.router.route(batch, false);
         } else {
             if self.pending.count == 0 {
                 self.pending_seq = first_seq;
@@ -144,7 +150,7 @@ impl Worker {
             let chunk = std::mem::take(&mut self.pending);
             let charged = std::mem::take(&mut self.pending_charge);
             let batch = self.batch_of(chunk, self.pending_seq, charged);
-            self.router.route(batch);
+            self.router.route(batch, false);
         }
     }
 
@@ -164,6 +170,8 @@ impl Worker {
 
     /// Spilled chunks back in, while there is room (or regardless, when `everything`). The
     /// channel is drained first: what it holds was admitted before anything was spilled.
+    /// Each spilled chunk goes out as its own batch, into every lane's spool, and only then
+    /// leaves the ingress spool: what was on disk never lives in memory alone.
     fn unspill(
         &mut self,
         rx: &Receiver<Msg>,
@@ -171,9 +179,19 @@ impl Worker {
         everything: bool,
     ) -> bool {
         let stop = self.drain_channel(rx, replies);
-        while let Some(chunk) = self.queue.take_spilled(self.max_events, everything) {
+        if !self.queue.is_spilling() {
+            return stop;
+        }
+        self.dispatch();
+        while let Some((chunk, read)) = self.queue.take_spilled(self.max_events, everything) {
             self.queue.admit_spilled(&chunk);
-            self.accept(chunk);
+            let (bytes, count) = (chunk.bytes.len(), chunk.count);
+            let first_seq = self.next_seq;
+            self.next_seq += count as u64;
+            let batch = self.batch_of(chunk, first_seq, bytes);
+            self.router.route(batch, true);
+            self.queue.release(count as u64);
+            self.queue.commit_spilled(&read);
         }
         stop
     }
