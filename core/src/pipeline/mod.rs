@@ -6,6 +6,7 @@ mod lane;
 mod queue;
 pub(crate) mod record;
 mod retry;
+mod side;
 mod spool;
 mod stats;
 mod worker;
@@ -31,8 +32,10 @@ use crate::config::{Config, OnFull};
 use crate::error::{Error, ErrorKind, Result};
 use crate::event::App;
 
-/// Name of the spool folder of events that did not fit the queue (not a valid backend name).
+/// Spool folders of events that did not fit the queue, and of acknowledged ones (names no
+/// backend can have).
 const INGRESS: &str = ".ingress";
+const ACKED: &str = ".acked";
 
 pub(crate) struct Pipeline {
     queue: Arc<Queue>,
@@ -128,12 +131,10 @@ impl Pipeline {
         let (tx, rx) = crossbeam_channel::unbounded();
         let counters = Arc::new(ClientCounters::default());
         let queue = Arc::new(Queue::new(
-            config.queue.capacity_bytes,
-            config.queue.on_full,
-            config.batch.max_events,
-            config.batch.max_bytes,
+            config,
             tx.clone(),
             overflow,
+            spool_for(ACKED).ok(),
             counters,
         ));
         let worker = Worker::new(

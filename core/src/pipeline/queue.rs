@@ -14,9 +14,10 @@ use crossbeam_channel::Sender;
 
 use super::batch::{push_record, Budget};
 use super::record::Fields;
+use super::side::{Lost, SideSpool};
 use super::spool::{ReadBatch, Spool};
 use super::stats::ClientCounters;
-use crate::config::OnFull;
+use crate::config::{Config, OnFull};
 use crate::error::{Error, Result};
 
 /// Length-prefixed records (`[len u32 LE][payload]`), and how many.
@@ -65,35 +66,36 @@ pub(crate) struct Queue {
     tx: Sender<Msg>,
     closed: AtomicBool,
     /// on_full = spill: chunks that did not fit wait here, in order.
-    overflow: Option<Mutex<Spool>>,
-    spilling: AtomicBool,
+    overflow: Option<SideSpool>,
+    /// `Client::ingest`: acknowledged records wait here until every lane has them on disk.
+    acked: Option<SideSpool>,
     pub budget: Arc<Budget>,
     pub counters: Arc<ClientCounters>,
 }
 
 impl Queue {
     pub fn new(
-        capacity: usize,
-        on_full: OnFull,
-        chunk_events: usize,
-        chunk_bytes: usize,
+        config: &Config,
         tx: Sender<Msg>,
         overflow: Option<Spool>,
+        acked: Option<Spool>,
         counters: Arc<ClientCounters>,
     ) -> Queue {
-        // What a previous run spilled and never routed is replayed first.
-        let left_over = overflow.as_ref().map_or(0, |s| s.pending());
+        let capacity = config.queue.capacity_bytes;
+        // What a previous run spilled or acknowledged and never routed is replayed first.
+        let left_over = overflow.as_ref().map_or(0, |s| s.pending())
+            + acked.as_ref().map_or(0, |s| s.pending());
         Queue {
             id: NEXT_QUEUE_ID.fetch_add(1, Ordering::Relaxed),
-            on_full,
-            chunk_events,
-            chunk_bytes,
+            on_full: config.queue.on_full,
+            chunk_events: config.batch.max_events,
+            chunk_bytes: config.batch.max_bytes,
             queued_events: AtomicU64::new(left_over),
             shards: Mutex::new(Vec::new()),
             tx,
             closed: AtomicBool::new(false),
-            overflow: overflow.map(Mutex::new),
-            spilling: AtomicBool::new(left_over > 0),
+            overflow: overflow.map(SideSpool::new),
+            acked: acked.map(SideSpool::new),
             budget: Arc::new(Budget::new(capacity)),
             counters,
         }
@@ -202,7 +204,7 @@ impl Queue {
             .emitted
             .fetch_add(chunk.count as u64, Ordering::Relaxed);
         if self.on_full == OnFull::Spill
-            && (self.spilling.load(Ordering::Acquire) || self.is_full())
+            && (self.overflow.as_ref().is_some_and(SideSpool::has_waiting) || self.is_full())
         {
             self.spill(chunk);
             return None;
@@ -242,8 +244,10 @@ impl Queue {
             });
     }
 
+    /// Records wait in a side spool (spilled or acknowledged).
     pub fn is_spilling(&self) -> bool {
-        self.spilling.load(Ordering::Acquire)
+        self.overflow.as_ref().is_some_and(SideSpool::has_waiting)
+            || self.acked.as_ref().is_some_and(SideSpool::has_waiting)
     }
 
     fn wait_for_space(&self) -> Result<()> {
@@ -263,11 +267,8 @@ impl Queue {
                 .fetch_add(chunk.count as u64, Ordering::Relaxed);
             return;
         };
-        let mut spool = lock(overflow);
-        let records = super::batch::records(&chunk.bytes);
-        match spool.append(records) {
+        match overflow.append(&chunk.bytes) {
             Ok(()) => {
-                self.spilling.store(true, Ordering::Release);
                 self.queued_events
                     .fetch_add(chunk.count as u64, Ordering::Relaxed);
                 self.counters
@@ -280,87 +281,82 @@ impl Queue {
                     .fetch_add(chunk.count as u64, Ordering::Relaxed);
             }
         }
-        drop(spool);
         self.budget.give_buffer(chunk.bytes);
     }
 
-    /// Append complete records to the ingress spool and return once they are on disk (as
-    /// the spool's fsync policy makes them): what a host acknowledges to its clients.
+    /// Append complete records to the acknowledged spool and return once they are on disk
+    /// (as the spool's fsync policy makes them): what a host acknowledges to its clients.
     pub fn push_durable(&self, framed: &[u8], count: usize) -> Result<()> {
         if self.is_closed() {
             return Err(Error::closed());
         }
-        let Some(overflow) = &self.overflow else {
+        let Some(acked) = &self.acked else {
             return Err(Error::new(
                 crate::error::ErrorKind::Io,
-                "durable ingest needs the ingress spool (queue.on_full = spill)",
+                "durable ingest needs a spool, and none could be opened",
             ));
         };
-        let mut spool = lock(overflow);
-        spool
-            .append(super::batch::records(framed))
-            .map_err(|e| Error::io("cannot write the ingress spool", e))?;
-        self.spilling.store(true, Ordering::Release);
+        acked
+            .append(framed)
+            .map_err(|e| Error::io("cannot write the acknowledged spool", e))?;
         self.queued_events
             .fetch_add(count as u64, Ordering::Relaxed);
         self.counters
             .emitted
             .fetch_add(count as u64, Ordering::Relaxed);
-        drop(spool);
         let _ = self.tx.send(Msg::Spilled);
         Ok(())
     }
 
-    /// Worker side: read up to `max` spilled records as a chunk once there is room again
-    /// (or regardless, when `ignore_capacity`). They stay on disk until `commit_spilled`,
-    /// which the worker calls once every lane has them in its own spool or delivered.
-    pub fn take_spilled(&self, max: usize, ignore_capacity: bool) -> Option<(Chunk, ReadBatch)> {
-        let overflow = self.overflow.as_ref()?;
-        if !self.spilling.load(Ordering::Acquire) || (!ignore_capacity && self.is_full()) {
+    /// Worker side: read up to `max` waiting records as a chunk once there is room again
+    /// (or regardless, when `ignore_capacity`); acknowledged ones first. `durable` says the
+    /// chunk came from the acknowledged spool: it must reach every lane's spool before
+    /// `commit_spilled`. Either way the records stay on disk until then.
+    pub fn take_spilled(
+        &self,
+        max: usize,
+        ignore_capacity: bool,
+    ) -> Option<(Chunk, ReadBatch, bool)> {
+        if !ignore_capacity && self.is_full() {
             return None;
         }
-        let mut spool = lock(overflow);
-        let mut read = spool.read(max).ok()?;
-        if read.count == 0 {
-            // Only unreadable records (or none) are left: count them and start afresh.
-            let _ = spool.commit(&read);
-            self.settle_spool(&mut spool, true);
-            return None;
+        for (side, durable) in [(&self.acked, true), (&self.overflow, false)] {
+            let Some(side) = side.as_ref().filter(|s| s.has_waiting()) else {
+                continue;
+            };
+            let (taken, lost) = side.take(max);
+            self.count_lost(lost);
+            if let Some((chunk, read)) = taken {
+                return Some((chunk, read, durable));
+            }
         }
-        let chunk = Chunk {
-            bytes: std::mem::take(&mut read.framed),
-            count: read.count,
-        };
-        Some((chunk, read))
+        None
     }
 
-    /// The records of `read` are safe elsewhere now: drop them from the ingress spool.
-    pub fn commit_spilled(&self, read: &ReadBatch) {
-        let Some(overflow) = &self.overflow else {
+    /// The records of `read` are safe elsewhere now: drop them from their side spool.
+    pub fn commit_spilled(&self, read: &ReadBatch, durable: bool) {
+        let side = if durable { &self.acked } else { &self.overflow };
+        if let Some(side) = side {
+            let lost = side.commit(read);
+            self.count_lost(lost);
+        }
+    }
+
+    fn count_lost(&self, lost: Lost) {
+        if lost.dropped + lost.corrupt == 0 {
             return;
-        };
-        let mut spool = lock(overflow);
-        let _ = spool.commit(read);
-        self.settle_spool(&mut spool, false);
-    }
-
-    /// Count what the spool lost (cap, corruption) and clear `spilling` once it is empty.
-    fn settle_spool(&self, spool: &mut Spool, give_up_rest: bool) {
-        let (mut dropped, corrupt) = spool.take_counters();
-        if give_up_rest && !spool.is_empty() {
-            dropped += spool.pending();
-            spool.forget_pending();
         }
-        self.counters.dropped.fetch_add(dropped, Ordering::Relaxed);
-        self.counters.corrupt.fetch_add(corrupt, Ordering::Relaxed);
-        // Records the spool lost will never be routed; the rest are released when routed.
+        self.counters
+            .dropped
+            .fetch_add(lost.dropped, Ordering::Relaxed);
+        self.counters
+            .corrupt
+            .fetch_add(lost.corrupt, Ordering::Relaxed);
+        // Records a spool lost will never be routed; the rest are released when routed.
         let _ = self
             .queued_events
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |q| {
-                Some(q.saturating_sub(dropped + corrupt))
+                Some(q.saturating_sub(lost.dropped + lost.corrupt))
             });
-        if spool.is_empty() {
-            self.spilling.store(false, Ordering::Release);
-        }
     }
 }

@@ -168,10 +168,10 @@ impl Worker {
         stop
     }
 
-    /// Spilled chunks back in, while there is room (or regardless, when `everything`). The
-    /// channel is drained first: what it holds was admitted before anything was spilled.
-    /// Each spilled chunk goes out as its own batch, into every lane's spool, and only then
-    /// leaves the ingress spool: what was on disk never lives in memory alone.
+    /// Spilled and acknowledged chunks back in, while there is room (or regardless, when
+    /// `everything`). The channel is drained first: what it holds was admitted before
+    /// anything was spilled. An acknowledged chunk goes out as its own batch, into every
+    /// lane's spool, and only then leaves its spool: it never lives in memory alone.
     fn unspill(
         &mut self,
         rx: &Receiver<Msg>,
@@ -182,16 +182,24 @@ impl Worker {
         if !self.queue.is_spilling() {
             return stop;
         }
-        self.dispatch();
-        while let Some((chunk, read)) = self.queue.take_spilled(self.max_events, everything) {
+        while let Some((chunk, read, durable)) =
+            self.queue.take_spilled(self.max_events, everything)
+        {
             self.queue.admit_spilled(&chunk);
-            let (bytes, count) = (chunk.bytes.len(), chunk.count);
-            let first_seq = self.next_seq;
-            self.next_seq += count as u64;
-            let batch = self.batch_of(chunk, first_seq, bytes);
-            self.router.route(batch, true);
-            self.queue.release(count as u64);
-            self.queue.commit_spilled(&read);
+            if durable {
+                // Older events first, then this batch into every lane's own spool.
+                self.dispatch();
+                let (bytes, count) = (chunk.bytes.len(), chunk.count);
+                let first_seq = self.next_seq;
+                self.next_seq += count as u64;
+                let batch = self.batch_of(chunk, first_seq, bytes);
+                self.router.route(batch, true);
+                self.queue.release(count as u64);
+            } else {
+                // Spilled by emit: back in memory, like any emitted event.
+                self.accept(chunk);
+            }
+            self.queue.commit_spilled(&read, durable);
         }
         stop
     }
