@@ -125,8 +125,11 @@ impl Lane {
             .snapshot(&self.name, self.type_name, self.is_healthy())
     }
 
-    /// Take a batch from the router. Never blocks on the backend.
-    pub fn push(&self, batch: Shared) {
+    /// Take a batch from the router. Never blocks on the backend. A `durable` batch (it
+    /// came from the acknowledged spool) is on disk in this lane's spool before this returns;
+    /// others wait in memory unless the lane is already spooling or over its memory share.
+    /// Whatever goes to the spool goes behind older batches in memory, to keep the order.
+    pub fn push(&self, batch: Shared, durable: bool) {
         let n = batch.len();
         if n == 0 {
             return;
@@ -134,7 +137,8 @@ impl Lane {
         let size = batch.size();
         let mut inbox = lock(&self.inbox);
         self.counters.accepted.fetch_add(n as u64, Ordering::AcqRel);
-        if inbox.spooling || inbox.memory_bytes + size > self.memory_limit {
+        let over_memory = inbox.memory_bytes + size > self.memory_limit;
+        if durable || inbox.spooling || over_memory {
             if inbox.spool.is_some() {
                 if !inbox.spooling {
                     self.move_memory_to_spool(&mut inbox);
@@ -157,30 +161,6 @@ impl Lane {
         }
         inbox.memory_bytes += size;
         inbox.memory.push_back(batch);
-        drop(inbox);
-        self.wake.notify_one();
-    }
-
-    /// Take a batch that must be on disk before this returns (it came from the ingress
-    /// spool). Older batches in memory go to the spool first, to keep the order.
-    pub fn push_durable(&self, batch: Shared) {
-        let n = batch.len();
-        if n == 0 {
-            return;
-        }
-        let mut inbox = lock(&self.inbox);
-        self.counters.accepted.fetch_add(n as u64, Ordering::AcqRel);
-        if inbox.spool.is_none() {
-            // No spool could be opened: memory is all there is (stats say so).
-            inbox.memory_bytes += batch.size();
-            inbox.memory.push_back(batch);
-        } else {
-            if !inbox.spooling {
-                self.move_memory_to_spool(&mut inbox);
-                inbox.spooling = true;
-            }
-            self.append_to_spool(&mut inbox, &batch);
-        }
         drop(inbox);
         self.wake.notify_one();
     }

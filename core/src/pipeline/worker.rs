@@ -60,11 +60,7 @@ impl Router {
             } else {
                 Arc::new(shared.filtered(|e| lane.filter.accepts(e.kind, e.entity.kind)))
             };
-            if durable {
-                lane.push_durable(batch);
-            } else {
-                lane.push(batch);
-            }
+            lane.push(batch, durable);
         }
     }
 }
