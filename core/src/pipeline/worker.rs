@@ -112,17 +112,23 @@ impl Worker {
         )
     }
 
-    /// Take a chunk the queue admitted: a full one goes out as it is, small ones are joined.
-    fn accept(&mut self, chunk: Chunk) {
+    /// Number a chunk's events and route it as one batch.
+    fn route_whole(&mut self, chunk: Chunk, durable: bool) {
         let (bytes, count) = (chunk.bytes.len(), chunk.count);
         let first_seq = self.next_seq;
         self.next_seq += count as u64;
+        let batch = self.batch_of(chunk, first_seq, bytes);
+        self.router.route(batch, durable);
+    }
+
+    /// Take a chunk the queue admitted: a full one goes out as it is, small ones are joined.
+    fn accept(&mut self, chunk: Chunk) {
+        let (bytes, count) = (chunk.bytes.len(), chunk.count);
         if self.pending.count == 0 && (count >= self.max_events || bytes >= self.max_bytes) {
-            let batch = self.batch_of(chunk, first_seq, bytes);
-            self.router.route(batch, false);
+            self.route_whole(chunk, false);
         } else {
             if self.pending.count == 0 {
-                self.pending_seq = first_seq;
+                self.pending_seq = self.next_seq;
                 if self.pending.bytes.capacity() == 0 {
                     self.pending.bytes = self
                         .queue
@@ -130,6 +136,7 @@ impl Worker {
                         .take_buffer(self.max_bytes.min(256 * 1024));
                 }
             }
+            self.next_seq += count as u64;
             self.pending.bytes.extend_from_slice(&chunk.bytes);
             self.pending.count += count;
             self.pending_charge += bytes;
@@ -185,12 +192,9 @@ impl Worker {
             if durable {
                 // Older events first, then this batch into every lane's own spool.
                 self.dispatch();
-                let (bytes, count) = (chunk.bytes.len(), chunk.count);
-                let first_seq = self.next_seq;
-                self.next_seq += count as u64;
-                let batch = self.batch_of(chunk, first_seq, bytes);
-                self.router.route(batch, true);
-                self.queue.release(count as u64);
+                let count = chunk.count as u64;
+                self.route_whole(chunk, true);
+                self.queue.release(count);
             } else {
                 // Spilled by emit: back in memory, like any emitted event.
                 self.accept(chunk);
