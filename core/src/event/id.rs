@@ -27,27 +27,37 @@ fn seed() -> u64 {
 }
 
 /// wyrand: a tiny, fast, well-distributed generator; not for secrets, fine for id bits.
-pub(crate) fn next_random() -> u64 {
+/// Fills `out` with one thread-local access.
+fn fill_random(out: &mut [u64]) {
     RNG.with(|cell| {
         let generation = fork::generation();
         let (gen, mut state) = cell.get();
         if gen != generation {
             state = seed();
         }
-        state = state.wrapping_add(0xa076_1d64_78bd_642f);
+        for slot in out.iter_mut() {
+            state = state.wrapping_add(0xa076_1d64_78bd_642f);
+            let t = u128::from(state) * u128::from(state ^ 0xe703_7ed1_a0b4_28db);
+            *slot = ((t >> 64) ^ t) as u64;
+        }
         cell.set((generation, state));
-        let t = u128::from(state) * u128::from(state ^ 0xe703_7ed1_a0b4_28db);
-        ((t >> 64) ^ t) as u64
     })
 }
 
+pub(crate) fn next_random() -> u64 {
+    let mut one = [0u64; 1];
+    fill_random(&mut one);
+    one[0]
+}
+
 /// A new UUIDv7 for the given Unix time in milliseconds.
+#[inline]
 pub fn new_v7(unix_millis: i64) -> Uuid {
-    let a = next_random().to_le_bytes();
-    let b = next_random().to_le_bytes();
+    let mut words = [0u64; 2];
+    fill_random(&mut words);
     let mut random = [0u8; 10];
-    random[..8].copy_from_slice(&a);
-    random[8..].copy_from_slice(&b[..2]);
+    random[..8].copy_from_slice(&words[0].to_le_bytes());
+    random[8..].copy_from_slice(&words[1].to_le_bytes()[..2]);
     uuid::Builder::from_unix_timestamp_millis(unix_millis.max(0) as u64, &random).into_uuid()
 }
 
