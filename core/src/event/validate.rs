@@ -26,9 +26,9 @@ pub mod limits {
 fn has_control(value: &str) -> bool {
     let bytes = value.as_bytes();
     // Almost every name is plain text: one branch-free pass (it vectorizes) settles it.
-    let suspicious = bytes
-        .iter()
-        .fold(false, |seen, &b| seen | (b < 0x20) | (b == 0x7f) | (b == 0xc2));
+    let suspicious = bytes.iter().fold(false, |seen, &b| {
+        seen | (b < 0x20) | (b == 0x7f) | (b == 0xc2)
+    });
     if !suspicious {
         return false;
     }
