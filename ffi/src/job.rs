@@ -302,6 +302,21 @@ pub unsafe extern "C" fn wm_job_log(
     })
 }
 
+/// An ending that carries a reason; the handle is checked before the message.
+///
+/// # Safety
+/// `message` is NULL or a NUL-terminated string (the ABI contract, see lib.rs).
+unsafe fn end_with_reason(
+    job: *mut wm_job,
+    message: *const c_char,
+    ending: fn(&str) -> Ending<'_>,
+) -> FfiResult {
+    handle::get(job, "job")?;
+    // SAFETY: guaranteed by the caller.
+    let message = unsafe { args::text(message, "message")? };
+    end(job, ending(message))
+}
+
 /// End the job successfully (`finished`, with CPU, memory and duration metrics).
 #[no_mangle]
 #[must_use]
@@ -313,11 +328,9 @@ pub unsafe extern "C" fn wm_job_finish(job: *mut wm_job) -> wm_status {
 #[no_mangle]
 #[must_use]
 pub unsafe extern "C" fn wm_job_fail(job: *mut wm_job, message: *const c_char) -> wm_status {
-    guard("wm_job_fail", || {
-        handle::get(job, "job")?; // the handle is checked before the message
-                                  // SAFETY: the ABI contract of this crate (see lib.rs).
-        let message = unsafe { args::text(message, "message")? };
-        end(job, Ending::Fail(message))
+    // SAFETY: the ABI contract of this crate (see lib.rs).
+    guard("wm_job_fail", || unsafe {
+        end_with_reason(job, message, |m| Ending::Fail(m))
     })
 }
 
@@ -325,11 +338,9 @@ pub unsafe extern "C" fn wm_job_fail(job: *mut wm_job, message: *const c_char) -
 #[no_mangle]
 #[must_use]
 pub unsafe extern "C" fn wm_job_cancel(job: *mut wm_job, message: *const c_char) -> wm_status {
-    guard("wm_job_cancel", || {
-        handle::get(job, "job")?; // the handle is checked before the message
-                                  // SAFETY: the ABI contract of this crate (see lib.rs).
-        let message = unsafe { args::text(message, "message")? };
-        end(job, Ending::Cancel(message))
+    // SAFETY: the ABI contract of this crate (see lib.rs).
+    guard("wm_job_cancel", || unsafe {
+        end_with_reason(job, message, |m| Ending::Cancel(m))
     })
 }
 
