@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Installs what the tests need (idempotently) and runs every test suite:
-# Rust (unit, integration, conformance vectors, header check), lint, and the C suite.
+# Installs what the tests need (idempotently), starts PostgreSQL for the gateway's tests,
+# and runs every test suite: Rust (unit, integration, conformance vectors, header check,
+# sidecar and gateway against their real binaries), lint, and the C suite.
 # Each suite ends with a line "N passed, N failed"; the script exits non-zero on any failure.
 set -uo pipefail
 cd "$(dirname "$0")"
@@ -28,6 +29,17 @@ install_deps() {
     rustup component list --installed 2>/dev/null | grep -q '^clippy' || rustup component add clippy rustfmt
 }
 
+start_postgres() {
+    log "PostgreSQL for the gateway tests"
+    local url
+    if ! url=$(scripts/postgres.sh | tail -n 1); then
+        echo "PostgreSQL could not be started; the gateway's PostgreSQL tests will fail" >&2
+        return
+    fi
+    export WAFERMON_TEST_POSTGRES_URL="$url"
+    echo "using $url"
+}
+
 failures=0
 summary=()
 
@@ -42,7 +54,9 @@ rust_tests() {
     log "cargo test --workspace"
     local out
     out=$(mktemp)
-    cargo test --workspace 2>&1 | tee "$out"
+    # The end-to-end tests run the sidecar and gateway binaries together: build both first.
+    cargo build --workspace --bins 2>&1 | tee "$out"
+    cargo test --workspace 2>&1 | tee -a "$out"
     local status=${PIPESTATUS[0]}
     local passed failed
     passed=$(grep -Eo '^test result: .* ([0-9]+) passed' "$out" | grep -Eo '[0-9]+ passed' | awk '{s+=$1} END {print s+0}')
@@ -96,6 +110,7 @@ quickstart() {
 }
 
 install_deps
+start_postgres
 rust_tests
 lint
 c_tests

@@ -276,3 +276,53 @@ fn event_cases_are_accepted_or_rejected_with_their_path() {
         assert!(errors.is_empty(), "{event} violates the schema: {errors:?}");
     }
 }
+
+#[test]
+fn legacy_cases_convert_to_schema_v1_or_name_the_legacy_field() {
+    use wafermon::event::{from_legacy, is_legacy, App, LegacyDefaults};
+
+    let event_schema = schema_validator("event.v1.schema.json");
+    let cases = load_json(&core_dir().join("conformance/legacy_cases.json"));
+    let cases = cases.as_array().unwrap();
+    assert!(cases.len() >= 12);
+    let mut ids: HashMap<&str, Value> = HashMap::new();
+    for case in cases {
+        let name = case["name"].as_str().unwrap();
+        assert!(is_legacy(&case["legacy"]), "{name}: not detected as legacy");
+        let defaults = LegacyDefaults {
+            site: case["defaults"]["site"].as_str().unwrap().to_string(),
+            app: serde_json::from_value::<App>(case["defaults"]["app"].clone()).unwrap(),
+        };
+        let result = from_legacy(&case["legacy"], &defaults);
+        match (&case["expect"], result) {
+            (Value::Null, Ok(event)) => panic!("{name}: accepted as {}", event.to_json()),
+            (Value::Null, Err(e)) => {
+                assert_eq!(e.kind(), ErrorKind::InvalidEvent, "{name}");
+                check_error(&e, &case["error"], name);
+            }
+            (_, Err(e)) => panic!("{name}: rejected: {e}"),
+            (expected, Ok(event)) => {
+                let got = serde_json::to_value(&event).unwrap();
+                let errors: Vec<String> = event_schema
+                    .iter_errors(&got)
+                    .map(|e| e.to_string())
+                    .collect();
+                assert!(
+                    errors.is_empty(),
+                    "{name}: {got} violates the schema: {errors:?}"
+                );
+                assert!(
+                    same_json(&got, expected),
+                    "{name}\n got: {got}\nwant: {expected}"
+                );
+                if let Some(other) = case["same_id_as"].as_str() {
+                    let want = ids
+                        .get(other)
+                        .unwrap_or_else(|| panic!("{name}: same_id_as names no earlier case"));
+                    assert_eq!(&got["id"], want, "{name}: the id of '{other}'");
+                }
+                ids.insert(name, got["id"].clone());
+            }
+        }
+    }
+}

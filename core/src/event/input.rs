@@ -5,7 +5,7 @@ use serde_json::{Map, Value};
 use uuid::Uuid;
 
 use super::validate::{check_unique, content, origin};
-use super::{App, Entity, Kind, Level, Scalar, Status, Timestamp};
+use super::{App, Entity, Event, Kind, Level, Scalar, Status, Timestamp};
 use crate::error::{Error, Result};
 
 /// An event before the core completes it.
@@ -106,6 +106,45 @@ impl NewEvent {
         origin(self.id.as_ref(), self.site.as_deref(), self.app.as_ref())?;
         Ok(status)
     }
+}
+
+impl NewEvent {
+    /// The complete event, for a receiver that stores what others emitted (the gateway):
+    /// identity, sequence, time, site and app must all be present, because inventing them
+    /// would break idempotency on replay.
+    pub fn into_complete(self) -> Result<Event> {
+        let status = self.validate()?;
+        let id = self.id.ok_or_else(|| Error::event("id", "is required"))?;
+        let seq = self.seq.ok_or_else(|| Error::event("seq", "is required"))?;
+        let time = self
+            .time
+            .ok_or_else(|| Error::event("time", "is required"))?;
+        let site = self
+            .site
+            .ok_or_else(|| Error::event("site", "is required"))?;
+        let app = self.app.ok_or_else(|| Error::event("app", "is required"))?;
+        Ok(Event {
+            v: super::SCHEMA_VERSION,
+            id,
+            seq,
+            time,
+            site,
+            app,
+            entity: self.entity,
+            kind: self.kind,
+            status,
+            progress: self.progress,
+            level: self.level,
+            message: self.message,
+            metrics: self.metrics.into_iter().collect(),
+            attrs: self.attrs.into_iter().collect(),
+        })
+    }
+}
+
+/// Parse one complete event (every required field of schema v1 present) from a JSON value.
+pub fn parse_complete_event(value: &Value) -> Result<Event> {
+    from_value(value)?.into_complete()
 }
 
 /// Parse an event given as JSON (from C, another language, or a forwarded complete event).

@@ -2,6 +2,7 @@
 
 mod id;
 mod input;
+mod legacy;
 mod time;
 mod validate;
 pub(crate) mod view;
@@ -14,7 +15,8 @@ use uuid::Uuid;
 
 pub use self::id::new_v7;
 pub(crate) use self::id::next_random;
-pub use self::input::{parse_event_json, parse_event_value, NewEvent};
+pub use self::input::{parse_complete_event, parse_event_json, parse_event_value, NewEvent};
+pub use self::legacy::{from_legacy, is_legacy, parse_legacy_value, LegacyDefaults};
 pub use self::time::Timestamp;
 pub use self::validate::limits;
 pub(crate) use self::validate::{check_metric, check_name, check_progress, check_text};

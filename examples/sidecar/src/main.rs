@@ -15,6 +15,8 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use wafermon_hostkit::Flags;
+
 const USAGE: &str = "usage: wafermon-sidecar --config PATH [--listen HOST:PORT] [--check]";
 
 struct Args {
@@ -27,27 +29,11 @@ fn parse_args() -> Result<Args, String> {
     let mut config = None;
     let mut listen = None;
     let mut check = false;
-    let mut args = std::env::args().skip(1);
-    while let Some(arg) = args.next() {
-        let (name, inline) = match arg.split_once('=') {
-            Some((n, v)) if n.starts_with("--") => (n.to_string(), Some(v.to_string())),
-            _ => (arg.clone(), None),
-        };
-        let mut value = |what: &str| {
-            inline
-                .clone()
-                .or_else(|| args.next())
-                .ok_or_else(|| format!("{name} needs {what}"))
-        };
-        match name.as_str() {
-            "--config" => config = Some(PathBuf::from(value("a path")?)),
-            "--listen" => {
-                let text = value("HOST:PORT")?;
-                listen = Some(
-                    text.parse::<SocketAddr>()
-                        .map_err(|_| format!("--listen: '{text}' is not HOST:PORT"))?,
-                );
-            }
+    let mut flags = Flags::from_env();
+    while let Some(flag) = flags.next_flag() {
+        match flag {
+            "--config" => config = Some(PathBuf::from(flags.value("a path")?)),
+            "--listen" => listen = Some(flags.socket_addr()?),
             "--check" => check = true,
             "-h" | "--help" => {
                 println!("{USAGE}");

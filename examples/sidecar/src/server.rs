@@ -1,101 +1,88 @@
-//! Running the sidecar: the core client, the HTTP listener with a few handler threads, and
-//! a graceful shutdown on SIGTERM/SIGINT.
+//! Running the sidecar: the core client, the HTTP server (axum on a small tokio runtime), and
+//! a graceful shutdown on SIGTERM/SIGINT: stop accepting, finish the requests in flight, give
+//! delivery a bounded time, keep the rest in the spool for the next start.
 
 use std::io::Write;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::thread;
 use std::time::Duration;
 
-use signal_hook::consts::{SIGINT, SIGTERM};
-use signal_hook::iterator::Signals;
-use tiny_http::Server;
+use tokio::net::TcpListener;
+use wafermon_hostkit::ShutdownSignals;
 
 use crate::config::SidecarConfig;
 use crate::metrics::IngestCounters;
 use crate::routes::{self, App};
 
-/// Threads answering requests.
-const HANDLER_THREADS: usize = 4;
-/// How often a handler thread looks at the stop flag while idle.
-const POLL: Duration = Duration::from_millis(100);
 /// How long shutdown waits for delivery before leaving the rest in the spool.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long requests in flight get to finish after a signal.
+const REQUEST_GRACE: Duration = Duration::from_secs(5);
 
 /// Serve until SIGTERM or SIGINT, then drain and return.
 pub fn run(config: SidecarConfig) -> Result<(), String> {
-    // Installed first, so a signal that arrives while starting is not lost.
-    let mut signals = Signals::new([SIGTERM, SIGINT])
-        .map_err(|e| format!("cannot install signal handlers: {e}"))?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("sidecar")
+        .build()
+        .map_err(|e| format!("cannot start the runtime: {e}"))?;
+    // Watched first, so a signal that arrives while starting is not lost.
+    let mut signals = runtime
+        .block_on(async { ShutdownSignals::new() })
+        .map_err(|e| format!("cannot watch signals: {e}"))?;
     let client = wafermon::Client::new(config.core)
         .map_err(|e| format!("cannot start the wafermon client: {e}"))?;
-    let server = Server::http(config.listen)
-        .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
-    let server = Arc::new(server);
     let app = Arc::new(App {
         client: client.clone(),
         counters: IngestCounters::default(),
         max_body_bytes: config.max_body_bytes,
         token: config.token,
     });
-    let stop = Arc::new(AtomicBool::new(false));
-    let mut handlers = Vec::with_capacity(HANDLER_THREADS);
-    for i in 0..HANDLER_THREADS {
-        let (server, app, stop) = (server.clone(), app.clone(), stop.clone());
-        let handle = thread::Builder::new()
-            .name(format!("sidecar-http-{i}"))
-            .spawn(move || serve(&server, &app, &stop))
-            .map_err(|e| format!("cannot start a handler thread: {e}"))?;
-        handlers.push(handle);
-    }
+    let served = runtime.block_on(async move {
+        let listener = TcpListener::bind(config.listen)
+            .await
+            .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
+        let addr = listener
+            .local_addr()
+            .map_or_else(|_| config.listen.to_string(), |a| a.to_string());
+        let mut stdout = std::io::stdout().lock();
+        let _ = writeln!(stdout, "wafermon-sidecar listening on {addr}");
+        let _ = stdout.flush();
+        drop(stdout);
 
-    let addr = server
-        .server_addr()
-        .to_ip()
-        .map_or_else(|| config.listen.to_string(), |a| a.to_string());
-    let mut stdout = std::io::stdout().lock();
-    let _ = writeln!(stdout, "wafermon-sidecar listening on {addr}");
-    let _ = stdout.flush();
-    drop(stdout);
-
-    let signal = signals.forever().next();
-    eprintln!("wafermon-sidecar: signal {signal:?}, shutting down (a second signal exits at once)");
-    // A second signal ends the process without waiting for the drain; the spool keeps
-    // whatever was acknowledged.
-    let handle = signals.handle();
-    let _ = thread::Builder::new()
-        .name("sidecar-signals".into())
-        .spawn(move || {
-            if signals.forever().next().is_some() {
-                eprintln!("wafermon-sidecar: second signal, exiting now");
-                std::process::exit(1);
-            }
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let server = axum::serve(listener, routes::router(app)).with_graceful_shutdown(async {
+            let _ = stopped.await;
         });
-
-    stop.store(true, Ordering::Release);
-    for handler in handlers {
-        let _ = handler.join();
-    }
-    // The last reference: dropping it closes the listening socket.
-    drop(server);
+        let server = tokio::spawn(async move { server.await });
+        let name = signals.next().await;
+        eprintln!("wafermon-sidecar: {name}, shutting down (a second signal exits at once)");
+        // A second signal ends the process without waiting; the spool keeps whatever was
+        // acknowledged.
+        tokio::spawn(async move {
+            let name = signals.next().await;
+            eprintln!("wafermon-sidecar: second signal ({name}), exiting now");
+            std::process::exit(1);
+        });
+        let _ = stop.send(());
+        match tokio::time::timeout(REQUEST_GRACE, server).await {
+            Ok(Ok(Ok(()))) => Ok(()),
+            Ok(Ok(Err(e))) => Err(format!("server error: {e}")),
+            Ok(Err(e)) => Err(format!("server task failed: {e}")),
+            // Whatever those requests made durable is in the spool; the rest was not
+            // acknowledged.
+            Err(_) => {
+                eprintln!(
+                    "wafermon-sidecar: requests still open after {REQUEST_GRACE:?}; closing anyway"
+                );
+                Ok(())
+            }
+        }
+    });
     let stats = client.close(DRAIN_TIMEOUT);
-    handle.close();
+    runtime.shutdown_timeout(Duration::from_secs(1));
     eprintln!(
         "wafermon-sidecar: stopped; {} events left for the next start",
         stats.pending()
     );
-    Ok(())
-}
-
-fn serve(server: &Server, app: &App, stop: &AtomicBool) {
-    while !stop.load(Ordering::Acquire) {
-        match server.recv_timeout(POLL) {
-            Ok(Some(request)) => routes::handle(app, request),
-            Ok(None) => {}
-            Err(e) => {
-                eprintln!("wafermon-sidecar: cannot receive a request: {e}");
-                thread::sleep(POLL);
-            }
-        }
-    }
+    served
 }

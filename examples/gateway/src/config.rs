@@ -1,0 +1,252 @@
+//! Gateway configuration: an optional JSON file, then environment variables for secrets,
+//! then command-line flags. Every error names its JSON path.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:18000";
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://./wafermon-data/gateway.sqlite3";
+const DEFAULT_MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
+const DEFAULT_REQUEST_TIMEOUT_S: u64 = 30;
+
+/// Name the managed store answers to in unified results; no external source may take it.
+pub const MANAGED_SOURCE: &str = "managed";
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    listen: Option<String>,
+    database_url: Option<String>,
+    ingest_token: Option<String>,
+    read_token: Option<String>,
+    /// Serve without tokens on an address other than loopback (behind a trusted proxy).
+    #[serde(default)]
+    allow_unauthenticated: bool,
+    max_body_bytes: Option<usize>,
+    request_timeout_s: Option<u64>,
+    retention_days: Option<u32>,
+    #[serde(default)]
+    sources: Vec<SourceFile>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SourceFile {
+    name: String,
+    #[serde(rename = "type")]
+    kind: String,
+    path: Option<PathBuf>,
+}
+
+/// An external source the gateway may read, by name. Requests pick sources by name only.
+#[derive(Debug, Clone)]
+pub enum SourceConfig {
+    /// The JSONL files the filesystem backend writes, under `path`.
+    Filesystem { name: String, path: PathBuf },
+}
+
+impl SourceConfig {
+    pub fn name(&self) -> &str {
+        match self {
+            SourceConfig::Filesystem { name, .. } => name,
+        }
+    }
+
+    pub fn kind(&self) -> &'static str {
+        match self {
+            SourceConfig::Filesystem { .. } => "filesystem",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct GatewayConfig {
+    pub listen: SocketAddr,
+    pub database_url: String,
+    pub ingest_token: Option<String>,
+    pub read_token: Option<String>,
+    pub max_body_bytes: usize,
+    pub request_timeout: Duration,
+    pub retention_days: Option<u32>,
+    pub sources: Vec<SourceConfig>,
+}
+
+/// What the command line can override.
+#[derive(Default)]
+pub struct Overrides {
+    pub listen: Option<SocketAddr>,
+    pub database_url: Option<String>,
+}
+
+/// Build the configuration; `Err` lists every problem found, each with its path.
+pub fn load(path: Option<&Path>, overrides: Overrides) -> Result<GatewayConfig, Vec<String>> {
+    let file = match path {
+        Some(p) => read_file(p)?,
+        None => FileConfig::default(),
+    };
+    let mut errors = Vec::new();
+    let listen = match (overrides.listen, &file.listen) {
+        (Some(addr), _) => addr,
+        (None, Some(text)) => text.parse().unwrap_or_else(|_| {
+            errors.push(format!("listen: '{text}' is not HOST:PORT"));
+            default_listen()
+        }),
+        (None, None) => default_listen(),
+    };
+    let env_token = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+    let ingest_token = env_token("WAFERMON_GATEWAY_INGEST_TOKEN").or(file.ingest_token);
+    let read_token = env_token("WAFERMON_GATEWAY_READ_TOKEN").or(file.read_token);
+    for (field, token) in [("ingest_token", &ingest_token), ("read_token", &read_token)] {
+        if token.as_deref().is_some_and(|t| t.trim().is_empty()) {
+            errors.push(format!("{field}: must not be blank"));
+        }
+    }
+    if !listen.ip().is_loopback()
+        && !file.allow_unauthenticated
+        && (ingest_token.is_none() || read_token.is_none())
+    {
+        errors.push(format!(
+            "listen: {listen} is reachable from other hosts, so ingest_token and read_token \
+             are required (or set allow_unauthenticated: true behind a trusted proxy)"
+        ));
+    }
+    let max_body_bytes = file.max_body_bytes.unwrap_or(DEFAULT_MAX_BODY_BYTES);
+    if max_body_bytes < 1024 {
+        errors.push("max_body_bytes: must be at least 1024".into());
+    }
+    let timeout_s = file.request_timeout_s.unwrap_or(DEFAULT_REQUEST_TIMEOUT_S);
+    if timeout_s == 0 {
+        errors.push("request_timeout_s: must be at least 1".into());
+    }
+    if file.retention_days == Some(0) {
+        errors.push("retention_days: must be at least 1 (leave it out to keep everything)".into());
+    }
+    let sources = sources(&file.sources, &mut errors);
+    let database_url = overrides
+        .database_url
+        .or(file.database_url)
+        .unwrap_or_else(|| DEFAULT_DATABASE_URL.to_string());
+    if let Err(e) = crate::store::check_url(&database_url) {
+        errors.push(format!("database_url: {e}"));
+    }
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    Ok(GatewayConfig {
+        listen,
+        database_url,
+        ingest_token,
+        read_token,
+        max_body_bytes,
+        request_timeout: Duration::from_secs(timeout_s),
+        retention_days: file.retention_days,
+        sources,
+    })
+}
+
+fn default_listen() -> SocketAddr {
+    DEFAULT_LISTEN
+        .parse()
+        .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 18000)))
+}
+
+fn read_file(path: &Path) -> Result<FileConfig, Vec<String>> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| vec![format!("cannot read {}: {e}", path.display())])?;
+    let mut de = serde_json::Deserializer::from_str(&text);
+    serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        let at = e.path().to_string();
+        let at = if at == "." { String::new() } else { at };
+        vec![format!("{at}: {}", e.inner())]
+    })
+}
+
+fn sources(raw: &[SourceFile], errors: &mut Vec<String>) -> Vec<SourceConfig> {
+    let mut out: Vec<SourceConfig> = Vec::new();
+    for (i, s) in raw.iter().enumerate() {
+        let at = format!("sources[{i}]");
+        let valid_name = !s.name.is_empty()
+            && s.name.len() <= 64
+            && s.name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+        if !valid_name {
+            errors.push(format!(
+                "{at}.name: '{}' must be 1-64 letters, digits, '-', '_' or '.'",
+                s.name
+            ));
+            continue;
+        }
+        if s.name == MANAGED_SOURCE {
+            errors.push(format!(
+                "{at}.name: '{MANAGED_SOURCE}' is the gateway's own store"
+            ));
+            continue;
+        }
+        if out.iter().any(|o| o.name() == s.name) {
+            errors.push(format!("{at}.name: '{}' is used twice", s.name));
+            continue;
+        }
+        match s.kind.as_str() {
+            "filesystem" => match &s.path {
+                Some(path) => out.push(SourceConfig::Filesystem {
+                    name: s.name.clone(),
+                    path: path.clone(),
+                }),
+                None => errors.push(format!("{at}.path: is required for a filesystem source")),
+            },
+            other => errors.push(format!(
+                "{at}.type: unknown source type '{other}' (supported: filesystem)"
+            )),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with_file(json: &str) -> Result<GatewayConfig, Vec<String>> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("gateway.json");
+        std::fs::write(&path, json).unwrap();
+        load(Some(&path), Overrides::default())
+    }
+
+    #[test]
+    fn defaults_need_no_file() {
+        let c = load(None, Overrides::default()).unwrap();
+        assert_eq!(c.listen.to_string(), DEFAULT_LISTEN);
+        assert_eq!(c.database_url, DEFAULT_DATABASE_URL);
+        assert!(c.sources.is_empty());
+    }
+
+    #[test]
+    fn errors_name_their_path() {
+        let errors = with_file(r#"{"sources": [{"name": "a", "type": "s3"}, {"name": "managed", "type": "filesystem", "path": "/x"}]}"#)
+            .unwrap_err();
+        assert!(errors[0].starts_with("sources[0].type:"), "{errors:?}");
+        assert!(errors[1].starts_with("sources[1].name:"), "{errors:?}");
+        let errors =
+            with_file(r#"{"sources": [{"name": "a", "type": "filesystem", "pth": "/x"}]}"#)
+                .unwrap_err();
+        assert!(errors[0].starts_with("sources[0]"), "{errors:?}");
+        assert!(errors[0].contains("pth"), "{errors:?}");
+        let errors = with_file(r#"{"max_body_bytes": "big"}"#).unwrap_err();
+        assert!(errors[0].starts_with("max_body_bytes:"), "{errors:?}");
+    }
+
+    #[test]
+    fn open_listeners_need_tokens() {
+        let errors = with_file(r#"{"listen": "0.0.0.0:18000"}"#).unwrap_err();
+        assert!(errors[0].starts_with("listen:"), "{errors:?}");
+        assert!(with_file(
+            r#"{"listen": "0.0.0.0:18000", "ingest_token": "a", "read_token": "b"}"#
+        )
+        .is_ok());
+    }
+}

@@ -1,0 +1,88 @@
+//! Running the gateway: open the store, serve until SIGTERM/SIGINT, then stop accepting,
+//! end the streams, let requests in flight finish within a bounded time.
+
+use std::io::Write;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use wafermon_hostkit::ShutdownSignals;
+
+use crate::api::{self, AppState};
+use crate::config::GatewayConfig;
+use crate::store::{redact, Store};
+
+/// How long requests in flight get after a shutdown signal.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+/// How often the retention is applied where no database policy does it.
+const PRUNE_EVERY: Duration = Duration::from_secs(3600);
+
+pub async fn run(config: GatewayConfig) -> Result<(), String> {
+    let mut signals = ShutdownSignals::new().map_err(|e| format!("cannot watch signals: {e}"))?;
+    let store = Store::open(&config.database_url, config.retention_days)
+        .await
+        .map_err(|e| {
+            format!(
+                "cannot open the store at {}: {e}",
+                redact(&config.database_url)
+            )
+        })?;
+    let info = store.info();
+    let listener = TcpListener::bind(config.listen)
+        .await
+        .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
+    let addr = listener
+        .local_addr()
+        .map_err(|e| format!("cannot read the listening address: {e}"))?;
+
+    let (stop, stopped) = watch::channel(false);
+    let state = AppState::new(store, &config, stopped.clone());
+    if let Some(days) = config.retention_days {
+        tokio::spawn(prune_forever(state.clone(), days));
+    }
+    let app = api::router(state, &config);
+
+    let mut stdout = std::io::stdout().lock();
+    let _ = writeln!(
+        stdout,
+        "wafermon-gateway listening on {addr} (store: {} {})",
+        info.engine, info.detail
+    );
+    let _ = stdout.flush();
+    drop(stdout);
+
+    let mut until_stopped = stopped.clone();
+    let server = axum::serve(listener, app).with_graceful_shutdown(async move {
+        let _ = until_stopped.wait_for(|s| *s).await;
+    });
+    let server = tokio::spawn(async move { server.await });
+    let name = signals.next().await;
+    eprintln!("wafermon-gateway: {name}, shutting down");
+    let _ = stop.send(true);
+    match tokio::time::timeout(DRAIN_TIMEOUT, server).await {
+        Ok(Ok(Ok(()))) => {
+            eprintln!("wafermon-gateway: stopped");
+            Ok(())
+        }
+        Ok(Ok(Err(e))) => Err(format!("server error: {e}")),
+        Ok(Err(e)) => Err(format!("server task failed: {e}")),
+        Err(_) => Err(format!(
+            "requests still running after {}s; exiting anyway",
+            DRAIN_TIMEOUT.as_secs()
+        )),
+    }
+}
+
+async fn prune_forever(state: std::sync::Arc<AppState>, days: u32) {
+    let mut tick = tokio::time::interval(PRUNE_EVERY);
+    loop {
+        tick.tick().await;
+        let cutoff =
+            wafermon::event::Timestamp::now().unix_micros() - i64::from(days) * 86_400_000_000;
+        match state.store.prune(cutoff).await {
+            Ok(0) => {}
+            Ok(n) => eprintln!("wafermon-gateway: retention removed {n} events"),
+            Err(e) => eprintln!("wafermon-gateway: retention failed: {e}"),
+        }
+    }
+}

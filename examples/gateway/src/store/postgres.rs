@@ -1,0 +1,818 @@
+//! PostgreSQL store. A batch is one transaction: one multi-row INSERT of the events through
+//! `unnest` (one round trip whatever the batch size), then the jobs rows of the entities
+//! touched, locked in key order so concurrent batches never deadlock on each other.
+//! With the `timescaledb` extension available, `events` becomes a compressed hypertable with
+//! a retention policy; on plain PostgreSQL it is an ordinary table pruned by the gateway.
+
+use std::collections::{HashMap, HashSet};
+
+use deadpool_postgres::{GenericClient, Manager, ManagerConfig, Pool, RecyclingMethod};
+use time::OffsetDateTime;
+use tokio_postgres::types::ToSql;
+use tokio_postgres::{NoTls, Row};
+use uuid::Uuid;
+
+use super::query::{self, Dialect, Param};
+use super::{
+    fold_states, Ending, EventRange, HourStats, Incoming, JobDetail, JobFilter, JobPage, JobState,
+    Result, Stats, StatsQuery, StoreError, StoreInfo,
+};
+
+/// Text keys are compared byte-wise (`COLLATE "C"`): the same order the database's
+/// C.UTF-8 collation gives and SQLite's BINARY, without a `strcoll` call per comparison.
+/// `body` is text: the gateway writes it as canonical JSON itself, so the server need not
+/// parse it again on every insert.
+const MIGRATIONS: &[(i32, &str)] = &[(
+    1,
+    "CREATE TABLE events (
+        id uuid NOT NULL,
+        time timestamptz NOT NULL,
+        seq bigint NOT NULL,
+        site text COLLATE \"C\" NOT NULL,
+        app text COLLATE \"C\" NOT NULL,
+        entity_kind text COLLATE \"C\" NOT NULL,
+        entity_id text COLLATE \"C\" NOT NULL,
+        parent text COLLATE \"C\",
+        kind text COLLATE \"C\" NOT NULL,
+        status text COLLATE \"C\" NOT NULL,
+        source text NOT NULL,
+        received_at timestamptz NOT NULL DEFAULT now(),
+        body text NOT NULL,
+        PRIMARY KEY (id, time)
+    );
+    CREATE INDEX events_entity_time ON events (site, entity_id, time)
+        WITH (deduplicate_items = off);
+    CREATE INDEX events_site_time ON events (site, time) WITH (deduplicate_items = off);
+    CREATE INDEX events_time ON events USING brin (time) WITH (autosummarize = on);
+    CREATE TABLE jobs (
+        site text COLLATE \"C\" NOT NULL,
+        entity_id text COLLATE \"C\" NOT NULL,
+        app text COLLATE \"C\" NOT NULL,
+        entity_kind text COLLATE \"C\" NOT NULL,
+        name text,
+        key text,
+        parent text COLLATE \"C\",
+        status text COLLATE \"C\" NOT NULL,
+        started_at timestamptz,
+        ended_at timestamptz,
+        end_duration_s double precision,
+        duration_s double precision,
+        cpu_s double precision,
+        max_rss_bytes double precision,
+        progress double precision,
+        progress_at timestamptz,
+        message text,
+        first_event_at timestamptz NOT NULL,
+        last_event_at timestamptz NOT NULL,
+        event_count bigint NOT NULL,
+        PRIMARY KEY (site, entity_id)
+    );
+    CREATE INDEX jobs_last_event ON jobs (last_event_at, site, entity_id);
+    CREATE INDEX jobs_parent ON jobs (site, parent);
+    CREATE INDEX jobs_ended ON jobs (app, ended_at)
+        INCLUDE (site, entity_kind, status, duration_s);
+    CREATE INDEX jobs_status ON jobs (status, last_event_at);",
+)];
+
+const JOB_COLUMNS: &str = "site, entity_id, app, entity_kind, name, key, parent, status, \
+    started_at, ended_at, end_duration_s, duration_s, cpu_s, max_rss_bytes, progress, \
+    progress_at, message, first_event_at, last_event_at, event_count";
+
+/// The twenty job columns as parallel arrays, in `JOB_COLUMNS` order.
+const JOB_ARRAYS: &str = "unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], \
+    $6::text[], $7::text[], $8::text[], $9::timestamptz[], $10::timestamptz[], \
+    $11::float8[], $12::float8[], $13::float8[], $14::float8[], $15::float8[], \
+    $16::timestamptz[], $17::text[], $18::timestamptz[], $19::timestamptz[], $20::int8[])";
+
+/// Serialization failures and deadlocks are retried; anything else is reported.
+const ATTEMPTS: usize = 3;
+
+/// Chunk size for the hypertable when TimescaleDB is used.
+const CHUNK_INTERVAL: &str = "1 day";
+/// Chunks older than this are compressed.
+const COMPRESS_AFTER: &str = "7 days";
+
+pub struct PgStore {
+    pool: Pool,
+    timescale: bool,
+    retention_days: Option<u32>,
+    target: String,
+}
+
+fn err(context: &str) -> impl Fn(tokio_postgres::Error) -> StoreError + '_ {
+    move |e| {
+        let detail = e
+            .as_db_error()
+            .map_or_else(|| e.to_string(), |d| d.message().to_string());
+        StoreError(format!("postgres: {context}: {detail}"))
+    }
+}
+
+fn pool_err(e: deadpool_postgres::PoolError) -> StoreError {
+    StoreError(format!("postgres: no connection: {e}"))
+}
+
+/// A failed attempt at a batch, and whether trying again may succeed.
+struct Failure {
+    error: StoreError,
+    retry: bool,
+}
+
+/// Map a driver error, remembering whether it was a serialization failure or a deadlock.
+fn failed(context: &'static str) -> impl Fn(tokio_postgres::Error) -> Failure {
+    move |e| Failure {
+        retry: e
+            .code()
+            .is_some_and(|c| matches!(c.code(), "40001" | "40P01")),
+        error: err(context)(e),
+    }
+}
+
+fn time(micros: i64) -> OffsetDateTime {
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(micros) * 1000)
+        .unwrap_or(OffsetDateTime::UNIX_EPOCH)
+}
+
+fn micros(t: OffsetDateTime) -> i64 {
+    (t.unix_timestamp_nanos() / 1000) as i64
+}
+
+impl PgStore {
+    pub async fn open(url: &str, retention_days: Option<u32>) -> Result<PgStore> {
+        let mut config: tokio_postgres::Config = url
+            .parse()
+            .map_err(|e| StoreError(format!("invalid PostgreSQL URL: {e}")))?;
+        // A stuck query must not hold a request forever; UTC keeps hour buckets stable.
+        config.options("-c statement_timeout=30000 -c TimeZone=UTC");
+        let hosts: Vec<String> = config
+            .get_hosts()
+            .iter()
+            .map(|h| match h {
+                tokio_postgres::config::Host::Tcp(name) => name.clone(),
+                tokio_postgres::config::Host::Unix(path) => path.display().to_string(),
+            })
+            .collect();
+        let target = format!(
+            "{} database {}",
+            hosts.join(","),
+            config.get_dbname().unwrap_or("(default)")
+        );
+        let manager = Manager::from_config(
+            config,
+            NoTls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(16)
+            .wait_timeout(Some(std::time::Duration::from_secs(10)))
+            .create_timeout(Some(std::time::Duration::from_secs(10)))
+            .runtime(deadpool_postgres::Runtime::Tokio1)
+            .build()
+            .map_err(|e| StoreError(format!("postgres: cannot build the pool: {e}")))?;
+        let mut store = PgStore {
+            pool,
+            timescale: false,
+            retention_days,
+            target,
+        };
+        store.migrate().await?;
+        store.timescale = store.enable_timescale().await;
+        Ok(store)
+    }
+
+    pub fn info(&self) -> StoreInfo {
+        let retention = self
+            .retention_days
+            .map_or_else(|| "kept forever".to_string(), |d| format!("kept {d} days"));
+        StoreInfo {
+            engine: if self.timescale {
+                "timescaledb"
+            } else {
+                "postgres"
+            },
+            detail: format!("{} (events {retention})", self.target),
+        }
+    }
+
+    async fn migrate(&self) -> Result<()> {
+        let mut client = self.pool.get().await.map_err(pool_err)?;
+        for (version, sql) in MIGRATIONS {
+            let tx = client.transaction().await.map_err(err("begin migration"))?;
+            // Two gateways starting together: the second waits, then finds the work done.
+            // The lock comes first because CREATE TABLE IF NOT EXISTS is not safe against
+            // a concurrent create (it fails on the catalog's unique index).
+            tx.execute("SELECT pg_advisory_xact_lock(727274)", &[])
+                .await
+                .map_err(err("migration lock"))?;
+            tx.batch_execute(
+                "CREATE TABLE IF NOT EXISTS schema_migrations (
+                    version integer PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())",
+            )
+            .await
+            .map_err(err("create schema_migrations"))?;
+            let done = tx
+                .query_opt(
+                    "SELECT version FROM schema_migrations WHERE version = $1",
+                    &[version],
+                )
+                .await
+                .map_err(err("read schema_migrations"))?;
+            if done.is_none() {
+                tx.batch_execute(sql)
+                    .await
+                    .map_err(|e| err("migration")(e))
+                    .map_err(|e| StoreError(format!("{e} (version {version})")))?;
+                tx.execute(
+                    "INSERT INTO schema_migrations (version) VALUES ($1)",
+                    &[version],
+                )
+                .await
+                .map_err(err("record migration"))?;
+            }
+            tx.commit().await.map_err(err("commit migration"))?;
+        }
+        Ok(())
+    }
+
+    /// Turn `events` into a hypertable with compression and retention when the extension
+    /// can be had; any failure leaves the plain table, which works the same.
+    async fn enable_timescale(&self) -> bool {
+        let Ok(client) = self.pool.get().await else {
+            return false;
+        };
+        let available = client
+            .query_opt(
+                "SELECT 1 FROM pg_available_extensions WHERE name = 'timescaledb'",
+                &[],
+            )
+            .await
+            .ok()
+            .flatten()
+            .is_some();
+        if !available {
+            return false;
+        }
+        let mut sql = format!(
+            "CREATE EXTENSION IF NOT EXISTS timescaledb;
+             SELECT create_hypertable('events', 'time', chunk_time_interval => INTERVAL '{CHUNK_INTERVAL}',
+                                      if_not_exists => TRUE, migrate_data => TRUE);
+             ALTER TABLE events SET (timescaledb.compress, timescaledb.compress_segmentby = 'site',
+                                     timescaledb.compress_orderby = 'time DESC');
+             SELECT add_compression_policy('events', INTERVAL '{COMPRESS_AFTER}', if_not_exists => TRUE);"
+        );
+        if let Some(days) = self.retention_days {
+            sql.push_str(&format!(
+                "SELECT add_retention_policy('events', INTERVAL '{days} days', if_not_exists => TRUE);"
+            ));
+        }
+        match client.batch_execute(&sql).await {
+            Ok(()) => true,
+            Err(e) => {
+                eprintln!(
+                    "wafermon-gateway: timescaledb is available but could not be enabled ({}); using plain PostgreSQL",
+                    err("timescaledb")(e)
+                );
+                false
+            }
+        }
+    }
+
+    pub async fn ingest(&self, batch: &[(usize, &Incoming)], source: &str) -> Result<Vec<usize>> {
+        let mut last = None;
+        for _ in 0..ATTEMPTS {
+            match self.ingest_once(batch, source).await {
+                Ok(inserted) => return Ok(inserted),
+                Err(Failure { error, retry: true }) => last = Some(error),
+                Err(Failure { error, .. }) => return Err(error),
+            }
+        }
+        Err(last.unwrap_or_else(|| StoreError("postgres: ingest retried too often".into())))
+    }
+
+    async fn ingest_once(
+        &self,
+        batch: &[(usize, &Incoming)],
+        source: &str,
+    ) -> std::result::Result<Vec<usize>, Failure> {
+        let pg = failed;
+        let mut client = self.pool.get().await.map_err(|e| Failure {
+            error: pool_err(e),
+            retry: false,
+        })?;
+        let tx = client.transaction().await.map_err(pg("begin"))?;
+
+        let cols = EventColumns::of(batch);
+        let insert = tx
+            .prepare_cached(
+                // Set-returning functions in the select list stream the rows; `unnest` in
+                // FROM would first copy them all into a tuplestore.
+                "INSERT INTO events (id, time, seq, site, app, entity_kind, entity_id, parent,
+                                     kind, status, body, source)
+                 SELECT unnest($1::uuid[]), unnest($2::timestamptz[]), unnest($3::int8[]),
+                        unnest($4::text[]), unnest($5::text[]), unnest($6::text[]),
+                        unnest($7::text[]), unnest($8::text[]), unnest($9::text[]),
+                        unnest($10::text[]), unnest($11::text[]), $12
+                 ON CONFLICT DO NOTHING
+                 RETURNING id",
+            )
+            .await
+            .map_err(pg("prepare insert"))?;
+        let rows = tx
+            .query(
+                &insert,
+                &[
+                    &cols.id,
+                    &cols.time,
+                    &cols.seq,
+                    &cols.site,
+                    &cols.app,
+                    &cols.entity_kind,
+                    &cols.entity_id,
+                    &cols.parent,
+                    &cols.kind,
+                    &cols.status,
+                    &cols.body,
+                    &source,
+                ],
+            )
+            .await
+            .map_err(pg("insert events"))?;
+        let new_ids: HashSet<Uuid> = rows.iter().map(|r| r.get::<_, Uuid>(0)).collect();
+        // Ids are unique within `batch` (the caller keeps the first of each).
+        let mut inserted: Vec<usize> = batch
+            .iter()
+            .filter(|(_, item)| new_ids.contains(&item.event.id))
+            .map(|(i, _)| *i)
+            .collect();
+        inserted.sort_unstable();
+
+        let deltas = fold_states(
+            batch
+                .iter()
+                .filter(|(_, item)| new_ids.contains(&item.event.id))
+                .map(|(_, item)| &item.event),
+        );
+        if !deltas.is_empty() {
+            self.apply_jobs(&tx, deltas).await?;
+        }
+        tx.commit().await.map_err(pg("commit"))?;
+        Ok(inserted)
+    }
+
+    /// Insert the entities seen for the first time; merge the others under a row lock.
+    async fn apply_jobs(
+        &self,
+        tx: &deadpool_postgres::Transaction<'_>,
+        deltas: Vec<JobState>,
+    ) -> std::result::Result<(), Failure> {
+        let pg = failed;
+        let fresh = tx
+            .prepare_cached(&format!(
+                "INSERT INTO jobs ({JOB_COLUMNS}) SELECT * FROM {JOB_ARRAYS}
+                 ON CONFLICT (site, entity_id) DO NOTHING RETURNING site, entity_id"
+            ))
+            .await
+            .map_err(pg("prepare jobs insert"))?;
+        let cols = JobColumns::of(&deltas);
+        let created_rows = tx
+            .query(&fresh, &cols.params())
+            .await
+            .map_err(pg("insert jobs"))?;
+        let created: HashSet<(&str, &str)> =
+            created_rows.iter().map(|r| (r.get(0), r.get(1))).collect();
+        let mut rest: Vec<JobState> = deltas
+            .into_iter()
+            .filter(|d| !created.contains(&(d.site.as_str(), d.entity_id.as_str())))
+            .collect();
+        if rest.is_empty() {
+            return Ok(());
+        }
+        let sites: Vec<&str> = rest.iter().map(|d| d.site.as_str()).collect();
+        let ids: Vec<&str> = rest.iter().map(|d| d.entity_id.as_str()).collect();
+        let lock = tx
+            .prepare_cached(&format!(
+                "SELECT {JOB_COLUMNS} FROM jobs
+                 WHERE (site, entity_id) IN (SELECT * FROM unnest($1::text[], $2::text[]))
+                 ORDER BY site, entity_id FOR UPDATE"
+            ))
+            .await
+            .map_err(pg("prepare jobs lock"))?;
+        let locked = tx
+            .query(&lock, &[&sites, &ids])
+            .await
+            .map_err(pg("lock jobs"))?;
+        let current: HashMap<(&str, &str), &Row> =
+            locked.iter().map(|r| ((r.get(0), r.get(1)), r)).collect();
+        for delta in &mut rest {
+            if let Some(row) = current.get(&(delta.site.as_str(), delta.entity_id.as_str())) {
+                let mut merged = job_from_row(row);
+                merged.merge(delta);
+                *delta = merged;
+            }
+        }
+        let update = tx
+            .prepare_cached(&format!(
+                "UPDATE jobs SET app = u.app, entity_kind = u.entity_kind, name = u.name,
+                    key = u.key, parent = u.parent, status = u.status,
+                    started_at = u.started_at, ended_at = u.ended_at,
+                    end_duration_s = u.end_duration_s, duration_s = u.duration_s,
+                    cpu_s = u.cpu_s, max_rss_bytes = u.max_rss_bytes, progress = u.progress,
+                    progress_at = u.progress_at, message = u.message,
+                    first_event_at = u.first_event_at, last_event_at = u.last_event_at,
+                    event_count = u.event_count
+                 FROM {JOB_ARRAYS} AS u({JOB_COLUMNS})
+                 WHERE jobs.site = u.site AND jobs.entity_id = u.entity_id"
+            ))
+            .await
+            .map_err(pg("prepare jobs update"))?;
+        let cols = JobColumns::of(&rest);
+        tx.execute(&update, &cols.params())
+            .await
+            .map_err(pg("update jobs"))?;
+        Ok(())
+    }
+
+    pub async fn jobs(&self, filter: &JobFilter) -> Result<JobPage> {
+        let (sql, params) = query::jobs_sql(Dialect::Postgres, JOB_COLUMNS, filter);
+        let jobs = self.select_jobs(&sql, &params).await?;
+        Ok(query::page(jobs, filter.limit))
+    }
+
+    async fn select_jobs(&self, sql: &str, params: &[Param]) -> Result<Vec<JobState>> {
+        let client = self.pool.get().await.map_err(pool_err)?;
+        let values = bind(params);
+        let refs = as_refs(&values);
+        let rows = client.query(sql, &refs).await.map_err(err("select jobs"))?;
+        Ok(rows.iter().map(job_from_row).collect())
+    }
+
+    pub async fn job(
+        &self,
+        id: &str,
+        site: Option<&str>,
+        event_limit: u32,
+    ) -> Result<Vec<JobDetail>> {
+        let mut w = query::Conditions::new(Dialect::Postgres);
+        w.add("entity_id", "=", Param::Text(id.to_string()));
+        w.add_opt_text("site", &site.map(str::to_string));
+        let found = self
+            .select_jobs(
+                &format!("SELECT {JOB_COLUMNS} FROM jobs{} ORDER BY site", w.sql()),
+                &w.params,
+            )
+            .await?;
+        let mut details = Vec::with_capacity(found.len());
+        for job in found {
+            let (sql, params) =
+                query::subtree_sql(Dialect::Postgres, JOB_COLUMNS, &job.site, &job.entity_id);
+            let subtree = self.select_jobs(&sql, &params).await?;
+            let client = self.pool.get().await.map_err(pool_err)?;
+            let events = client
+                .query(
+                    "SELECT body::text FROM events WHERE site = $1 AND entity_id = $2
+                     ORDER BY time, seq LIMIT $3",
+                    &[&job.site, &job.entity_id, &i64::from(event_limit)],
+                )
+                .await
+                .map_err(err("entity events"))?
+                .iter()
+                .map(|r| r.get(0))
+                .collect();
+            details.push(JobDetail {
+                job,
+                subtree,
+                events,
+            });
+        }
+        Ok(details)
+    }
+
+    /// Per (app, hour) counts and duration percentiles. Each (app, hour) is aggregated on its
+    /// own from a range of `jobs_ended (app, ended_at)`, which holds every column the query
+    /// reads (an index-only scan where the pages are all-visible) and is already grouped, so
+    /// no sort of the whole window is needed, only each group's percentile sort. The apps
+    /// are found by skipping through the same index (one probe per app), and each app's
+    /// hours run from its first to its last ending in the window.
+    pub async fn stats(&self, q: &StatsQuery) -> Result<Stats> {
+        let mut client = self.pool.get().await.map_err(pool_err)?;
+        let ended = query::stats_conditions(Dialect::Postgres, q);
+        let filter = ended.sql();
+        let sql = format!(
+            "WITH RECURSIVE apps(app) AS (
+               SELECT min(app) FROM jobs
+               UNION ALL
+               SELECT (SELECT min(j.app) FROM jobs j WHERE j.app > apps.app)
+               FROM apps WHERE apps.app IS NOT NULL)
+             SELECT a.app, h.hour, s.ended, s.succeeded, s.failed, s.canceled, s.p50, s.p95
+             FROM apps AS a,
+                  LATERAL (SELECT date_trunc('hour', min(ended_at)) AS first,
+                                  max(ended_at) AS last
+                           FROM jobs{filter} AND app = a.app) AS b,
+                  generate_series(b.first, b.last, interval '1 hour') AS h(hour),
+                  LATERAL (
+                    SELECT count(*) AS ended,
+                           count(*) FILTER (WHERE status = 'succeeded') AS succeeded,
+                           count(*) FILTER (WHERE status = 'failed') AS failed,
+                           count(*) FILTER (WHERE status = 'canceled') AS canceled,
+                           percentile_cont(0.5) WITHIN GROUP (ORDER BY duration_s) AS p50,
+                           percentile_cont(0.95) WITHIN GROUP (ORDER BY duration_s) AS p95
+                    FROM jobs{filter} AND app = a.app
+                      AND ended_at >= h.hour AND ended_at < h.hour + interval '1 hour'
+                    HAVING count(*) > 0) AS s
+             ORDER BY h.hour, a.app"
+        );
+        let values = bind(&ended.params);
+        let refs = as_refs(&values);
+        let running = query::running_conditions(Dialect::Postgres, q);
+        let running_sql = format!("SELECT count(*) FROM jobs{}", running.sql());
+        let running_values = bind(&running.params);
+        let running_refs = as_refs(&running_values);
+        let tx = client.transaction().await.map_err(err("stats"))?;
+        // A busy hour's percentile sorts stay in memory.
+        // JIT compiling costs more than this query runs.
+        tx.batch_execute("SET LOCAL work_mem = '64MB'; SET LOCAL jit = off")
+            .await
+            .map_err(err("stats"))?;
+        // Both queries are sent together (pipelined on the one connection).
+        let (rows, running) = futures_util::future::try_join(
+            tx.query(&sql, &refs),
+            tx.query_one(&running_sql, &running_refs),
+        )
+        .await
+        .map_err(err("stats"))?;
+        tx.commit().await.map_err(err("stats"))?;
+        let hours = rows
+            .iter()
+            .map(|r| HourStats {
+                app: r.get(0),
+                hour: micros(r.get(1)),
+                ended: r.get(2),
+                succeeded: r.get(3),
+                failed: r.get(4),
+                canceled: r.get(5),
+                p50_duration_s: r.get(6),
+                p95_duration_s: r.get(7),
+            })
+            .collect();
+        Ok(Stats {
+            running: running.get(0),
+            hours,
+        })
+    }
+
+    pub async fn events(&self, range: &EventRange) -> Result<Vec<String>> {
+        let client = self.pool.get().await.map_err(pool_err)?;
+        let (sql, params) = match range.site {
+            Some(_) => query::events_sql(Dialect::Postgres, range),
+            None => all_sites_events_sql(range),
+        };
+        let values = bind(&params);
+        let refs = as_refs(&values);
+        Ok(client
+            .query(&sql, &refs)
+            .await
+            .map_err(err("events"))?
+            .iter()
+            .map(|r| r.get(0))
+            .collect())
+    }
+
+    pub async fn ping(&self) -> Result<()> {
+        let client = self.pool.get().await.map_err(pool_err)?;
+        client
+            .query_one("SELECT 1", &[])
+            .await
+            .map_err(err("ping"))?;
+        Ok(())
+    }
+
+    /// Delete events older than the retention (plain PostgreSQL only; TimescaleDB drops
+    /// whole chunks by policy), and entities whose last event is that old.
+    pub async fn prune(&self, before: i64) -> Result<u64> {
+        if self.timescale {
+            return Ok(0);
+        }
+        let client = self.pool.get().await.map_err(pool_err)?;
+        let cutoff = time(before);
+        let deleted = client
+            .execute("DELETE FROM events WHERE time < $1", &[&cutoff])
+            .await
+            .map_err(err("prune events"))?;
+        client
+            .execute("DELETE FROM jobs WHERE last_event_at < $1", &[&cutoff])
+            .await
+            .map_err(err("prune jobs"))?;
+        Ok(deleted)
+    }
+}
+
+/// Events of every site in a range, oldest first. `events (time)` is a BRIN index (cheap
+/// to keep up), which cannot return rows in time order; so each site's first `limit` come
+/// from `events_site_time` in order, and only those are merged. The sites are found by
+/// skipping through that index (one probe per site).
+fn all_sites_events_sql(range: &EventRange) -> (String, Vec<Param>) {
+    let params = vec![
+        Param::Time(range.start),
+        Param::Time(range.end),
+        Param::Int(i64::from(range.limit)),
+    ];
+    let sql = "WITH RECURSIVE sites(site) AS (
+                 SELECT min(site) FROM events
+                 UNION ALL
+                 SELECT (SELECT min(e.site) FROM events e WHERE e.site > sites.site)
+                 FROM sites WHERE sites.site IS NOT NULL)
+               SELECT e.body FROM sites,
+                 LATERAL (SELECT body, time, seq FROM events
+                          WHERE events.site = sites.site AND time >= $1 AND time < $2
+                          ORDER BY time, seq LIMIT $3) AS e
+               ORDER BY e.time, e.seq LIMIT $3";
+    (sql.to_string(), params)
+}
+
+fn bind(params: &[Param]) -> Vec<Box<dyn ToSql + Sync + Send>> {
+    params
+        .iter()
+        .map(|p| -> Box<dyn ToSql + Sync + Send> {
+            match p {
+                Param::Text(s) => Box::new(s.clone()),
+                Param::Time(t) => Box::new(time(*t)),
+                Param::Int(i) => Box::new(*i),
+            }
+        })
+        .collect()
+}
+
+fn job_from_row(r: &Row) -> JobState {
+    let opt_time = |i: usize| r.get::<_, Option<OffsetDateTime>>(i).map(micros);
+    let status: String = r.get(7);
+    let end = match (wafermon::event::Status::parse(&status), opt_time(9)) {
+        (Ok(status), Some(at)) if status != wafermon::event::Status::Running => Some(Ending {
+            status,
+            at,
+            duration_s: r.get(10),
+            cpu_s: r.get(12),
+            message: r.get(16),
+        }),
+        _ => None,
+    };
+    JobState {
+        site: r.get(0),
+        entity_id: r.get(1),
+        app: r.get(2),
+        entity_kind: r.get(3),
+        name: r.get(4),
+        key: r.get(5),
+        parent: r.get(6),
+        started_at: opt_time(8),
+        end,
+        max_rss_bytes: r.get(13),
+        progress: r.get(14),
+        progress_at: opt_time(15),
+        first_event_at: micros(r.get(17)),
+        last_event_at: micros(r.get(18)),
+        event_count: r.get(19),
+    }
+}
+
+/// The events of a batch as parallel arrays for `unnest`, borrowing the events' strings.
+struct EventColumns<'a> {
+    id: Vec<Uuid>,
+    time: Vec<OffsetDateTime>,
+    seq: Vec<i64>,
+    site: Vec<&'a str>,
+    app: Vec<&'a str>,
+    entity_kind: Vec<&'a str>,
+    entity_id: Vec<&'a str>,
+    parent: Vec<Option<&'a str>>,
+    kind: Vec<&'static str>,
+    status: Vec<&'static str>,
+    body: Vec<&'a str>,
+}
+
+impl<'a> EventColumns<'a> {
+    fn of(batch: &[(usize, &'a Incoming)]) -> EventColumns<'a> {
+        let n = batch.len();
+        let mut c = EventColumns {
+            id: Vec::with_capacity(n),
+            time: Vec::with_capacity(n),
+            seq: Vec::with_capacity(n),
+            site: Vec::with_capacity(n),
+            app: Vec::with_capacity(n),
+            entity_kind: Vec::with_capacity(n),
+            entity_id: Vec::with_capacity(n),
+            parent: Vec::with_capacity(n),
+            kind: Vec::with_capacity(n),
+            status: Vec::with_capacity(n),
+            body: Vec::with_capacity(n),
+        };
+        for (_, item) in batch {
+            let e = &item.event;
+            c.id.push(e.id);
+            c.time.push(time(e.time.unix_micros()));
+            c.seq.push(i64::try_from(e.seq).unwrap_or(i64::MAX));
+            c.site.push(&e.site);
+            c.app.push(&e.app.name);
+            c.entity_kind.push(&e.entity.kind);
+            c.entity_id.push(&e.entity.id);
+            c.parent.push(e.entity.parent.as_deref());
+            c.kind.push(e.kind.as_str());
+            c.status.push(e.status.as_str());
+            c.body.push(&item.json);
+        }
+        c
+    }
+}
+
+/// Job states as parallel arrays, in `JOB_COLUMNS` order, borrowing the states' strings.
+struct JobColumns<'a> {
+    site: Vec<&'a str>,
+    entity_id: Vec<&'a str>,
+    app: Vec<&'a str>,
+    entity_kind: Vec<&'a str>,
+    name: Vec<Option<&'a str>>,
+    key: Vec<Option<&'a str>>,
+    parent: Vec<Option<&'a str>>,
+    status: Vec<&'static str>,
+    started_at: Vec<Option<OffsetDateTime>>,
+    ended_at: Vec<Option<OffsetDateTime>>,
+    end_duration_s: Vec<Option<f64>>,
+    duration_s: Vec<Option<f64>>,
+    cpu_s: Vec<Option<f64>>,
+    max_rss_bytes: Vec<Option<f64>>,
+    progress: Vec<Option<f64>>,
+    progress_at: Vec<Option<OffsetDateTime>>,
+    message: Vec<Option<&'a str>>,
+    first_event_at: Vec<OffsetDateTime>,
+    last_event_at: Vec<OffsetDateTime>,
+    event_count: Vec<i64>,
+}
+
+impl<'a> JobColumns<'a> {
+    fn of(states: &'a [JobState]) -> JobColumns<'a> {
+        JobColumns {
+            site: states.iter().map(|s| s.site.as_str()).collect(),
+            entity_id: states.iter().map(|s| s.entity_id.as_str()).collect(),
+            app: states.iter().map(|s| s.app.as_str()).collect(),
+            entity_kind: states.iter().map(|s| s.entity_kind.as_str()).collect(),
+            name: states.iter().map(|s| s.name.as_deref()).collect(),
+            key: states.iter().map(|s| s.key.as_deref()).collect(),
+            parent: states.iter().map(|s| s.parent.as_deref()).collect(),
+            status: states.iter().map(|s| s.status().as_str()).collect(),
+            started_at: states.iter().map(|s| s.started_at.map(time)).collect(),
+            ended_at: states.iter().map(|s| s.ended_at().map(time)).collect(),
+            end_duration_s: states
+                .iter()
+                .map(|s| s.end.as_ref().and_then(|e| e.duration_s))
+                .collect(),
+            duration_s: states.iter().map(JobState::duration_s).collect(),
+            cpu_s: states
+                .iter()
+                .map(|s| s.end.as_ref().and_then(|e| e.cpu_s))
+                .collect(),
+            max_rss_bytes: states.iter().map(|s| s.max_rss_bytes).collect(),
+            progress: states.iter().map(|s| s.progress).collect(),
+            progress_at: states.iter().map(|s| s.progress_at.map(time)).collect(),
+            message: states
+                .iter()
+                .map(|s| s.end.as_ref().and_then(|e| e.message.as_deref()))
+                .collect(),
+            first_event_at: states.iter().map(|s| time(s.first_event_at)).collect(),
+            last_event_at: states.iter().map(|s| time(s.last_event_at)).collect(),
+            event_count: states.iter().map(|s| s.event_count).collect(),
+        }
+    }
+
+    fn params(&self) -> [&(dyn ToSql + Sync); 20] {
+        [
+            &self.site,
+            &self.entity_id,
+            &self.app,
+            &self.entity_kind,
+            &self.name,
+            &self.key,
+            &self.parent,
+            &self.status,
+            &self.started_at,
+            &self.ended_at,
+            &self.end_duration_s,
+            &self.duration_s,
+            &self.cpu_s,
+            &self.max_rss_bytes,
+            &self.progress,
+            &self.progress_at,
+            &self.message,
+            &self.first_event_at,
+            &self.last_event_at,
+            &self.event_count,
+        ]
+    }
+}
+
+fn as_refs(values: &[Box<dyn ToSql + Sync + Send>]) -> Vec<&(dyn ToSql + Sync)> {
+    values
+        .iter()
+        .map(|v| v.as_ref() as &(dyn ToSql + Sync))
+        .collect()
+}

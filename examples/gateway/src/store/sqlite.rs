@@ -1,0 +1,534 @@
+//! The embedded store: one SQLite file in WAL mode, so the gateway runs with no server.
+//! One writer connection (SQLite has one writer anyway) and one reader; both are used from
+//! blocking threads. Times are INTEGER microseconds since the epoch.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use rusqlite::types::Value as SqlValue;
+use rusqlite::{params, params_from_iter, Connection, OptionalExtension, Row, Transaction};
+
+use super::query::{self, Dialect, Param};
+use super::{
+    fold_states, percentile, EventRange, HourStats, Incoming, JobDetail, JobFilter, JobPage,
+    JobState, Result, Stats, StatsQuery, StoreError, StoreInfo, HOUR_MICROS,
+};
+
+/// Versioned migrations; each runs once, in order, inside a transaction.
+const MIGRATIONS: &[(i64, &str)] = &[(
+    1,
+    "CREATE TABLE events (
+        id TEXT NOT NULL,
+        time INTEGER NOT NULL,
+        seq INTEGER NOT NULL,
+        site TEXT NOT NULL,
+        app TEXT NOT NULL,
+        entity_kind TEXT NOT NULL,
+        entity_id TEXT NOT NULL,
+        parent TEXT,
+        kind TEXT NOT NULL,
+        status TEXT NOT NULL,
+        source TEXT NOT NULL,
+        received_at INTEGER NOT NULL,
+        body TEXT NOT NULL,
+        PRIMARY KEY (id, time)
+    ) WITHOUT ROWID;
+    CREATE INDEX events_entity_time ON events (site, entity_id, time);
+    CREATE INDEX events_time ON events (time);
+    CREATE INDEX events_site_time ON events (site, time);
+    CREATE TABLE jobs (
+        site TEXT NOT NULL,
+        entity_id TEXT NOT NULL,
+        app TEXT NOT NULL,
+        entity_kind TEXT NOT NULL,
+        name TEXT,
+        key TEXT,
+        parent TEXT,
+        status TEXT NOT NULL,
+        started_at INTEGER,
+        ended_at INTEGER,
+        end_duration_s REAL,
+        duration_s REAL,
+        cpu_s REAL,
+        max_rss_bytes REAL,
+        progress REAL,
+        progress_at INTEGER,
+        message TEXT,
+        first_event_at INTEGER NOT NULL,
+        last_event_at INTEGER NOT NULL,
+        event_count INTEGER NOT NULL,
+        PRIMARY KEY (site, entity_id)
+    );
+    CREATE INDEX jobs_last_event ON jobs (last_event_at, site, entity_id);
+    CREATE INDEX jobs_parent ON jobs (site, parent);
+    CREATE INDEX jobs_ended ON jobs (ended_at);
+    CREATE INDEX jobs_status ON jobs (status, last_event_at);",
+)];
+
+const JOB_COLUMNS: &str = "site, entity_id, app, entity_kind, name, key, parent, status, \
+    started_at, ended_at, end_duration_s, duration_s, cpu_s, max_rss_bytes, progress, \
+    progress_at, message, first_event_at, last_event_at, event_count";
+
+pub struct SqliteStore {
+    path: String,
+    writer: Arc<Mutex<Connection>>,
+    reader: Arc<Mutex<Connection>>,
+    retention_days: Option<u32>,
+}
+
+fn err(context: &str) -> impl Fn(rusqlite::Error) -> StoreError + '_ {
+    move |e| StoreError(format!("sqlite: {context}: {e}"))
+}
+
+/// How long a connection waits for another one's lock.
+const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+fn connect(path: &str) -> Result<Connection> {
+    let conn = Connection::open(path).map_err(err("cannot open the database"))?;
+    conn.busy_timeout(BUSY_TIMEOUT)
+        .map_err(err("busy_timeout"))?;
+    // WAL lets readers run while a batch is written; NORMAL keeps commits durable
+    // against a process crash, which is what an acknowledgement promises.
+    // Switching a new file to WAL does not go through the busy handler, so a second process
+    // opening the same new file at the same moment gets SQLITE_BUSY at once: wait here.
+    let deadline = std::time::Instant::now() + BUSY_TIMEOUT;
+    loop {
+        match conn.pragma_update(None, "journal_mode", "WAL") {
+            Ok(()) => break,
+            Err(e)
+                if e.sqlite_error_code() == Some(rusqlite::ErrorCode::DatabaseBusy)
+                    && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            Err(e) => return Err(err("journal_mode")(e)),
+        }
+    }
+    conn.pragma_update(None, "synchronous", "NORMAL")
+        .map_err(err("synchronous"))?;
+    Ok(conn)
+}
+
+/// Run `work` on a blocking thread with the connection locked.
+async fn with<T: Send + 'static>(
+    conn: &Arc<Mutex<Connection>>,
+    work: impl FnOnce(&mut Connection) -> Result<T> + Send + 'static,
+) -> Result<T> {
+    let conn = conn.clone();
+    tokio::task::spawn_blocking(move || {
+        let mut guard = conn
+            .lock()
+            .map_err(|_| StoreError("sqlite: a previous query panicked".into()))?;
+        work(&mut guard)
+    })
+    .await
+    .map_err(|e| StoreError(format!("sqlite: worker failed: {e}")))?
+}
+
+impl SqliteStore {
+    pub async fn open(path: &str, retention_days: Option<u32>) -> Result<SqliteStore> {
+        if path.is_empty() {
+            return Err(StoreError("sqlite:// needs a file path".into()));
+        }
+        if let Some(parent) = Path::new(path).parent() {
+            if !parent.as_os_str().is_empty() {
+                std::fs::create_dir_all(parent)
+                    .map_err(|e| StoreError(format!("cannot create {}: {e}", parent.display())))?;
+            }
+        }
+        let owned = path.to_string();
+        let writer = tokio::task::spawn_blocking(move || -> Result<Connection> {
+            let mut conn = connect(&owned)?;
+            migrate(&mut conn)?;
+            Ok(conn)
+        })
+        .await
+        .map_err(|e| StoreError(format!("sqlite: {e}")))??;
+        let reader = connect(path)?;
+        Ok(SqliteStore {
+            path: path.to_string(),
+            writer: Arc::new(Mutex::new(writer)),
+            reader: Arc::new(Mutex::new(reader)),
+            retention_days,
+        })
+    }
+
+    pub fn info(&self) -> StoreInfo {
+        let retention = self
+            .retention_days
+            .map_or_else(|| "kept forever".to_string(), |d| format!("kept {d} days"));
+        StoreInfo {
+            engine: "sqlite",
+            detail: format!("{} (events {retention})", self.path),
+        }
+    }
+
+    pub async fn ingest(&self, batch: &[(usize, &Incoming)], source: &str) -> Result<Vec<usize>> {
+        // Owned copies: the write runs on a blocking thread.
+        let rows: Vec<(usize, EventRow)> = batch
+            .iter()
+            .map(|(i, item)| (*i, EventRow::of(item)))
+            .collect();
+        let events: Vec<wafermon::event::Event> =
+            batch.iter().map(|(_, item)| item.event.clone()).collect();
+        let source = source.to_string();
+        with(&self.writer, move |conn| {
+            let tx = conn.transaction().map_err(err("begin"))?;
+            let now = wafermon::event::Timestamp::now().unix_micros();
+            let mut inserted = Vec::new();
+            let mut new_events = Vec::new();
+            {
+                let mut insert = tx
+                    .prepare_cached(
+                        "INSERT OR IGNORE INTO events (id, time, seq, site, app, entity_kind,
+                         entity_id, parent, kind, status, source, received_at, body)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+                    )
+                    .map_err(err("prepare insert"))?;
+                for ((index, row), event) in rows.iter().zip(&events) {
+                    let changed = insert
+                        .execute(params![
+                            row.id,
+                            row.time,
+                            row.seq,
+                            row.site,
+                            row.app,
+                            row.entity_kind,
+                            row.entity_id,
+                            row.parent,
+                            row.kind,
+                            row.status,
+                            source,
+                            now,
+                            row.body
+                        ])
+                        .map_err(err("insert event"))?;
+                    if changed == 1 {
+                        inserted.push(*index);
+                        new_events.push(event);
+                    }
+                }
+            }
+            for delta in fold_states(new_events.into_iter()) {
+                upsert_job(&tx, delta)?;
+            }
+            tx.commit().map_err(err("commit"))?;
+            Ok(inserted)
+        })
+        .await
+    }
+
+    pub async fn jobs(&self, filter: &JobFilter) -> Result<JobPage> {
+        let (sql, params) = query::jobs_sql(Dialect::Sqlite, JOB_COLUMNS, filter);
+        let limit = filter.limit;
+        let jobs = with(&self.reader, move |conn| select_jobs(conn, &sql, &params)).await?;
+        Ok(query::page(jobs, limit))
+    }
+
+    pub async fn job(
+        &self,
+        id: &str,
+        site: Option<&str>,
+        event_limit: u32,
+    ) -> Result<Vec<JobDetail>> {
+        let (id, site) = (id.to_string(), site.map(str::to_string));
+        with(&self.reader, move |conn| {
+            let mut w = query::Conditions::new(Dialect::Sqlite);
+            w.add("entity_id", "=", Param::Text(id.clone()));
+            w.add_opt_text("site", &site);
+            let found = select_jobs(
+                conn,
+                &format!("SELECT {JOB_COLUMNS} FROM jobs{} ORDER BY site", w.sql()),
+                &w.params,
+            )?;
+            let mut details = Vec::with_capacity(found.len());
+            for job in found {
+                let (sql, params) =
+                    query::subtree_sql(Dialect::Sqlite, JOB_COLUMNS, &job.site, &job.entity_id);
+                let subtree = select_jobs(conn, &sql, &params)?;
+                let mut stmt = conn
+                    .prepare_cached(
+                        "SELECT body FROM events WHERE site = ?1 AND entity_id = ?2
+                         ORDER BY time, seq LIMIT ?3",
+                    )
+                    .map_err(err("prepare events"))?;
+                let events = stmt
+                    .query_map(
+                        params![job.site, job.entity_id, i64::from(event_limit)],
+                        |r| r.get::<_, String>(0),
+                    )
+                    .map_err(err("events"))?
+                    .collect::<rusqlite::Result<Vec<_>>>()
+                    .map_err(err("events"))?;
+                details.push(JobDetail {
+                    job,
+                    subtree,
+                    events,
+                });
+            }
+            Ok(details)
+        })
+        .await
+    }
+
+    pub async fn stats(&self, q: &StatsQuery) -> Result<Stats> {
+        let ended = query::stats_conditions(Dialect::Sqlite, q);
+        let running = query::running_conditions(Dialect::Sqlite, q);
+        with(&self.reader, move |conn| {
+            let sql = format!(
+                // Floor, not truncation toward zero, so hours before 1970 match PostgreSQL.
+                "SELECT app, ended_at - ((ended_at % {HOUR_MICROS}) + {HOUR_MICROS}) % {HOUR_MICROS},
+                        status, duration_s
+                 FROM jobs{}",
+                ended.sql()
+            );
+            let mut stmt = conn.prepare(&sql).map_err(err("prepare stats"))?;
+            let mut rows = stmt
+                .query(params_from_iter(ended.params.iter().map(to_sql)))
+                .map_err(err("stats"))?;
+            // (app, hour) -> (counts by status, durations)
+            let mut groups: BTreeMap<(String, i64), ([i64; 3], Vec<f64>)> = BTreeMap::new();
+            while let Some(row) = rows.next().map_err(err("stats"))? {
+                let app: String = row.get(0).map_err(err("stats"))?;
+                let hour: i64 = row.get(1).map_err(err("stats"))?;
+                let status: String = row.get(2).map_err(err("stats"))?;
+                let duration: Option<f64> = row.get(3).map_err(err("stats"))?;
+                let (counts, durations) = groups.entry((app, hour)).or_default();
+                match status.as_str() {
+                    "succeeded" => counts[0] += 1,
+                    "failed" => counts[1] += 1,
+                    _ => counts[2] += 1,
+                }
+                durations.extend(duration);
+            }
+            let mut hours: Vec<HourStats> = groups
+                .into_iter()
+                .map(|((app, hour), (counts, mut durations))| {
+                    durations.sort_by(f64::total_cmp);
+                    HourStats {
+                        app,
+                        hour,
+                        ended: counts.iter().sum(),
+                        succeeded: counts[0],
+                        failed: counts[1],
+                        canceled: counts[2],
+                        p50_duration_s: percentile(&durations, 0.5),
+                        p95_duration_s: percentile(&durations, 0.95),
+                    }
+                })
+                .collect();
+            hours.sort_by(|a, b| (a.hour, &a.app).cmp(&(b.hour, &b.app)));
+            let running: i64 = conn
+                .query_row(
+                    &format!("SELECT count(*) FROM jobs{}", running.sql()),
+                    params_from_iter(running.params.iter().map(to_sql)),
+                    |r| r.get(0),
+                )
+                .map_err(err("running count"))?;
+            Ok(Stats { running, hours })
+        })
+        .await
+    }
+
+    pub async fn events(&self, range: &EventRange) -> Result<Vec<String>> {
+        let (sql, params) = query::events_sql(Dialect::Sqlite, range);
+        with(&self.reader, move |conn| {
+            let mut stmt = conn.prepare_cached(&sql).map_err(err("prepare events"))?;
+            let rows = stmt
+                .query_map(params_from_iter(params.iter().map(to_sql)), |r| r.get(0))
+                .map_err(err("events"))?;
+            rows.collect::<rusqlite::Result<Vec<String>>>()
+                .map_err(err("events"))
+        })
+        .await
+    }
+
+    pub async fn ping(&self) -> Result<()> {
+        with(&self.reader, |conn| {
+            conn.query_row("SELECT 1", [], |_| Ok(()))
+                .map_err(err("ping"))
+        })
+        .await
+    }
+
+    /// Delete events older than the retention, and entities whose last event is that old.
+    pub async fn prune(&self, before: i64) -> Result<u64> {
+        with(&self.writer, move |conn| {
+            let events = conn
+                .execute("DELETE FROM events WHERE time < ?1", [before])
+                .map_err(err("prune events"))?;
+            conn.execute("DELETE FROM jobs WHERE last_event_at < ?1", [before])
+                .map_err(err("prune jobs"))?;
+            Ok(events as u64)
+        })
+        .await
+    }
+}
+
+fn migrate(conn: &mut Connection) -> Result<()> {
+    conn.execute_batch(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (
+            version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)",
+    )
+    .map_err(err("create schema_migrations"))?;
+    for (version, sql) in MIGRATIONS {
+        let tx = conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(err("begin migration"))?;
+        let done: Option<i64> = tx
+            .query_row(
+                "SELECT version FROM schema_migrations WHERE version = ?1",
+                [version],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(err("read schema_migrations"))?;
+        if done.is_none() {
+            tx.execute_batch(sql)
+                .map_err(|e| StoreError(format!("sqlite: migration {version}: {e}")))?;
+            tx.execute(
+                "INSERT INTO schema_migrations (version, applied_at) VALUES (?1, ?2)",
+                params![version, wafermon::event::Timestamp::now().unix_micros()],
+            )
+            .map_err(err("record migration"))?;
+        }
+        tx.commit().map_err(err("commit migration"))?;
+    }
+    Ok(())
+}
+
+fn upsert_job(tx: &Transaction<'_>, delta: JobState) -> Result<()> {
+    let existing = {
+        let mut stmt = tx
+            .prepare_cached(&format!(
+                "SELECT {JOB_COLUMNS} FROM jobs WHERE site = ?1 AND entity_id = ?2"
+            ))
+            .map_err(err("prepare job"))?;
+        stmt.query_row(params![delta.site, delta.entity_id], job_from_row)
+            .optional()
+            .map_err(err("read job"))?
+    };
+    let state = match existing {
+        Some(mut state) => {
+            state.merge(&delta);
+            state
+        }
+        None => delta,
+    };
+    let mut stmt = tx
+        .prepare_cached(&format!(
+            "INSERT OR REPLACE INTO jobs ({JOB_COLUMNS}) VALUES
+             (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20)"
+        ))
+        .map_err(err("prepare job write"))?;
+    let end = state.end.as_ref();
+    stmt.execute(params![
+        state.site,
+        state.entity_id,
+        state.app,
+        state.entity_kind,
+        state.name,
+        state.key,
+        state.parent,
+        state.status().as_str(),
+        state.started_at,
+        state.ended_at(),
+        end.and_then(|e| e.duration_s),
+        state.duration_s(),
+        end.and_then(|e| e.cpu_s),
+        state.max_rss_bytes,
+        state.progress,
+        state.progress_at,
+        end.and_then(|e| e.message.clone()),
+        state.first_event_at,
+        state.last_event_at,
+        state.event_count,
+    ])
+    .map_err(err("write job"))?;
+    Ok(())
+}
+
+fn job_from_row(r: &Row<'_>) -> rusqlite::Result<JobState> {
+    let status: String = r.get(7)?;
+    let ended_at: Option<i64> = r.get(9)?;
+    let end = match (wafermon::event::Status::parse(&status), ended_at) {
+        (Ok(status), Some(at)) if status != wafermon::event::Status::Running => {
+            Some(super::Ending {
+                status,
+                at,
+                duration_s: r.get(10)?,
+                cpu_s: r.get(12)?,
+                message: r.get(16)?,
+            })
+        }
+        _ => None,
+    };
+    Ok(JobState {
+        site: r.get(0)?,
+        entity_id: r.get(1)?,
+        app: r.get(2)?,
+        entity_kind: r.get(3)?,
+        name: r.get(4)?,
+        key: r.get(5)?,
+        parent: r.get(6)?,
+        started_at: r.get(8)?,
+        end,
+        max_rss_bytes: r.get(13)?,
+        progress: r.get(14)?,
+        progress_at: r.get(15)?,
+        first_event_at: r.get(17)?,
+        last_event_at: r.get(18)?,
+        event_count: r.get(19)?,
+    })
+}
+
+fn select_jobs(conn: &Connection, sql: &str, params: &[Param]) -> Result<Vec<JobState>> {
+    let mut stmt = conn.prepare_cached(sql).map_err(err("prepare jobs"))?;
+    let rows = stmt
+        .query_map(params_from_iter(params.iter().map(to_sql)), job_from_row)
+        .map_err(err("jobs"))?;
+    rows.collect::<rusqlite::Result<Vec<_>>>()
+        .map_err(err("jobs"))
+}
+
+fn to_sql(param: &Param) -> SqlValue {
+    match param {
+        Param::Text(s) => SqlValue::Text(s.clone()),
+        Param::Time(t) | Param::Int(t) => SqlValue::Integer(*t),
+    }
+}
+
+/// The indexed columns of one event, owned so they can move to the writer thread.
+struct EventRow {
+    id: String,
+    time: i64,
+    seq: i64,
+    site: String,
+    app: String,
+    entity_kind: String,
+    entity_id: String,
+    parent: Option<String>,
+    kind: &'static str,
+    status: &'static str,
+    body: String,
+}
+
+impl EventRow {
+    fn of(item: &Incoming) -> EventRow {
+        let e = &item.event;
+        EventRow {
+            id: e.id.to_string(),
+            time: e.time.unix_micros(),
+            seq: i64::try_from(e.seq).unwrap_or(i64::MAX),
+            site: e.site.clone(),
+            app: e.app.name.clone(),
+            entity_kind: e.entity.kind.clone(),
+            entity_id: e.entity.id.clone(),
+            parent: e.entity.parent.clone(),
+            kind: e.kind.as_str(),
+            status: e.status.as_str(),
+            body: item.json.clone(),
+        }
+    }
+}

@@ -1,0 +1,283 @@
+//! The command line and the process: config checks, database URLs, the default SQLite file,
+//! and data and migrations surviving a restart on both stores.
+
+mod common;
+
+use std::fs;
+use std::time::Instant;
+
+use serde_json::json;
+
+use common::{ev, run_cli, schema_versions, ts, Gateway, Launch, PATIENCE, SECOND, T0};
+
+on_both_stores! {
+    data_survives_a_restart_and_migrations_run_once => data_survives_a_restart_and_migrations_run_once_sqlite, data_survives_a_restart_and_migrations_run_once_postgres;
+    two_gateways_can_start_on_one_new_database => two_gateways_can_start_on_one_new_database_sqlite, two_gateways_can_start_on_one_new_database_postgres;
+    retention_removes_old_events_and_jobs => retention_removes_old_events_and_jobs_sqlite, retention_removes_old_events_and_jobs_postgres;
+}
+
+fn stderr_of(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[test]
+fn check_reports_config_errors_with_their_json_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases = [
+        (
+            json!({"sources": [{"name": "a", "type": "filesystem", "pth": "/x"}]}),
+            vec!["sources[0]", "pth"],
+        ),
+        (json!({"max_body_bytes": "big"}), vec!["max_body_bytes:"]),
+        (json!({"lisen": "127.0.0.1:1"}), vec!["lisen"]),
+        (
+            json!({"sources": [{"name": "a", "type": "s3"}, {"name": "managed", "type": "filesystem", "path": "/x"}],
+                   "max_body_bytes": 10, "retention_days": 0}),
+            vec![
+                "sources[0].type:",
+                "sources[1].name:",
+                "max_body_bytes:",
+                "retention_days:",
+            ],
+        ),
+        (json!({"ingest_token": "  "}), vec!["ingest_token:"]),
+        (
+            json!({"listen": "0.0.0.0:18000"}),
+            vec!["listen:", "read_token"],
+        ),
+    ];
+    for (i, (config, needles)) in cases.iter().enumerate() {
+        let path = dir.path().join(format!("bad-{i}.json"));
+        fs::write(&path, config.to_string()).unwrap();
+        let out = run_cli(&["--config", path.to_str().unwrap(), "--check"], dir.path());
+        let stderr = stderr_of(&out);
+        assert_eq!(out.status.code(), Some(2), "{config}: {stderr}");
+        for needle in needles {
+            assert!(
+                stderr.contains(needle),
+                "{config}: '{needle}' not in {stderr}"
+            );
+        }
+        assert!(
+            out.stdout.is_empty(),
+            "{config}: a failed check printed to stdout"
+        );
+    }
+
+    let path = dir.path().join("not-json.json");
+    fs::write(&path, "{\"sources\": [").unwrap();
+    let out = run_cli(&["--config", path.to_str().unwrap(), "--check"], dir.path());
+    assert_eq!(out.status.code(), Some(2), "{}", stderr_of(&out));
+
+    let out = run_cli(
+        &["--config", "/nonexistent/gateway.json", "--check"],
+        dir.path(),
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr_of(&out).contains("/nonexistent/gateway.json"));
+
+    let good = dir.path().join("good.json");
+    fs::write(
+        &good,
+        json!({"sources": [{"name": "files", "type": "filesystem", "path": dir.path()}],
+               "max_body_bytes": 4096})
+        .to_string(),
+    )
+    .unwrap();
+    let out = run_cli(&["--config", good.to_str().unwrap(), "--check"], dir.path());
+    assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "ok");
+    // A check opens no database.
+    assert!(!dir.path().join("wafermon-data").exists());
+}
+
+#[test]
+fn bad_arguments_and_database_urls_are_refused_clearly() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = run_cli(&["--colour"], dir.path());
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr_of(&out).contains("--colour") && stderr_of(&out).contains("usage"));
+
+    let out = run_cli(&["--listen", "localhost"], dir.path());
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr_of(&out).contains("--listen"));
+
+    for url in ["mysql://wafermon:pw@127.0.0.1/wafermon", "gateway.sqlite3"] {
+        for check in [false, true] {
+            let mut args = vec!["--listen", "127.0.0.1:0", "--database-url", url];
+            if check {
+                args.push("--check");
+            }
+            let out = run_cli(&args, dir.path());
+            let stderr = stderr_of(&out);
+            assert!(
+                !out.status.success(),
+                "{url} (check: {check}) was accepted: {stderr}"
+            );
+            assert!(
+                stderr.contains("postgres://") && stderr.contains("sqlite://"),
+                "{url}: the message should say which URLs work: {stderr}"
+            );
+            assert!(!stderr.contains(":pw@"), "the password shows: {stderr}");
+            assert!(!String::from_utf8_lossy(&out.stdout).contains("listening"));
+        }
+    }
+
+    // Nothing listens on port 1: the store can not be opened, and the password stays hidden.
+    let out = run_cli(
+        &[
+            "--listen",
+            "127.0.0.1:0",
+            "--database-url",
+            "postgres://wafermon:hunter2@127.0.0.1:1/wafermon",
+        ],
+        dir.path(),
+    );
+    let stderr = stderr_of(&out);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("cannot open the store"), "{stderr}");
+    assert!(!stderr.contains("hunter2"), "the password shows: {stderr}");
+}
+
+#[test]
+fn the_default_database_is_a_sqlite_file_under_the_working_dir() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut gw = Launch::default().cwd(dir.path()).start();
+    let file = dir.path().join("wafermon-data").join("gateway.sqlite3");
+    assert!(file.is_file(), "no {}", file.display());
+    let health = gw.get_json("/v1/health");
+    assert_eq!(health["store"]["engine"], "sqlite");
+    gw.ingest(&[ev("fab1", "etch", "D-1", "started", T0).build()]);
+    assert!(gw.terminate().success(), "{}", gw.stderr());
+
+    let url = format!("sqlite://{}", file.display());
+    let gw = Gateway::start(&url);
+    assert_eq!(gw.job("D-1")["job"]["status"], "running");
+}
+
+fn data_survives_a_restart_and_migrations_run_once(db: &str) {
+    let t = T0 + 22 * 3600 * SECOND;
+    let events = vec![
+        ev("fab1", "etch", "P-1", "started", t).build(),
+        ev("fab1", "etch", "P-1", "finished", t + 4 * SECOND)
+            .metric("duration_s", 4.0)
+            .build(),
+    ];
+    let mut first = Gateway::start(db);
+    first.ingest(&events);
+    let before = first.job("P-1");
+    let versions = schema_versions(db);
+    assert!(!versions.is_empty());
+    let status = first.terminate();
+    assert!(status.success(), "exit {status:?}: {}", first.stderr());
+    assert!(first.stderr().contains("stopped"), "{}", first.stderr());
+
+    for _ in 0..2 {
+        let mut again = Gateway::start(db);
+        assert_eq!(again.job("P-1"), before);
+        let replay = again.ingest(&events);
+        assert_eq!(replay["duplicates"], 2, "{replay}");
+        assert_eq!(again.job("P-1"), before);
+        assert_eq!(schema_versions(db), versions);
+        assert!(again.terminate().success(), "{}", again.stderr());
+    }
+    // A gateway killed without warning leaves a store the next one opens.
+    let killed = Gateway::start(db);
+    killed.ingest(&[ev("fab1", "etch", "P-2", "started", t).build()]);
+    drop(killed);
+    let after = Gateway::start(db);
+    assert_eq!(after.job("P-2")["job"]["status"], "running");
+    assert_eq!(after.job("P-1"), before);
+}
+
+fn two_gateways_can_start_on_one_new_database(db: &str) {
+    let (a, b) = std::thread::scope(|s| {
+        let a = s.spawn(|| Gateway::start(db));
+        let b = s.spawn(|| Gateway::start(db));
+        (a.join().unwrap(), b.join().unwrap())
+    });
+    let t = T0 + 23 * 3600 * SECOND;
+    let event = ev("fab1", "etch", "C-1", "started", t).build();
+    assert_eq!(a.ingest(std::slice::from_ref(&event))["stored"], 1);
+    assert_eq!(b.ingest(&[event])["duplicates"], 1);
+    assert_eq!(b.job("C-1")["job"]["event_count"], 1);
+    assert!(!schema_versions(db).is_empty());
+}
+
+fn retention_removes_old_events_and_jobs(db: &str) {
+    let now = wafermon::Timestamp::now().unix_micros();
+    let mut first = Gateway::start(db);
+    first.ingest(&[
+        ev("fab1", "etch", "OLD-1", "started", T0).build(),
+        ev("fab1", "etch", "NEW-1", "started", now - 3600 * SECOND).build(),
+        // An old start of a job that is still active keeps the job, not the old event.
+        ev(
+            "fab1",
+            "etch",
+            "MIX-1",
+            "started",
+            now - 3 * 86_400 * SECOND,
+        )
+        .build(),
+        ev("fab1", "etch", "MIX-1", "progress", now - 60 * SECOND)
+            .progress(50.0)
+            .build(),
+    ]);
+    assert!(first.terminate().success());
+
+    // The retention is applied once at start, then hourly.
+    let gw = Launch::new(db)
+        .config(serde_json::json!({"retention_days": 2}))
+        .start();
+    assert!(gw.store_line.contains("kept 2 days"), "{}", gw.store_line);
+    let deadline = Instant::now() + PATIENCE;
+    while gw.get("/v1/jobs/OLD-1").status != 404 {
+        assert!(
+            Instant::now() < deadline,
+            "OLD-1 was not pruned: {}",
+            gw.stderr()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert_eq!(gw.job("NEW-1")["events"].as_array().unwrap().len(), 1);
+    let mix = gw.job("MIX-1");
+    assert_eq!(mix["events"].as_array().unwrap().len(), 1, "{mix}");
+    assert_eq!(mix["job"]["started_at"], ts(now - 3 * 86_400 * SECOND));
+}
+
+/// A source read that never returns (a hung network mount, here a FIFO with no writer)
+/// times out for its client, and does not keep the gateway from exiting on SIGTERM.
+#[test]
+fn a_hung_source_read_times_out_and_does_not_block_shutdown() {
+    common::on_sqlite(|db| {
+        let files = tempfile::tempdir().unwrap();
+        let folder = files.path().join("fab1").join("etch");
+        fs::create_dir_all(&folder).unwrap();
+        let fifo = std::ffi::CString::new(
+            folder
+                .join("events-2026-03-01.jsonl")
+                .to_str()
+                .unwrap()
+                .as_bytes(),
+        )
+        .unwrap();
+        // SAFETY: a valid NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o600) }, 0);
+        let mut gw = Launch::new(db)
+            .config(serde_json::json!({
+                "request_timeout_s": 1,
+                "sources": [{"name": "hung", "type": "filesystem", "path": files.path()}]
+            }))
+            .start();
+        let reply = gw.post_json(
+            "/v1/query/external",
+            &serde_json::json!({"source": "hung",
+                    "time_range": {"start": ts(T0), "end": ts(T0 + 3600 * SECOND)}}),
+        );
+        assert_eq!(reply.status, 408, "{reply}");
+        assert_eq!(gw.get("/v1/health").status, 200);
+        gw.ingest(&[ev("fab1", "etch", "H-1", "started", T0).build()]);
+        let status = gw.terminate();
+        assert!(status.success(), "{status:?}: {}", gw.stderr());
+    });
+}
