@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the tests need (idempotently), starts PostgreSQL for the gateway's tests,
 # and runs every test suite: Rust (unit, integration, conformance vectors, header check,
-# sidecar and gateway against their real binaries), lint, and the C suite.
+# sidecar and gateway against their real binaries), lint, the C suite and the Python
+# package (built with pip, tested with pytest).
 # Each suite ends with a line "N passed, N failed"; the script exits non-zero on any failure.
 set -uo pipefail
 cd "$(dirname "$0")"
@@ -95,6 +96,23 @@ c_tests() {
     rm -f "$out"
 }
 
+python_tests() {
+    log "python/test.sh (pip install ./python, pytest)"
+    local out
+    out=$(mktemp)
+    python/test.sh 2>&1 | tee "$out"
+    local status=${PIPESTATUS[0]}
+    local line passed=0 failed=0
+    line=$(grep -E '^python: [0-9]+ passed, [0-9]+ failed' "$out" | tail -n 1)
+    if [ -n "$line" ]; then
+        passed=$(echo "$line" | awk '{print $2}')
+        failed=$(echo "$line" | awk '{print $4}')
+    fi
+    if [ "$status" -ne 0 ] && [ "$failed" -eq 0 ]; then failed=1; fi
+    record python "$passed" "$failed"
+    rm -f "$out"
+}
+
 quickstart() {
     log "quickstart on the embedded default"
     local dir status
@@ -114,6 +132,7 @@ start_postgres
 rust_tests
 lint
 c_tests
+python_tests
 quickstart
 
 log "summary"
