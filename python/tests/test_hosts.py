@@ -36,10 +36,15 @@ def find_bin(name: str) -> Optional[Path]:
 
 SIDECAR = find_bin("sidecar")
 GATEWAY = find_bin("gateway")
-pytestmark = pytest.mark.skipif(
-    SIDECAR is None or GATEWAY is None,
-    reason="wafermon-sidecar / wafermon-gateway not built (cargo build --workspace --bins)",
-)
+
+
+@pytest.fixture(autouse=True)
+def hosts_are_built() -> None:
+    # A missing binary is a failure, not a skip: these are the round-trip tests.
+    if SIDECAR is None or GATEWAY is None:
+        pytest.fail(
+            "wafermon-sidecar / wafermon-gateway not built (cargo build --workspace --bins)"
+        )
 
 
 class Host:
