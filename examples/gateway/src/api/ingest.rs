@@ -126,6 +126,7 @@ struct RawEnvelope<'a> {
 fn fast_json(body: &[u8]) -> Option<(Vec<Incoming>, String)> {
     let text = std::str::from_utf8(body).ok()?;
     let envelope: RawEnvelope<'_> = serde_json::from_str(text).ok()?;
+    // Checked (a string or absent) but informational, as on the general path.
     let _ = envelope.site_id;
     let source = envelope.source.unwrap_or_else(|| DEFAULT_SOURCE.into());
     if source.is_empty() || source.len() > 256 {
