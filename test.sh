@@ -79,38 +79,35 @@ lint() {
     record lint $((3 - failed)) "$failed"
 }
 
-c_tests() {
-    log "make -C c test"
+# Run a suite that ends with a line "[PREFIX]N passed, N failed" and record its counts;
+# a crash that prints no such line counts as a failure.
+counted_suite() {
+    local name=$1 prefix=$2
+    shift 2
     local out
     out=$(mktemp)
-    make -C c test 2>&1 | tee "$out"
+    "$@" 2>&1 | tee "$out"
     local status=${PIPESTATUS[0]}
     local line passed=0 failed=0
-    line=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$out" | tail -n 1)
+    line=$(grep -E "^${prefix}[0-9]+ passed, [0-9]+ failed" "$out" | tail -n 1)
     if [ -n "$line" ]; then
+        line=${line#"$prefix"}
         passed=$(echo "$line" | awk '{print $1}')
         failed=$(echo "$line" | awk '{print $3}')
     fi
     if [ "$status" -ne 0 ] && [ "$failed" -eq 0 ]; then failed=1; fi
-    record c "$passed" "$failed"
+    record "$name" "$passed" "$failed"
     rm -f "$out"
+}
+
+c_tests() {
+    log "make -C c test"
+    counted_suite c "" make -C c test
 }
 
 python_tests() {
     log "python/test.sh (pip install ./python, pytest)"
-    local out
-    out=$(mktemp)
-    python/test.sh 2>&1 | tee "$out"
-    local status=${PIPESTATUS[0]}
-    local line passed=0 failed=0
-    line=$(grep -E '^python: [0-9]+ passed, [0-9]+ failed' "$out" | tail -n 1)
-    if [ -n "$line" ]; then
-        passed=$(echo "$line" | awk '{print $2}')
-        failed=$(echo "$line" | awk '{print $4}')
-    fi
-    if [ "$status" -ne 0 ] && [ "$failed" -eq 0 ]; then failed=1; fi
-    record python "$passed" "$failed"
-    rm -f "$out"
+    counted_suite python "python: " python/test.sh
 }
 
 quickstart() {

@@ -134,37 +134,14 @@ fn free_port() -> u16 {
         .expect("free port")
 }
 
-/// Every event the gateway stored for `site` (ids), via the unified view.
-fn stored_ids(gateway: &str, site: &str) -> Vec<String> {
-    let url =
-        format!("{gateway}/v1/data/unified?site_id={site}&start=2000-01-01T00:00:00Z&limit=10000");
-    let (status, body) = http("GET", &url, None);
-    assert_eq!(status, 200, "{body}");
-    body["events"]
-        .as_array()
-        .map(|events| {
-            events
-                .iter()
-                .map(|e| e["event"]["id"].as_str().unwrap_or_default().to_string())
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-fn wait_for_ids(gateway: &str, site: &str, want: &HashSet<String>) -> Vec<String> {
+/// Poll `check` until it gives a value; past `PATIENCE`, fail with its last complaint.
+fn eventually<T>(mut check: impl FnMut() -> Result<T, String>) -> T {
     let deadline = Instant::now() + PATIENCE;
     loop {
-        let ids = stored_ids(gateway, site);
-        let have: HashSet<&String> = ids.iter().collect();
-        if want.iter().all(|id| have.contains(id)) {
-            return ids;
+        match check() {
+            Ok(value) => return value,
+            Err(why) => assert!(Instant::now() < deadline, "{why}"),
         }
-        assert!(
-            Instant::now() < deadline,
-            "{} of {} acknowledged events reached the gateway",
-            want.iter().filter(|id| have.contains(id)).count(),
-            want.len()
-        );
         thread::sleep(Duration::from_millis(200));
     }
 }
@@ -217,8 +194,7 @@ fn sdk_through_sidecar_to_gateway(database_url: &str) {
     client.flush(Duration::from_secs(30)).unwrap();
     client.close(Duration::from_secs(5));
 
-    let deadline = Instant::now() + PATIENCE;
-    let jobs = loop {
+    let jobs = eventually(|| {
         let (status, body) = http(
             "GET",
             &format!("{}/v1/jobs?site={site}&kind=job", gateway.base),
@@ -227,11 +203,11 @@ fn sdk_through_sidecar_to_gateway(database_url: &str) {
         assert_eq!(status, 200, "{body}");
         let jobs = body["jobs"].as_array().cloned().unwrap_or_default();
         if jobs.len() == 5 && jobs.iter().all(|j| j["status"] != "running") {
-            break jobs;
+            Ok(jobs)
+        } else {
+            Err(format!("jobs so far: {jobs:?}"))
         }
-        assert!(Instant::now() < deadline, "jobs so far: {jobs:?}");
-        thread::sleep(Duration::from_millis(200));
-    };
+    });
     let status_of: HashMap<&str, &str> = jobs
         .iter()
         .map(|j| (j["id"].as_str().unwrap(), j["status"].as_str().unwrap()))
@@ -257,7 +233,9 @@ fn sdk_through_sidecar_to_gateway(database_url: &str) {
     // started, progress, finished for the lot itself.
     assert_eq!(detail["events"].as_array().unwrap().len(), 3);
     // Every event stored once: 5 lots x (3 own + 3 wafers x 3) = 60.
-    let ids = wait_for_ids(&gateway.base, &site, &HashSet::new());
+    let stored = stored_events(&gateway.base, &site);
+    assert_eq!(stored.len(), 60);
+    let ids: HashSet<&str> = stored.iter().filter_map(|e| e["id"].as_str()).collect();
     assert_eq!(ids.len(), 60);
     drop(sidecar);
 }
@@ -371,26 +349,21 @@ fn sidecar_killed_mid_stream_loses_and_duplicates_nothing() {
     );
 
     let want: HashSet<u64> = census(&acked).into_keys().collect();
-    let deadline = Instant::now() + PATIENCE;
-    loop {
-        let stored = stored_events(&gateway.base, &site);
-        let have = census(&stored);
-        let missing = want.iter().filter(|n| !have.contains_key(n)).count();
-        if missing == 0 {
-            // Exactly once: acknowledged events all arrived, and nothing arrived twice (a
-            // request cut by the kill may have been made durable without its answer; those
-            // events may arrive too, but also only once).
-            let twice: Vec<_> = have.iter().filter(|(_, c)| **c > 1).collect();
-            assert!(twice.is_empty(), "stored more than once: {twice:?}");
-            break;
+    let have = eventually(|| {
+        let have = census(&stored_events(&gateway.base, &site));
+        match want.iter().filter(|n| !have.contains_key(n)).count() {
+            0 => Ok(have),
+            missing => Err(format!(
+                "{missing} of {} acknowledged events are missing from the store",
+                want.len()
+            )),
         }
-        assert!(
-            Instant::now() < deadline,
-            "{missing} of {} acknowledged events are missing from the store",
-            want.len()
-        );
-        thread::sleep(Duration::from_millis(300));
-    }
+    });
+    // Exactly once: acknowledged events all arrived, and nothing arrived twice (a request
+    // cut by the kill may have been made durable without its answer; those events may
+    // arrive too, but also only once).
+    let twice: Vec<_> = have.iter().filter(|(_, c)| **c > 1).collect();
+    assert!(twice.is_empty(), "stored more than once: {twice:?}");
     drop(sidecar);
 }
 
@@ -415,33 +388,24 @@ fn gateway_down_events_wait_in_the_sidecar_spool() {
         assert_eq!(status, 202, "{body}");
     }
     // The sidecar reports the backend failing and the events waiting.
-    let deadline = Instant::now() + PATIENCE;
-    loop {
+    eventually(|| {
         let (_, health) = http("GET", &format!("{}/v1/health", sidecar.url), None);
         let backend = &health["backends"][0];
         if backend["healthy"] == false && health["spool_depth"].as_u64().unwrap_or(0) > 0 {
-            break;
+            Ok(())
+        } else {
+            Err(format!("health never showed the outage: {health}"))
         }
-        assert!(
-            Instant::now() < deadline,
-            "health never showed the outage: {health}"
-        );
-        thread::sleep(Duration::from_millis(100));
-    }
+    });
     let gateway = start_gateway(&database_url, &format!("127.0.0.1:{gateway_port}"));
-    let deadline = Instant::now() + PATIENCE;
-    loop {
+    let stored = eventually(|| {
         let stored = stored_events(&gateway.base, &site);
         if stored.len() >= 300 {
-            assert_eq!(census(&stored), census(&batch));
-            break;
+            Ok(stored)
+        } else {
+            Err(format!("{} of 300 events arrived", stored.len()))
         }
-        assert!(
-            Instant::now() < deadline,
-            "{} of 300 events arrived",
-            stored.len()
-        );
-        thread::sleep(Duration::from_millis(200));
-    }
+    });
+    assert_eq!(census(&stored), census(&batch));
     drop(sidecar);
 }

@@ -37,6 +37,27 @@ pub struct Ending {
 }
 
 impl Ending {
+    /// The ending a stored jobs row describes: a terminal status with its time, or `None`
+    /// for an entity still running.
+    pub fn from_stored(
+        status: &str,
+        at: Option<i64>,
+        duration_s: Option<f64>,
+        cpu_s: Option<f64>,
+        message: Option<String>,
+    ) -> Option<Ending> {
+        match (Status::parse(status), at) {
+            (Ok(status), Some(at)) if status != Status::Running => Some(Ending {
+                status,
+                at,
+                duration_s,
+                cpu_s,
+                message,
+            }),
+            _ => None,
+        }
+    }
+
     /// Strictly earlier, with ties broken by a fixed status order so both sides agree.
     fn precedes(&self, other: &Ending) -> bool {
         (self.at, status_rank(self.status)) < (other.at, status_rank(other.status))

@@ -646,17 +646,7 @@ fn bind(params: &[Param]) -> Vec<Box<dyn ToSql + Sync + Send>> {
 
 fn job_from_row(r: &Row) -> JobState {
     let opt_time = |i: usize| r.get::<_, Option<OffsetDateTime>>(i).map(micros);
-    let status: String = r.get(7);
-    let end = match (wafermon::event::Status::parse(&status), opt_time(9)) {
-        (Ok(status), Some(at)) if status != wafermon::event::Status::Running => Some(Ending {
-            status,
-            at,
-            duration_s: r.get(10),
-            cpu_s: r.get(12),
-            message: r.get(16),
-        }),
-        _ => None,
-    };
+    let end = Ending::from_stored(r.get(7), opt_time(9), r.get(10), r.get(12), r.get(16));
     JobState {
         site: r.get(0),
         entity_id: r.get(1),

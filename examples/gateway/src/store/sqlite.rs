@@ -451,19 +451,7 @@ fn upsert_job(tx: &Transaction<'_>, delta: JobState) -> Result<()> {
 
 fn job_from_row(r: &Row<'_>) -> rusqlite::Result<JobState> {
     let status: String = r.get(7)?;
-    let ended_at: Option<i64> = r.get(9)?;
-    let end = match (wafermon::event::Status::parse(&status), ended_at) {
-        (Ok(status), Some(at)) if status != wafermon::event::Status::Running => {
-            Some(super::Ending {
-                status,
-                at,
-                duration_s: r.get(10)?,
-                cpu_s: r.get(12)?,
-                message: r.get(16)?,
-            })
-        }
-        _ => None,
-    };
+    let end = super::Ending::from_stored(&status, r.get(9)?, r.get(10)?, r.get(12)?, r.get(16)?);
     Ok(JobState {
         site: r.get(0)?,
         entity_id: r.get(1)?,
