@@ -1,15 +1,29 @@
 //! Backends: one file each, one small trait. A backend only writes a batch and says how it
 //! went; retries, spooling and failover live in the pipeline.
 
+#[cfg(feature = "aws")]
+pub mod aws;
+#[cfg(feature = "cloudwatch")]
+mod cloudwatch;
+#[cfg(feature = "elasticsearch")]
+pub mod elastic;
 mod filesystem;
 #[cfg(feature = "http")]
 mod http;
+#[cfg(feature = "loki")]
+pub mod loki;
 #[cfg(feature = "http")]
 mod managed_api;
 #[cfg(feature = "http")]
 mod sidecar;
+#[cfg(feature = "s3")]
+pub mod s3;
 #[cfg(feature = "http")]
 mod webhook;
+#[cfg(feature = "xray")]
+mod xray;
+#[cfg(feature = "zabbix")]
+pub mod zabbix;
 
 use std::fmt;
 use std::time::Duration;
@@ -30,6 +44,17 @@ pub enum DeliveryError {
     },
     /// Retrying cannot help (4xx, schema rejected): the batch is counted as failed.
     Permanent { message: String },
+    /// The service took some events and not others (per-item results of a bulk request).
+    /// `rejected` and `retry` are positions in the batch (as `batch.iter()` yields them):
+    /// the rejected ones are counted as failed, the ones to retry go back in line (and to the
+    /// spool) like a transient failure; all the others count as delivered. `message` names
+    /// the service's own reasons (the first few are enough).
+    Partial {
+        rejected: Vec<usize>,
+        retry: Vec<usize>,
+        message: String,
+        retry_after: Option<Duration>,
+    },
 }
 
 impl DeliveryError {
@@ -48,9 +73,9 @@ impl DeliveryError {
 
     pub fn message(&self) -> &str {
         match self {
-            DeliveryError::Transient { message, .. } | DeliveryError::Permanent { message } => {
-                message
-            }
+            DeliveryError::Transient { message, .. }
+            | DeliveryError::Permanent { message }
+            | DeliveryError::Partial { message, .. } => message,
         }
     }
 }
@@ -60,6 +85,17 @@ impl fmt::Display for DeliveryError {
         match self {
             DeliveryError::Transient { message, .. } => write!(f, "transient: {message}"),
             DeliveryError::Permanent { message } => write!(f, "permanent: {message}"),
+            DeliveryError::Partial {
+                rejected,
+                retry,
+                message,
+                ..
+            } => write!(
+                f,
+                "partial: {} rejected, {} to retry: {message}",
+                rejected.len(),
+                retry.len()
+            ),
         }
     }
 }
@@ -80,7 +116,7 @@ pub trait Backend: Send {
 /// Build the backend an entry of the config describes.
 pub fn build(config: &BackendConfig, app: &AppConfig) -> Result<Box<dyn Backend>> {
     // Errors name the backend, since its index in the config is not known here.
-    #[cfg(feature = "http")]
+    #[allow(unused_variables)]
     let at = |e: Error| {
         Error::config(
             format!("backend '{}'.{}", config.name, e.path().unwrap_or_default()),
@@ -97,17 +133,46 @@ pub fn build(config: &BackendConfig, app: &AppConfig) -> Result<Box<dyn Backend>
         }
         #[cfg(feature = "http")]
         BackendKind::Webhook(hook) => Box::new(webhook::Webhook::new(hook.clone()).map_err(&at)?),
-        #[cfg(not(feature = "http"))]
+        #[cfg(feature = "s3")]
+        BackendKind::S3(c) => Box::new(s3::S3::new(c.clone(), app).map_err(&at)?),
+        #[cfg(feature = "elasticsearch")]
+        BackendKind::Elastic(c) => Box::new(elastic::Elastic::new(c.clone(), app).map_err(&at)?),
+        #[cfg(feature = "loki")]
+        BackendKind::Loki(c) => Box::new(loki::Loki::new(c.clone(), app).map_err(&at)?),
+        #[cfg(feature = "zabbix")]
+        BackendKind::Zabbix(c) => Box::new(zabbix::Zabbix::new(c.clone(), app).map_err(&at)?),
+        #[cfg(feature = "cloudwatch")]
+        BackendKind::CloudWatch(c) => {
+            Box::new(cloudwatch::CloudWatch::new(c.clone(), app).map_err(&at)?)
+        }
+        #[cfg(feature = "xray")]
+        BackendKind::XRay(c) => Box::new(xray::XRay::new(c.clone(), app).map_err(&at)?),
+        #[allow(unreachable_patterns)]
         other => {
             let _ = app;
             return Err(Error::config(
                 format!("backend '{}'.type", config.name),
                 format!(
-                    "backend type '{}' needs wafermon built with the \"http\" feature",
-                    other.type_name()
+                    "backend type '{}' needs wafermon built with the \"{}\" feature",
+                    other.type_name(),
+                    feature_of(other)
                 ),
             ));
         }
     };
     Ok(backend)
+}
+
+/// The cargo feature that builds a backend type in.
+fn feature_of(kind: &BackendKind) -> &'static str {
+    match kind {
+        BackendKind::Filesystem(_) => "default",
+        BackendKind::Sidecar(_) | BackendKind::ManagedApi(_) | BackendKind::Webhook(_) => "http",
+        BackendKind::S3(_) => "s3",
+        BackendKind::Elastic(_) => "elasticsearch",
+        BackendKind::Loki(_) => "loki",
+        BackendKind::Zabbix(_) => "zabbix",
+        BackendKind::CloudWatch(_) => "cloudwatch",
+        BackendKind::XRay(_) => "xray",
+    }
 }

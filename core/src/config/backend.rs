@@ -8,13 +8,30 @@ use std::time::Duration;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
+use super::aws::{self, CloudWatchConfig, XRayConfig};
+use super::elastic::{self, ElasticConfig};
 use super::load::{duration_secs, from_value_at};
+use super::loki::{self, LokiConfig};
+use super::s3::{self, S3Config};
+use super::zabbix::{self, ZabbixConfig};
 use super::SidecarConfig;
 use crate::error::{Error, Result};
 use crate::event::Kind;
 
 /// The backend types this build knows.
-pub const BACKEND_TYPES: &[&str] = &["filesystem", "sidecar", "managed_api", "webhook"];
+pub const BACKEND_TYPES: &[&str] = &[
+    "filesystem",
+    "sidecar",
+    "managed_api",
+    "webhook",
+    "s3",
+    "elk",
+    "elasticsearch",
+    "loki",
+    "zabbix",
+    "cloudwatch",
+    "xray",
+];
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct BackendConfig {
@@ -53,6 +70,13 @@ pub enum BackendKind {
     Sidecar(HttpConfig),
     ManagedApi(HttpConfig),
     Webhook(WebhookConfig),
+    S3(S3Config),
+    /// `elk`, alias `elasticsearch`.
+    Elastic(ElasticConfig),
+    Loki(LokiConfig),
+    Zabbix(ZabbixConfig),
+    CloudWatch(CloudWatchConfig),
+    XRay(XRayConfig),
 }
 
 impl BackendKind {
@@ -62,6 +86,12 @@ impl BackendKind {
             BackendKind::Sidecar(h) | BackendKind::ManagedApi(h) => h.retries,
             BackendKind::Webhook(w) => w.http.retries,
             BackendKind::Filesystem(_) => 0,
+            BackendKind::S3(c) => c.net.retries,
+            BackendKind::Elastic(c) => c.net.retries,
+            BackendKind::Loki(c) => c.net.retries,
+            BackendKind::Zabbix(c) => c.net.retries,
+            BackendKind::CloudWatch(c) => c.net.retries,
+            BackendKind::XRay(c) => c.net.retries,
         }
     }
 
@@ -71,6 +101,12 @@ impl BackendKind {
             BackendKind::Sidecar(_) => "sidecar",
             BackendKind::ManagedApi(_) => "managed_api",
             BackendKind::Webhook(_) => "webhook",
+            BackendKind::S3(_) => "s3",
+            BackendKind::Elastic(_) => "elk",
+            BackendKind::Loki(_) => "loki",
+            BackendKind::Zabbix(_) => "zabbix",
+            BackendKind::CloudWatch(_) => "cloudwatch",
+            BackendKind::XRay(_) => "xray",
         }
     }
 }
@@ -137,6 +173,12 @@ impl BackendConfig {
                 source: "sidecar".into(),
             }),
         }
+    }
+
+    /// One backend entry on its own, with the keys of `direct_backends[]`: the gateway's
+    /// external sources use the same keys. Errors name their path under `path`.
+    pub fn from_value(value: &Value, path: &str) -> Result<BackendConfig> {
+        parse_backend(value, path, 0)
     }
 
     /// A filesystem backend writing JSONL under `path` (the default backend).
@@ -289,6 +331,12 @@ pub(crate) fn parse_backend(value: &Value, path: &str, index: usize) -> Result<B
             let raw: RawHttp = from_value_at(specific, path)?;
             parse_http(t, raw, path)?
         }
+        "s3" => BackendKind::S3(s3::parse(specific, path)?),
+        "elk" | "elasticsearch" => BackendKind::Elastic(elastic::parse(specific, path)?),
+        "loki" => BackendKind::Loki(loki::parse(specific, path)?),
+        "zabbix" => BackendKind::Zabbix(zabbix::parse(specific, path)?),
+        "cloudwatch" => BackendKind::CloudWatch(aws::parse_cloudwatch(specific, path)?),
+        "xray" => BackendKind::XRay(aws::parse_xray(specific, path)?),
         other => {
             return Err(Error::config(
                 format!("{path}.type"),

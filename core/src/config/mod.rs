@@ -4,8 +4,14 @@
 //! `WAFERMON_*` environment variables > defaults. With nothing configured the client writes
 //! JSONL to the filesystem backend under `./wafermon-data`, so a first run needs no server.
 
+mod aws;
 mod backend;
+mod elastic;
 mod load;
+mod loki;
+mod net;
+mod s3;
+mod zabbix;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -14,7 +20,13 @@ pub use self::backend::{
     BackendConfig, BackendKind, FileFormat, FilesystemConfig, Filter, HttpConfig, WebhookConfig,
     WireFormat,
 };
+pub use self::aws::{AwsConfig, CloudWatchConfig, XRayConfig};
+pub use self::elastic::{ElasticAuth, ElasticConfig};
 pub use self::load::ENV_VARS;
+pub use self::loki::LokiConfig;
+pub use self::net::NetConfig;
+pub use self::s3::{Compression, S3Config};
+pub use self::zabbix::{ItemSource, ZabbixConfig, DEFAULT_ITEMS as ZABBIX_DEFAULT_ITEMS};
 
 /// Where events go: through a local sidecar, or straight to the configured backends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -204,6 +204,34 @@ impl Batch {
         }
     }
 
+    /// A new batch of the events at `positions` (sorted, in range), for the part of a batch
+    /// a backend asked to retry.
+    pub(crate) fn subset(&self, positions: &[usize]) -> Batch {
+        let mut wanted = positions.iter().peekable();
+        self.filtered_by_position(|i| {
+            while wanted.next_if(|&&p| p < i).is_some() {}
+            wanted.next_if(|&&p| p == i).is_some()
+        })
+    }
+
+    fn filtered_by_position(&self, mut keep: impl FnMut(usize) -> bool) -> Batch {
+        let mut bytes = Vec::new();
+        let mut count = 0;
+        for (i, event) in self.iter().enumerate() {
+            if keep(i) {
+                push_record(&mut bytes, &Fields::of_ref(&event));
+                count += 1;
+            }
+        }
+        Batch {
+            bytes,
+            count,
+            first_seq: 0,
+            origin: self.origin.clone(),
+            budget: None,
+        }
+    }
+
     /// Length-prefixed records whose seq/site/app are all explicit (from a spool).
     pub(crate) fn from_complete(bytes: Vec<u8>, count: usize, origin: Arc<Origin>) -> Batch {
         Batch {

@@ -64,6 +64,31 @@ pub(crate) struct LaneSettings {
     pub origin: Arc<Origin>,
 }
 
+/// A backend's per-item answer, made consistent: positions in range, each in one set (to
+/// retry wins over rejected), the rest delivered.
+struct PartialOutcome {
+    retry: Vec<usize>,
+    rejected: u64,
+    delivered: u64,
+}
+
+impl PartialOutcome {
+    fn new(len: usize, mut rejected: Vec<usize>, mut retry: Vec<usize>) -> PartialOutcome {
+        retry.retain(|&i| i < len);
+        retry.sort_unstable();
+        retry.dedup();
+        rejected.retain(|&i| i < len && retry.binary_search(&i).is_err());
+        rejected.sort_unstable();
+        rejected.dedup();
+        let delivered = (len - retry.len() - rejected.len()) as u64;
+        PartialOutcome {
+            retry,
+            rejected: rejected.len() as u64,
+            delivered,
+        }
+    }
+}
+
 enum Work {
     Memory(Shared),
     Spooled(ReadBatch, Batch),
@@ -341,6 +366,33 @@ impl Lane {
                     self.park(work);
                     self.sleep(backoff(&settings.retry, failures, retry_after));
                 }
+                Err(DeliveryError::Partial {
+                    rejected,
+                    retry,
+                    message,
+                    retry_after,
+                }) => {
+                    let outcome = PartialOutcome::new(n as usize, rejected, retry);
+                    self.counters.set_error(Some(message));
+                    let again = (!outcome.retry.is_empty())
+                        .then(|| Arc::new(work.batch().subset(&outcome.retry)));
+                    self.finish_counted(work, outcome.delivered, outcome.rejected);
+                    match again {
+                        None => {
+                            failures = 0;
+                            self.healthy.store(true, Ordering::Relaxed);
+                        }
+                        Some(batch) => {
+                            failures += 1;
+                            self.healthy.store(false, Ordering::Relaxed);
+                            self.counters
+                                .retried
+                                .fetch_add(batch.len() as u64, Ordering::AcqRel);
+                            self.park(Work::Memory(batch));
+                            self.sleep(backoff(&settings.retry, failures, retry_after));
+                        }
+                    }
+                }
             }
         }
         let _ = backend.flush();
@@ -354,7 +406,22 @@ impl Lane {
         counter: impl Fn(&BackendCounters) -> &std::sync::atomic::AtomicU64,
         n: u64,
     ) {
-        if let Work::Spooled(read, _) = &work {
+        self.release(&work);
+        counter(&self.counters).fetch_add(n, Ordering::AcqRel);
+        self.notify_settled();
+    }
+
+    /// Settle part of a batch as delivered and part as failed; the rest was split off.
+    fn finish_counted(&self, work: Work, sent: u64, failed: u64) {
+        self.release(&work);
+        self.counters.sent.fetch_add(sent, Ordering::AcqRel);
+        self.counters.failed.fetch_add(failed, Ordering::AcqRel);
+        self.notify_settled();
+    }
+
+    /// Move the spool's cursor past a batch read from it.
+    fn release(&self, work: &Work) {
+        if let Work::Spooled(read, _) = work {
             let mut inbox = lock(&self.inbox);
             if let Some(spool) = inbox.spool.as_mut() {
                 if let Err(e) = spool.commit(read) {
@@ -367,8 +434,6 @@ impl Lane {
                     .fetch_add(dropped + corrupt, Ordering::AcqRel);
             }
         }
-        counter(&self.counters).fetch_add(n, Ordering::AcqRel);
-        self.notify_settled();
     }
 
     /// A batch that failed transiently: keep it (first in line) for the next attempt.

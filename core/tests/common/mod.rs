@@ -2,6 +2,8 @@
 //! filesystem backend wrote.
 #![allow(dead_code)]
 
+pub mod servers;
+
 use std::path::{Path, PathBuf};
 
 use serde_json::{json, Value};

@@ -11,6 +11,8 @@ pub const DEFAULT_LISTEN: &str = "127.0.0.1:18000";
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://./wafermon-data/gateway.sqlite3";
 const DEFAULT_MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
 const DEFAULT_REQUEST_TIMEOUT_S: u64 = 30;
+const DEFAULT_CACHE_TTL_S: f64 = 5.0;
+const DEFAULT_CACHE_ENTRIES: usize = 256;
 
 /// Name the managed store answers to in unified results; no external source may take it.
 pub const MANAGED_SOURCE: &str = "managed";
@@ -28,36 +30,54 @@ struct FileConfig {
     max_body_bytes: Option<usize>,
     request_timeout_s: Option<u64>,
     retention_days: Option<u32>,
+    /// How long a read of an external source is reused (0: never).
+    external_cache_ttl_s: Option<f64>,
+    /// Reads kept in that cache at most.
+    external_cache_entries: Option<usize>,
+    /// Each source's own reads, as a list of objects with at least `name` and `type`.
     #[serde(default)]
-    sources: Vec<SourceFile>,
+    sources: Vec<serde_json::Value>,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct SourceFile {
+struct FilesystemSource {
     name: String,
     #[serde(rename = "type")]
-    kind: String,
-    path: Option<PathBuf>,
+    _type: String,
+    path: PathBuf,
 }
+
+/// Source types whose keys are those of the core's backend of the same type, so one
+/// config block describes both the writer and the reader.
+const BACKEND_SOURCES: &[&str] = &["s3", "elk", "elasticsearch", "loki", "cloudwatch"];
 
 /// An external source the gateway may read, by name. Requests pick sources by name only.
 #[derive(Debug, Clone)]
 pub enum SourceConfig {
     /// The JSONL files the filesystem backend writes, under `path`.
     Filesystem { name: String, path: PathBuf },
+    /// What a core backend wrote, read back with the same keys (s3, elk, loki, cloudwatch).
+    Backend {
+        name: String,
+        kind: wafermon::config::BackendKind,
+    },
 }
 
 impl SourceConfig {
     pub fn name(&self) -> &str {
         match self {
-            SourceConfig::Filesystem { name, .. } => name,
+            SourceConfig::Filesystem { name, .. } | SourceConfig::Backend { name, .. } => name,
         }
     }
 
     pub fn kind(&self) -> &'static str {
         match self {
             SourceConfig::Filesystem { .. } => "filesystem",
+            SourceConfig::Backend { kind, .. } => match kind {
+                wafermon::config::BackendKind::Elastic(_) => "elasticsearch",
+                other => other.type_name(),
+            },
         }
     }
 }
@@ -71,6 +91,8 @@ pub struct GatewayConfig {
     pub max_body_bytes: usize,
     pub request_timeout: Duration,
     pub retention_days: Option<u32>,
+    pub external_cache_ttl: Duration,
+    pub external_cache_entries: usize,
     pub sources: Vec<SourceConfig>,
 }
 
@@ -124,6 +146,10 @@ pub fn load(path: Option<&Path>, overrides: Overrides) -> Result<GatewayConfig, 
     if file.retention_days == Some(0) {
         errors.push("retention_days: must be at least 1 (leave it out to keep everything)".into());
     }
+    let cache_ttl_s = file.external_cache_ttl_s.unwrap_or(DEFAULT_CACHE_TTL_S);
+    if !cache_ttl_s.is_finite() || !(0.0..=3600.0).contains(&cache_ttl_s) {
+        errors.push("external_cache_ttl_s: must be 0 to 3600 seconds".into());
+    }
     let sources = sources(&file.sources, &mut errors);
     let database_url = overrides
         .database_url
@@ -143,6 +169,10 @@ pub fn load(path: Option<&Path>, overrides: Overrides) -> Result<GatewayConfig, 
         max_body_bytes,
         request_timeout: Duration::from_secs(timeout_s),
         retention_days: file.retention_days,
+        external_cache_ttl: Duration::from_secs_f64(cache_ttl_s.clamp(0.0, 3600.0)),
+        external_cache_entries: file
+            .external_cache_entries
+            .unwrap_or(DEFAULT_CACHE_ENTRIES),
         sources,
     })
 }
@@ -164,10 +194,17 @@ fn read_file(path: &Path) -> Result<FileConfig, Vec<String>> {
     })
 }
 
-fn sources(raw: &[SourceFile], errors: &mut Vec<String>) -> Vec<SourceConfig> {
+fn sources(raw: &[serde_json::Value], errors: &mut Vec<String>) -> Vec<SourceConfig> {
     let mut out: Vec<SourceConfig> = Vec::new();
-    for (i, s) in raw.iter().enumerate() {
+    for (i, value) in raw.iter().enumerate() {
         let at = format!("sources[{i}]");
+        let text = |key: &str| value.get(key).and_then(serde_json::Value::as_str);
+        let (Some(name), Some(kind)) = (text("name"), text("type")) else {
+            let missing = if text("name").is_none() { "name" } else { "type" };
+            errors.push(format!("{at}.{missing}: is required (a string)"));
+            continue;
+        };
+        let s = NameAndType { name, kind };
         let valid_name = !s.name.is_empty()
             && s.name.len() <= 64
             && s.name
@@ -190,20 +227,53 @@ fn sources(raw: &[SourceFile], errors: &mut Vec<String>) -> Vec<SourceConfig> {
             errors.push(format!("{at}.name: '{}' is used twice", s.name));
             continue;
         }
-        match s.kind.as_str() {
-            "filesystem" => match &s.path {
-                Some(path) => out.push(SourceConfig::Filesystem {
-                    name: s.name.clone(),
-                    path: path.clone(),
-                }),
-                None => errors.push(format!("{at}.path: is required for a filesystem source")),
-            },
+        match s.kind {
+            "filesystem" => {
+                match serde_path_to_error::deserialize::<_, FilesystemSource>(value.clone()) {
+                    Ok(fs) => out.push(SourceConfig::Filesystem {
+                        name: fs.name,
+                        path: fs.path,
+                    }),
+                    Err(e) => {
+                        let inner = e.inner().to_string();
+                        // serde names a missing key in its message, not its path.
+                        let key = inner
+                            .strip_prefix("missing field `")
+                            .and_then(|r| r.strip_suffix('`'))
+                            .map_or_else(|| e.path().to_string(), str::to_string);
+                        errors.push(format!("{at}.{key}: {inner}"))
+                    }
+                }
+            }
+            kind if BACKEND_SOURCES.contains(&kind) => {
+                let mut keys = value.clone();
+                if let Some(map) = keys.as_object_mut() {
+                    map.remove("name");
+                }
+                match wafermon::config::BackendConfig::from_value(&keys, &at) {
+                    Ok(backend) => out.push(SourceConfig::Backend {
+                        name: s.name.to_string(),
+                        kind: backend.kind,
+                    }),
+                    Err(e) => errors.push(format!(
+                        "{}: {}",
+                        e.path().unwrap_or(&at),
+                        e.message()
+                    )),
+                }
+            }
             other => errors.push(format!(
-                "{at}.type: unknown source type '{other}' (supported: filesystem)"
+                "{at}.type: unknown source type '{other}' (supported: filesystem, {})",
+                BACKEND_SOURCES.join(", ")
             )),
         }
     }
     out
+}
+
+struct NameAndType<'a> {
+    name: &'a str,
+    kind: &'a str,
 }
 
 #[cfg(test)]

@@ -1,10 +1,16 @@
 //! External sources: monitoring data the gateway does not store but can read, by the name
 //! given in its config. A request names a source; it never supplies an address or a path.
 
+mod cloudwatch;
+mod elastic;
 mod filesystem;
+mod loki;
+mod s3;
 
 use serde::Deserialize;
 use serde_json::Value;
+
+use wafermon::config::BackendKind;
 
 use crate::config::SourceConfig;
 
@@ -96,6 +102,16 @@ impl Sources {
                     .await
                     .map_err(|e| format!("the query failed: {e}"))?
             }
+            SourceConfig::Backend { kind, .. } => match kind {
+                BackendKind::S3(c) => s3::query(c, &q).await,
+                BackendKind::Elastic(c) => elastic::query(c, &q).await,
+                BackendKind::Loki(c) => loki::query(c, &q).await,
+                BackendKind::CloudWatch(c) => cloudwatch::query(c, &q).await,
+                other => Err(format!(
+                    "the gateway cannot read sources of type '{}'",
+                    other.type_name()
+                )),
+            },
         }
     }
 }

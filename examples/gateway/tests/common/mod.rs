@@ -3,6 +3,9 @@
 //! v1 events, and read its server-sent events.
 #![allow(dead_code)] // each test binary uses a different subset
 
+#[path = "../../../../core/tests/common/servers.rs"]
+pub mod servers;
+
 use std::collections::HashMap;
 use std::fs;
 use std::io::{BufRead, BufReader};

@@ -1,0 +1,115 @@
+//! Keys of the `elk` backend (alias `elasticsearch`): Elasticsearch or OpenSearch `_bulk`.
+
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::load::from_value_at;
+use super::net::{base_url, default_retries, default_timeout, net, non_empty, NetConfig};
+use crate::error::{Error, Result};
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum ElasticAuth {
+    None,
+    Basic { username: String, password: String },
+    ApiKey(String),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ElasticConfig {
+    /// Base URL of the cluster, no trailing slash.
+    pub url: String,
+    /// Index name; `%Y`, `%m`, `%d` become the event's UTC date (one index per day).
+    pub index: String,
+    pub auth: ElasticAuth,
+    /// Upper bound of one `_bulk` request body; bigger batches go in several requests.
+    pub max_bytes: usize,
+    /// Install an index template for `index` (mappings of the event fields) on start.
+    pub install_template: bool,
+    pub net: NetConfig,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawElastic {
+    url: String,
+    #[serde(default = "default_index")]
+    index: String,
+    username: Option<String>,
+    password: Option<String>,
+    api_key: Option<String>,
+    #[serde(default = "default_max_bytes")]
+    max_bytes: u64,
+    #[serde(default)]
+    install_template: bool,
+    #[serde(default = "default_timeout")]
+    timeout: f64,
+    #[serde(default = "default_retries")]
+    retries: u32,
+}
+
+fn default_index() -> String {
+    "wafermon-events-%Y.%m.%d".into()
+}
+fn default_max_bytes() -> u64 {
+    5 * 1024 * 1024
+}
+
+pub(crate) fn parse(value: Value, path: &str) -> Result<ElasticConfig> {
+    let raw: RawElastic = from_value_at(value, path)?;
+    let index = non_empty(raw.index, &format!("{path}.index"))?;
+    // Elasticsearch's own rules for index names, checked on the template with a sample date.
+    let sample = index
+        .replace("%Y", "2026")
+        .replace("%m", "01")
+        .replace("%d", "01");
+    let bad = sample.starts_with(['-', '_', '+'])
+        || sample.chars().any(|c| {
+            c.is_ascii_uppercase() || " \"*\\<|,>/?#:%".contains(c) || c.is_control()
+        });
+    if bad {
+        return Err(Error::config(
+            format!("{path}.index"),
+            format!(
+                "'{index}' is not a valid index name (lowercase, no spaces or \\/*?\"<>|,#:, \
+                 not starting with -, _ or +; %Y %m %d are the date)"
+            ),
+        ));
+    }
+    let auth = match (raw.username, raw.password, raw.api_key) {
+        (None, None, None) => ElasticAuth::None,
+        (Some(username), Some(password), None) => ElasticAuth::Basic { username, password },
+        (None, None, Some(key)) => ElasticAuth::ApiKey(non_empty(key, &format!("{path}.api_key"))?),
+        (_, _, Some(_)) => {
+            return Err(Error::config(
+                format!("{path}.api_key"),
+                "use either api_key or username/password, not both",
+            ))
+        }
+        (Some(_), None, None) => {
+            return Err(Error::config(
+                format!("{path}.password"),
+                "is required with username",
+            ))
+        }
+        (None, Some(_), None) => {
+            return Err(Error::config(
+                format!("{path}.username"),
+                "is required with password",
+            ))
+        }
+    };
+    if raw.max_bytes < 1024 {
+        return Err(Error::config(
+            format!("{path}.max_bytes"),
+            "must be at least 1024",
+        ));
+    }
+    Ok(ElasticConfig {
+        url: base_url(&raw.url, &format!("{path}.url"))?,
+        index,
+        auth,
+        max_bytes: usize::try_from(raw.max_bytes).unwrap_or(usize::MAX),
+        install_template: raw.install_template,
+        net: net(raw.timeout, raw.retries, path)?,
+    })
+}
