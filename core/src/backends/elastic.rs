@@ -8,12 +8,17 @@ pub struct Elastic;
 
 impl Elastic {
     pub fn new(_config: ElasticConfig, _app: &AppConfig) -> Result<Elastic> {
-        Err(Error::config("type", "the elastic backend is not built yet"))
+        Err(Error::config(
+            "type",
+            "the elastic backend is not built yet",
+        ))
     }
 }
 
 impl Backend for Elastic {
     fn send(&mut self, _batch: &Batch) -> std::result::Result<(), DeliveryError> {
-        Err(DeliveryError::permanent("the elastic backend is not built yet"))
+        Err(DeliveryError::permanent(
+            "the elastic backend is not built yet",
+        ))
     }
 }

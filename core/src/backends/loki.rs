@@ -14,6 +14,8 @@ impl Loki {
 
 impl Backend for Loki {
     fn send(&mut self, _batch: &Batch) -> std::result::Result<(), DeliveryError> {
-        Err(DeliveryError::permanent("the loki backend is not built yet"))
+        Err(DeliveryError::permanent(
+            "the loki backend is not built yet",
+        ))
     }
 }

@@ -14,10 +14,10 @@ mod http;
 pub mod loki;
 #[cfg(feature = "http")]
 mod managed_api;
-#[cfg(feature = "http")]
-mod sidecar;
 #[cfg(feature = "s3")]
 pub mod s3;
+#[cfg(feature = "http")]
+mod sidecar;
 #[cfg(feature = "http")]
 mod webhook;
 #[cfg(feature = "xray")]

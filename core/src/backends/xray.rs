@@ -14,6 +14,8 @@ impl XRay {
 
 impl Backend for XRay {
     fn send(&mut self, _batch: &Batch) -> std::result::Result<(), DeliveryError> {
-        Err(DeliveryError::permanent("the xray backend is not built yet"))
+        Err(DeliveryError::permanent(
+            "the xray backend is not built yet",
+        ))
     }
 }

@@ -14,6 +14,8 @@ impl Zabbix {
 
 impl Backend for Zabbix {
     fn send(&mut self, _batch: &Batch) -> std::result::Result<(), DeliveryError> {
-        Err(DeliveryError::permanent("the zabbix backend is not built yet"))
+        Err(DeliveryError::permanent(
+            "the zabbix backend is not built yet",
+        ))
     }
 }

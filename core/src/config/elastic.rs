@@ -63,9 +63,9 @@ pub(crate) fn parse(value: Value, path: &str) -> Result<ElasticConfig> {
         .replace("%m", "01")
         .replace("%d", "01");
     let bad = sample.starts_with(['-', '_', '+'])
-        || sample.chars().any(|c| {
-            c.is_ascii_uppercase() || " \"*\\<|,>/?#:%".contains(c) || c.is_control()
-        });
+        || sample
+            .chars()
+            .any(|c| c.is_ascii_uppercase() || " \"*\\<|,>/?#:%".contains(c) || c.is_control());
     if bad {
         return Err(Error::config(
             format!("{path}.index"),

@@ -69,7 +69,11 @@ pub(crate) fn parse(value: Value, path: &str) -> Result<LokiConfig> {
         }
     }
     if raw.username.is_some() != raw.password.is_some() {
-        let missing = if raw.username.is_some() { "password" } else { "username" };
+        let missing = if raw.username.is_some() {
+            "password"
+        } else {
+            "username"
+        };
         return Err(Error::config(
             format!("{path}.{missing}"),
             "is required: username and password go together",

@@ -16,11 +16,11 @@ mod zabbix;
 use std::path::PathBuf;
 use std::time::Duration;
 
+pub use self::aws::{AwsConfig, CloudWatchConfig, XRayConfig};
 pub use self::backend::{
     BackendConfig, BackendKind, FileFormat, FilesystemConfig, Filter, HttpConfig, WebhookConfig,
     WireFormat,
 };
-pub use self::aws::{AwsConfig, CloudWatchConfig, XRayConfig};
 pub use self::elastic::{ElasticAuth, ElasticConfig};
 pub use self::load::ENV_VARS;
 pub use self::loki::LokiConfig;

@@ -486,3 +486,159 @@ impl Lane {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::FsyncPolicy;
+    use crate::event::{App, Entity, Event, Kind, Status, Timestamp};
+
+    /// Answers each send with the next scripted result and keeps the ids it was given.
+    struct Scripted {
+        answers: Arc<Mutex<VecDeque<Result<(), DeliveryError>>>>,
+        seen: Arc<Mutex<Vec<Vec<String>>>>,
+    }
+
+    impl Backend for Scripted {
+        fn send(&mut self, batch: &Batch) -> Result<(), DeliveryError> {
+            let ids = batch.iter().map(|e| e.id.to_string()).collect();
+            lock(&self.seen).push(ids);
+            lock(&self.answers).pop_front().unwrap_or(Ok(()))
+        }
+    }
+
+    fn events(n: usize) -> Vec<Event> {
+        (0..n)
+            .map(|i| Event {
+                v: 1,
+                id: crate::event::new_v7(1_770_000_000_000 + i as i64),
+                seq: i as u64,
+                time: Timestamp::now(),
+                site: "fab1".into(),
+                app: App {
+                    name: "etch".into(),
+                    version: None,
+                    instance: None,
+                },
+                entity: Entity::new("job", format!("J-{i}")),
+                kind: Kind::Started,
+                status: Status::Running,
+                progress: None,
+                level: None,
+                message: None,
+                metrics: Default::default(),
+                attrs: Default::default(),
+            })
+            .collect()
+    }
+
+    /// Run one lane over `batch` with the scripted answers until every event is settled.
+    fn deliver(
+        answers: Vec<Result<(), DeliveryError>>,
+        batch: Batch,
+        spool_dir: Option<&std::path::Path>,
+    ) -> (BackendStats, Vec<Vec<String>>) {
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let backend = Scripted {
+            answers: Arc::new(Mutex::new(answers.into())),
+            seen: seen.clone(),
+        };
+        let spool =
+            spool_dir.map(|d| Spool::open(d, "scripted", 1 << 20, FsyncPolicy::Never).unwrap());
+        let settled: Settled = Arc::new((Mutex::new(()), Condvar::new()));
+        let lane = Arc::new(Lane::new(
+            "scripted".into(),
+            "test",
+            0,
+            None,
+            Filter::default(),
+            spool,
+            1 << 20,
+            settled.clone(),
+        ));
+        let settings = LaneSettings {
+            retry: RetryConfig {
+                initial_backoff: Duration::from_millis(5),
+                max_backoff: Duration::from_millis(20),
+            },
+            batch_max: 100,
+            inline_retries: 0,
+            origin: Arc::new(Origin {
+                site: "fab1".into(),
+                app: App {
+                    name: "etch".into(),
+                    version: None,
+                    instance: None,
+                },
+            }),
+        };
+        let n = batch.len() as u64;
+        let runner = lane.clone();
+        let thread = std::thread::spawn(move || runner.run(Box::new(backend), settings));
+        lane.push(Arc::new(batch), false);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while lane.counters.settled() < n && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        lane.stop(Instant::now());
+        thread.join().unwrap();
+        let seen = lock(&seen).clone();
+        (lane.stats(), seen)
+    }
+
+    fn partial(rejected: Vec<usize>, retry: Vec<usize>) -> Result<(), DeliveryError> {
+        Err(DeliveryError::Partial {
+            rejected,
+            retry,
+            message: "item 1: mapper_parsing_exception".into(),
+            retry_after: None,
+        })
+    }
+
+    #[test]
+    fn a_partial_answer_settles_each_event_once() {
+        for spool in [false, true] {
+            let dir = tempfile::tempdir().unwrap();
+            let events = events(5);
+            let ids: Vec<String> = events.iter().map(|e| e.id.to_string()).collect();
+            let (stats, seen) = deliver(
+                vec![partial(vec![1], vec![3]), Ok(())],
+                Batch::from_events(&events),
+                spool.then(|| dir.path()),
+            );
+            assert_eq!(seen.len(), 2, "one retry, of the one event asked for");
+            assert_eq!(seen[1], vec![ids[3].clone()]);
+            assert_eq!(
+                (stats.sent, stats.failed, stats.queued),
+                (4, 1, 0),
+                "{stats:?}"
+            );
+            assert_eq!(stats.retried, 1);
+            assert!(stats.healthy);
+            assert!(stats.last_error.is_none(), "cleared by the later success");
+        }
+    }
+
+    #[test]
+    fn rejected_items_alone_are_failed_and_keep_their_reason() {
+        let events = events(4);
+        let (stats, seen) = deliver(
+            vec![partial(vec![0, 2], vec![])],
+            Batch::from_events(&events),
+            None,
+        );
+        assert_eq!(seen.len(), 1, "nothing is retried");
+        assert_eq!((stats.sent, stats.failed, stats.queued), (2, 2, 0));
+        assert!(stats
+            .last_error
+            .unwrap()
+            .contains("mapper_parsing_exception"));
+    }
+
+    #[test]
+    fn positions_are_made_consistent() {
+        let o = PartialOutcome::new(5, vec![4, 4, 9, 1], vec![1, 7, 2, 2]);
+        assert_eq!(o.retry, vec![1, 2]);
+        assert_eq!((o.rejected, o.delivered), (1, 2));
+    }
+}

@@ -170,9 +170,7 @@ pub fn load(path: Option<&Path>, overrides: Overrides) -> Result<GatewayConfig, 
         request_timeout: Duration::from_secs(timeout_s),
         retention_days: file.retention_days,
         external_cache_ttl: Duration::from_secs_f64(cache_ttl_s.clamp(0.0, 3600.0)),
-        external_cache_entries: file
-            .external_cache_entries
-            .unwrap_or(DEFAULT_CACHE_ENTRIES),
+        external_cache_entries: file.external_cache_entries.unwrap_or(DEFAULT_CACHE_ENTRIES),
         sources,
     })
 }
@@ -200,7 +198,11 @@ fn sources(raw: &[serde_json::Value], errors: &mut Vec<String>) -> Vec<SourceCon
         let at = format!("sources[{i}]");
         let text = |key: &str| value.get(key).and_then(serde_json::Value::as_str);
         let (Some(name), Some(kind)) = (text("name"), text("type")) else {
-            let missing = if text("name").is_none() { "name" } else { "type" };
+            let missing = if text("name").is_none() {
+                "name"
+            } else {
+                "type"
+            };
             errors.push(format!("{at}.{missing}: is required (a string)"));
             continue;
         };
@@ -255,11 +257,7 @@ fn sources(raw: &[serde_json::Value], errors: &mut Vec<String>) -> Vec<SourceCon
                         name: s.name.to_string(),
                         kind: backend.kind,
                     }),
-                    Err(e) => errors.push(format!(
-                        "{}: {}",
-                        e.path().unwrap_or(&at),
-                        e.message()
-                    )),
+                    Err(e) => errors.push(format!("{}: {}", e.path().unwrap_or(&at), e.message())),
                 }
             }
             other => errors.push(format!(
@@ -297,10 +295,14 @@ mod tests {
 
     #[test]
     fn errors_name_their_path() {
-        let errors = with_file(r#"{"sources": [{"name": "a", "type": "s3"}, {"name": "managed", "type": "filesystem", "path": "/x"}]}"#)
+        let errors = with_file(r#"{"sources": [{"name": "a", "type": "kafka"}, {"name": "managed", "type": "filesystem", "path": "/x"}, {"name": "b", "type": "s3"}, {"name": "c", "type": "elasticsearch", "url": "ftp://x"}, {"type": "loki"}]}"#)
             .unwrap_err();
         assert!(errors[0].starts_with("sources[0].type:"), "{errors:?}");
         assert!(errors[1].starts_with("sources[1].name:"), "{errors:?}");
+        // Backend sources take the backend's keys, checked by the core with their paths.
+        assert!(errors[2].starts_with("sources[2].bucket:"), "{errors:?}");
+        assert!(errors[3].starts_with("sources[3].url:"), "{errors:?}");
+        assert!(errors[4].starts_with("sources[4].name:"), "{errors:?}");
         let errors =
             with_file(r#"{"sources": [{"name": "a", "type": "filesystem", "pth": "/x"}]}"#)
                 .unwrap_err();
@@ -308,6 +310,31 @@ mod tests {
         assert!(errors[0].contains("pth"), "{errors:?}");
         let errors = with_file(r#"{"max_body_bytes": "big"}"#).unwrap_err();
         assert!(errors[0].starts_with("max_body_bytes:"), "{errors:?}");
+    }
+
+    #[test]
+    fn backend_sources_keep_their_type_and_keys() {
+        let c = with_file(
+            r#"{"sources": [{"name": "logs", "type": "elk", "url": "http://127.0.0.1:9200/", "index": "fab-%Y"},
+                            {"name": "bucket", "type": "s3", "bucket": "b", "endpoint": "http://127.0.0.1:8333", "path_style": true}],
+                "external_cache_ttl_s": 0}"#,
+        )
+        .unwrap();
+        assert_eq!(c.sources[0].kind(), "elasticsearch");
+        assert_eq!(c.sources[1].kind(), "s3");
+        assert!(c.external_cache_ttl.is_zero());
+        match &c.sources[0] {
+            SourceConfig::Backend {
+                kind: wafermon::config::BackendKind::Elastic(e),
+                ..
+            } => {
+                assert_eq!(e.url, "http://127.0.0.1:9200");
+                assert_eq!(e.index, "fab-%Y");
+            }
+            other => panic!("{other:?}"),
+        }
+        let errors = with_file(r#"{"external_cache_ttl_s": -1}"#).unwrap_err();
+        assert!(errors[0].starts_with("external_cache_ttl_s:"), "{errors:?}");
     }
 
     #[test]

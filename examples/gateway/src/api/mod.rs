@@ -69,7 +69,12 @@ impl AppState {
         let (published, _) = broadcast::channel(STREAM_BACKLOG);
         Arc::new(AppState {
             store,
-            sources: Sources::new(config.sources.clone()),
+            sources: Sources::new(
+                config.sources.clone(),
+                config.external_cache_ttl,
+                config.external_cache_entries,
+                source_timeout(config.request_timeout),
+            ),
             metrics: Metrics::new(),
             published,
             shutdown,
@@ -77,6 +82,12 @@ impl AppState {
             read_token: config.read_token.clone(),
         })
     }
+}
+
+/// How long one external source may take: most of a request's time, so a unified view
+/// waiting on a dead source still answers with the others before the request times out.
+fn source_timeout(request_timeout: std::time::Duration) -> std::time::Duration {
+    request_timeout.mul_f64(0.75)
 }
 
 /// Every error answer is the hosts' shared JSON shape: `{"error": "...", "path": "..."}`.

@@ -13,7 +13,7 @@ use serde_json::{json, Value};
 use super::params::{self, render_time, Json, Query};
 use super::{unavailable, ApiError, AppState};
 use crate::config::MANAGED_SOURCE;
-use crate::external::{ExternalQuery, Filters, Sources};
+use crate::external::{ExternalQuery, Filters};
 use crate::store::EventRange;
 
 const DEFAULT_LIMIT: u32 = 1000;
@@ -82,7 +82,7 @@ pub async fn external(
         filters: request.filters,
         limit: limit as usize,
     };
-    let outcome = Sources::query(source, query).await.map_err(|e| {
+    let outcome = state.sources.query(source, query).await.map_err(|e| {
         eprintln!("wafermon-gateway: source {}: {e}", source.name());
         ApiError::new(
             StatusCode::BAD_GATEWAY,
@@ -92,7 +92,7 @@ pub async fn external(
     Ok(axum::Json(json!({
         "source": source.name(),
         "type": source.kind(),
-        "events": outcome.events.into_iter().map(|e| e.body).collect::<Vec<_>>(),
+        "events": outcome.events.iter().map(|e| &e.body).collect::<Vec<_>>(),
         "matched": outcome.matched,
         "truncated": outcome.matched > u64::from(limit),
         "files_scanned": outcome.files_scanned,
@@ -155,19 +155,20 @@ pub async fn unified(
             },
             limit: limit as usize,
         };
-        async move { (source, Sources::query(source, query).await) }
+        let sources = &state.sources;
+        async move { (source, sources.query(source, query).await) }
     });
     for (source, result) in futures_util::future::join_all(queries).await {
         match result {
             Ok(outcome) => {
                 truncated |= outcome.matched > u64::from(limit);
                 report.push(json!({"name": source.name(), "ok": true, "matched": outcome.matched}));
-                merged.extend(outcome.events.into_iter().map(|e| Tagged {
+                merged.extend(outcome.events.iter().map(|e| Tagged {
                     time: e.time,
                     seq: e.seq,
-                    id: e.id,
+                    id: e.id.clone(),
                     source: source.name().to_string(),
-                    event: e.body,
+                    event: e.body.clone(),
                 }));
             }
             // A broken source must not hide the others: report it and go on.

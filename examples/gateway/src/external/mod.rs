@@ -1,11 +1,15 @@
 //! External sources: monitoring data the gateway does not store but can read, by the name
 //! given in its config. A request names a source; it never supplies an address or a path.
 
+mod cache;
 mod cloudwatch;
 mod elastic;
 mod filesystem;
 mod loki;
 mod s3;
+
+use std::sync::Arc;
+use std::time::Duration;
 
 use serde::Deserialize;
 use serde_json::Value;
@@ -15,7 +19,7 @@ use wafermon::config::BackendKind;
 use crate::config::SourceConfig;
 
 /// Equality filters on event fields; absent means any.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq, Hash)]
 #[serde(deny_unknown_fields)]
 pub struct Filters {
     pub site: Option<String>,
@@ -74,15 +78,28 @@ pub struct QueryOutcome {
     pub skipped_lines: u64,
 }
 
-/// The configured sources.
-#[derive(Clone)]
+/// The configured sources, with a short-lived cache of their answers so that dashboards
+/// refreshing the same view do not hammer the fab's monitoring systems.
 pub struct Sources {
     configs: Vec<SourceConfig>,
+    cache: cache::Cache,
+    /// A source that has not answered by then is reported as failed, so the unified view
+    /// still answers with the others inside the request timeout.
+    timeout: Duration,
 }
 
 impl Sources {
-    pub fn new(configs: Vec<SourceConfig>) -> Self {
-        Sources { configs }
+    pub fn new(
+        configs: Vec<SourceConfig>,
+        cache_ttl: Duration,
+        cache_entries: usize,
+        timeout: Duration,
+    ) -> Self {
+        Sources {
+            configs,
+            cache: cache::Cache::new(cache_ttl, cache_entries),
+            timeout,
+        }
     }
 
     pub fn names(&self) -> impl Iterator<Item = &SourceConfig> {
@@ -93,25 +110,49 @@ impl Sources {
         self.configs.iter().find(|c| c.name() == name)
     }
 
-    /// Run a query against one source, off the async threads (it reads files).
-    pub async fn query(source: &SourceConfig, q: ExternalQuery) -> Result<QueryOutcome, String> {
-        match source {
-            SourceConfig::Filesystem { path, .. } => {
-                let path = path.clone();
-                tokio::task::spawn_blocking(move || filesystem::query(&path, &q))
-                    .await
-                    .map_err(|e| format!("the query failed: {e}"))?
-            }
-            SourceConfig::Backend { kind, .. } => match kind {
-                BackendKind::S3(c) => s3::query(c, &q).await,
-                BackendKind::Elastic(c) => elastic::query(c, &q).await,
-                BackendKind::Loki(c) => loki::query(c, &q).await,
-                BackendKind::CloudWatch(c) => cloudwatch::query(c, &q).await,
-                other => Err(format!(
-                    "the gateway cannot read sources of type '{}'",
-                    other.type_name()
-                )),
-            },
+    /// One source's answer to a query: from the cache when a recent identical read is there,
+    /// else read now, bounded by the sources' timeout.
+    pub async fn query(
+        &self,
+        source: &SourceConfig,
+        q: ExternalQuery,
+    ) -> Result<Arc<QueryOutcome>, String> {
+        let key = cache::Key::new(source.name(), &q);
+        if let Some(hit) = self.cache.get(&key) {
+            return Ok(hit);
         }
+        let outcome = tokio::time::timeout(self.timeout, read(source, q))
+            .await
+            .map_err(|_| {
+                format!(
+                    "no answer within {:.1} s (the gateway's limit for one source)",
+                    self.timeout.as_secs_f64()
+                )
+            })??;
+        let outcome = Arc::new(outcome);
+        self.cache.put(key, outcome.clone());
+        Ok(outcome)
+    }
+}
+
+/// Read one source, uncached.
+async fn read(source: &SourceConfig, q: ExternalQuery) -> Result<QueryOutcome, String> {
+    match source {
+        SourceConfig::Filesystem { path, .. } => {
+            let path = path.clone();
+            tokio::task::spawn_blocking(move || filesystem::query(&path, &q))
+                .await
+                .map_err(|e| format!("the query failed: {e}"))?
+        }
+        SourceConfig::Backend { kind, .. } => match kind {
+            BackendKind::S3(c) => s3::query(c, &q).await,
+            BackendKind::Elastic(c) => elastic::query(c, &q).await,
+            BackendKind::Loki(c) => loki::query(c, &q).await,
+            BackendKind::CloudWatch(c) => cloudwatch::query(c, &q).await,
+            other => Err(format!(
+                "the gateway cannot read sources of type '{}'",
+                other.type_name()
+            )),
+        },
     }
 }
