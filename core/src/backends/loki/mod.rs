@@ -20,6 +20,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use self::body::{Item, Streams};
+pub use self::push::request_headers;
 use self::push::{all_ignored, Answer, Pusher};
 use super::{Backend, Batch, DeliveryError};
 use crate::config::{AppConfig, LokiConfig};

@@ -18,6 +18,23 @@ const EXCERPT_CHARS: usize = 300;
 /// Read at most this much of an answer.
 const READ_LIMIT: u64 = 64 * 1024;
 
+/// The tenant and credential headers every request to this Loki carries (the gateway's
+/// reader sends the same).
+pub fn request_headers(config: &LokiConfig) -> Vec<(&'static str, String)> {
+    let mut headers = Vec::new();
+    if let Some(tenant) = &config.tenant {
+        headers.push(("X-Scope-OrgID", tenant.clone()));
+    }
+    if let (Some(user), Some(password)) = (&config.username, &config.password) {
+        use base64::Engine;
+        let pair = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+        headers.push(("Authorization", format!("Basic {pair}")));
+    } else if let Some(token) = &config.token {
+        headers.push(("Authorization", format!("Bearer {token}")));
+    }
+    headers
+}
+
 /// What one request came to.
 pub(super) enum Answer {
     Accepted,
@@ -64,22 +81,10 @@ impl Pusher {
             .user_agent(format!("wafermon/{}", crate::VERSION))
             .build()
             .into();
-        let mut headers = Vec::new();
-        if let Some(tenant) = &config.tenant {
-            headers.push(("X-Scope-OrgID", tenant.clone()));
-        }
-        if let (Some(user), Some(password)) = (&config.username, &config.password) {
-            use base64::Engine;
-            let pair =
-                base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
-            headers.push(("Authorization", format!("Basic {pair}")));
-        } else if let Some(token) = &config.token {
-            headers.push(("Authorization", format!("Bearer {token}")));
-        }
         Ok(Pusher {
             agent,
             url: format!("{}{}", config.url, config.endpoint),
-            headers,
+            headers: request_headers(config),
         })
     }
 
