@@ -15,13 +15,15 @@ PORT=${2:-9428}
 
 install() {
     [ -x "$BIN" ] && return 0
-    command -v go >/dev/null || { say "the Go toolchain is needed to build VictoriaLogs"; return 1; }
+    local go
+    go=$(command -v go || echo /usr/local/go/bin/go)
+    [ -x "$go" ] || { say "the Go toolchain is needed to build VictoriaLogs"; return 1; }
     say "building VictoriaLogs $VERSION (about a minute)"
     mkdir -p "$BIN_DIR"
     local work
     work=$(mktemp -d)
     (cd "$work" && GOBIN="$BIN_DIR" GOFLAGS=-buildvcs=false \
-        go install "github.com/VictoriaMetrics/VictoriaLogs/app/victoria-logs@$VERSION") >&2
+        "$go" install "github.com/VictoriaMetrics/VictoriaLogs/app/victoria-logs@$VERSION") >&2
     rm -rf "$work"
 }
 
