@@ -58,6 +58,8 @@ struct LokiRules {
     authorization: Option<String>,
     /// A request body larger than this with more than one line breaks the writer's promise.
     max_bytes: usize,
+    /// Answer 503 from this request on (0-based), as a Loki going down mid-batch.
+    unavailable_from: Option<usize>,
     state: Mutex<LokiState>,
 }
 
@@ -156,6 +158,7 @@ fn rules() -> LokiRules {
         throttle: AtomicUsize::new(0),
         authorization: None,
         max_bytes: 1024 * 1024,
+        unavailable_from: None,
         state: Mutex::new(LokiState::default()),
     }
 }
@@ -198,6 +201,14 @@ impl LokiRules {
             if header(headers, "Authorization") != Some(want.as_str()) {
                 return (401, Vec::new(), "unauthorized".into());
             }
+        }
+        let seen = self.state.lock().unwrap().requests.len();
+        if self.unavailable_from.is_some_and(|n| seen >= n) {
+            return (
+                503,
+                Vec::new(),
+                "too many unhealthy instances in the ring".into(),
+            );
         }
         // Loki's rate limit answer.
         if self
@@ -648,6 +659,43 @@ fn wire_429_is_retried_with_retry_after_then_delivered_once() {
     for (got, want) in kept.iter().zip(&sent) {
         assert!(same_json(&serde_json::to_value(got).unwrap(), want));
     }
+}
+
+#[test]
+fn wire_down_mid_batch_retries_only_what_was_not_taken() {
+    let loki = WireLoki::start(LokiRules {
+        max_bytes: 2048,
+        unavailable_from: Some(2),
+        ..rules()
+    });
+    let mut backend = loki_backend(json!({"url": loki.url(), "max_bytes": 2048}));
+    let events: Vec<Event> = (0..30)
+        .map(|i| event(i + 1, BASE_MICROS + i as i64, Kind::Log, ("job", "j")))
+        .collect();
+    let err = backend.send(&Batch::from_events(&events)).unwrap_err();
+    let DeliveryError::Partial {
+        rejected,
+        mut retry,
+        message,
+        ..
+    } = err
+    else {
+        panic!("expected partial, got {err:?}");
+    };
+    assert!(rejected.is_empty());
+    assert!(
+        message.starts_with("HTTP 503 Service Unavailable"),
+        "{message}"
+    );
+    let kept: BTreeSet<u64> = loki.kept_events().iter().map(|e| e.seq).collect();
+    assert!(!kept.is_empty());
+    retry.sort_unstable();
+    let rest: Vec<usize> = (0..30)
+        .filter(|i| !kept.contains(&(*i as u64 + 1)))
+        .collect();
+    assert_eq!(retry, rest, "exactly the lines not taken go back in line");
+    // Nothing was sent after the first 503.
+    assert_eq!(loki.state().requests.len(), 3);
 }
 
 #[test]
