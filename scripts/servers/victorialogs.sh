@@ -15,16 +15,21 @@ PORT=${2:-9428}
 
 install() {
     [ -x "$BIN" ] && return 0
-    local go
-    go=$(command -v go || echo /usr/local/go/bin/go)
-    [ -x "$go" ] || { say "the Go toolchain is needed to build VictoriaLogs"; return 1; }
-    say "building VictoriaLogs $VERSION (about a minute)"
     mkdir -p "$BIN_DIR"
-    local work
-    work=$(mktemp -d)
-    (cd "$work" && GOBIN="$BIN_DIR" GOFLAGS=-buildvcs=false \
-        "$go" install "github.com/VictoriaMetrics/VictoriaLogs/app/victoria-logs@$VERSION") >&2
-    rm -rf "$work"
+    # Tests start private instances in parallel: one builds, the others wait for it.
+    exec 9>"$BIN_DIR/.victoria-logs.lock"
+    flock 9
+    if [ ! -x "$BIN" ]; then
+        local go work
+        go=$(command -v go || echo /usr/local/go/bin/go)
+        [ -x "$go" ] || { say "the Go toolchain is needed to build VictoriaLogs"; return 1; }
+        say "building VictoriaLogs $VERSION (about a minute)"
+        work=$(mktemp -d)
+        (cd "$work" && GOBIN="$BIN_DIR" GOFLAGS=-buildvcs=false \
+            "$go" install "github.com/VictoriaMetrics/VictoriaLogs/app/victoria-logs@$VERSION") >&2
+        rm -rf "$work"
+    fi
+    exec 9>&-
 }
 
 start() {
