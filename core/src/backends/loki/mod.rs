@@ -5,9 +5,9 @@
 //! labels): ids stay in the line, never in labels, so Loki's index does not grow per job.
 //! Requests are cut at `max_bytes`. Loki keeps the valid lines of a request it answers with
 //! 400; we then split the request in halves until the refused lines stand alone, so good
-//! lines are still sent (Loki drops a line identical in stream, time and text to one it has,
-//! so the re-sent ones do not double) and only the refused ones are reported, with Loki's
-//! message.
+//! lines are still sent (Loki drops a line identical in stream, time and text to one in its
+//! open chunk, so re-sent ones normally do not double) and only the refused ones are
+//! reported, with Loki's message.
 //!
 //! Tested against the documented wire format with a local receiver and against VictoriaLogs'
 //! Loki-compatible push endpoint; no Loki server ran in the tests (none is in the package
