@@ -11,8 +11,12 @@ use crate::error::{Error, Result};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct LokiConfig {
-    /// Base URL of Loki, no trailing slash; the push path is appended.
+    /// Base URL of Loki, no trailing slash; `endpoint` is appended.
     pub url: String,
+    /// Path (and optional query) of the push API: `/loki/api/v1/push` for Loki itself;
+    /// other servers that take Loki's push body serve it elsewhere (VictoriaLogs:
+    /// `/insert/loki/api/v1/push?disable_message_parsing=1`).
+    pub endpoint: String,
     /// Fixed labels added to every stream (e.g. `{"env": "prod"}`). The backend adds its own
     /// bounded set (site, app, entity kind, kind); never per-event values such as ids.
     pub labels: BTreeMap<String, String>,
@@ -30,6 +34,8 @@ pub struct LokiConfig {
 #[serde(deny_unknown_fields)]
 struct RawLoki {
     url: String,
+    #[serde(default = "default_endpoint")]
+    endpoint: String,
     #[serde(default)]
     labels: BTreeMap<String, String>,
     tenant: Option<String>,
@@ -42,6 +48,16 @@ struct RawLoki {
     timeout: f64,
     #[serde(default = "default_retries")]
     retries: u32,
+}
+
+/// Loki's own push path.
+pub const DEFAULT_ENDPOINT: &str = "/loki/api/v1/push";
+
+/// The labels the backend sets itself on every stream; a fixed label may not reuse them.
+pub const STREAM_LABELS: [&str; 4] = ["site", "app", "entity_kind", "kind"];
+
+fn default_endpoint() -> String {
+    DEFAULT_ENDPOINT.to_string()
 }
 
 fn default_max_bytes() -> u64 {
@@ -67,6 +83,18 @@ pub(crate) fn parse(value: Value, path: &str) -> Result<LokiConfig> {
                 "is not a valid label name ([a-zA-Z_][a-zA-Z0-9_]*, not starting with __)",
             ));
         }
+        if STREAM_LABELS.contains(&name.as_str()) {
+            return Err(Error::config(
+                format!("{path}.labels.{name}"),
+                "is set by the backend from each event (site, app, entity_kind, kind)",
+            ));
+        }
+    }
+    if !raw.endpoint.starts_with('/') {
+        return Err(Error::config(
+            format!("{path}.endpoint"),
+            format!("'{}' must be a path starting with /", raw.endpoint),
+        ));
     }
     if raw.username.is_some() != raw.password.is_some() {
         let missing = if raw.username.is_some() {
@@ -87,6 +115,7 @@ pub(crate) fn parse(value: Value, path: &str) -> Result<LokiConfig> {
     }
     Ok(LokiConfig {
         url: base_url(&raw.url, &format!("{path}.url"))?,
+        endpoint: raw.endpoint,
         labels: raw.labels,
         tenant: raw.tenant,
         username: raw.username,
