@@ -27,6 +27,8 @@ pub const DEFAULT_REGION: &str = "us-east-1";
 
 /// A response larger than this is not something these APIs send (their pages are <= 1 MB).
 const READ_LIMIT: u64 = 16 * 1024 * 1024;
+/// Reasons quoted in a partial failure's message.
+const REASONS_SHOWN: usize = 3;
 /// Enough of AWS's message for stats.
 const MESSAGE_CHARS: usize = 300;
 
@@ -331,6 +333,70 @@ impl AwsClient {
     }
 }
 
+/// What happened to each position of a batch sent in several requests: rejected (with the
+/// service's reason), to retry (after a transient failure), or else delivered.
+#[derive(Default)]
+pub(crate) struct Outcome {
+    rejected: Vec<usize>,
+    reasons: Vec<String>,
+    retry: Vec<usize>,
+    pub(crate) transient: Option<AwsError>,
+}
+
+impl Outcome {
+    pub(crate) fn reject(&mut self, position: usize, reason: String) {
+        self.rejected.push(position);
+        if self.reasons.len() < REASONS_SHOWN && !self.reasons.contains(&reason) {
+            self.reasons.push(reason);
+        }
+    }
+
+    pub(crate) fn retry_all(
+        &mut self,
+        positions: impl Iterator<Item = usize>,
+        cause: impl Into<Option<AwsError>>,
+    ) {
+        self.retry.extend(positions);
+        if let Some(cause) = cause.into() {
+            self.transient.get_or_insert(cause);
+        }
+    }
+
+    pub(crate) fn into_result(mut self, len: usize) -> std::result::Result<(), DeliveryError> {
+        self.retry.sort_unstable();
+        self.retry.dedup();
+        self.rejected.sort_unstable();
+        self.rejected.dedup();
+        self.rejected
+            .retain(|p| self.retry.binary_search(p).is_err());
+        let retry_after = self.transient.as_ref().and_then(|e| e.retry_after);
+        let mut message = self.reasons.join("; ");
+        if let Some(cause) = &self.transient {
+            if !message.is_empty() {
+                message.push_str("; ");
+            }
+            message.push_str(&format!("will retry: {cause}"));
+        }
+        if self.retry.is_empty() && self.rejected.is_empty() {
+            Ok(())
+        } else if self.retry.len() == len {
+            Err(DeliveryError::Transient {
+                message,
+                retry_after,
+            })
+        } else if self.rejected.len() == len {
+            Err(DeliveryError::Permanent { message })
+        } else {
+            Err(DeliveryError::Partial {
+                rejected: self.rejected,
+                retry: self.retry,
+                message,
+                retry_after,
+            })
+        }
+    }
+}
+
 fn encode(body: &Value) -> std::result::Result<Vec<u8>, AwsError> {
     serde_json::to_vec(body)
         .map_err(|e| AwsError::network(format!("cannot encode the request: {e}"), false))
@@ -397,6 +463,32 @@ fn from_ureq(error: ureq::Error) -> AwsError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn outcomes_become_the_right_delivery_error() {
+        assert_eq!(Outcome::default().into_result(3), Ok(()));
+        let mut o = Outcome::default();
+        o.reject(1, "too old".into());
+        match o.into_result(3) {
+            Err(DeliveryError::Partial {
+                rejected,
+                retry,
+                message,
+                ..
+            }) => {
+                assert_eq!((rejected, retry), (vec![1], vec![]));
+                assert_eq!(message, "too old");
+            }
+            other => panic!("{other:?}"),
+        }
+        let mut o = Outcome::default();
+        o.reject(0, "no group".into());
+        o.reject(1, "no group".into());
+        assert!(matches!(
+            o.into_result(2),
+            Err(DeliveryError::Permanent { .. })
+        ));
+    }
 
     #[test]
     fn error_codes_lose_their_namespace() {

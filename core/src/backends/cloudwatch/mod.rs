@@ -12,7 +12,7 @@ use serde_json::Value;
 use std::collections::{HashSet, VecDeque};
 use uuid::Uuid;
 
-use super::aws::{AwsClient, AwsError};
+use super::aws::{AwsClient, AwsError, Outcome};
 use super::{Backend, Batch, DeliveryError};
 use crate::config::{AppConfig, CloudWatchConfig};
 use crate::error::{Error, Result};
@@ -21,8 +21,6 @@ use crate::event::Timestamp;
 const LOGS_TARGET_PREFIX: &str = "Logs_20140328";
 /// How many delivered event ids are remembered (per service) to skip them on a retry.
 const REMEMBERED_IDS: usize = 65_536;
-/// Reasons quoted in a partial failure's message.
-const REASONS_SHOWN: usize = 3;
 
 pub struct CloudWatch {
     logs: AwsClient,
@@ -229,69 +227,6 @@ impl Backend for CloudWatch {
     }
 }
 
-/// What happened to the positions of one batch.
-#[derive(Default)]
-struct Outcome {
-    rejected: Vec<usize>,
-    reasons: Vec<String>,
-    retry: Vec<usize>,
-    transient: Option<AwsError>,
-}
-
-impl Outcome {
-    fn reject(&mut self, position: usize, reason: String) {
-        self.rejected.push(position);
-        if self.reasons.len() < REASONS_SHOWN && !self.reasons.contains(&reason) {
-            self.reasons.push(reason);
-        }
-    }
-
-    fn retry_all(
-        &mut self,
-        positions: impl Iterator<Item = usize>,
-        cause: impl Into<Option<AwsError>>,
-    ) {
-        self.retry.extend(positions);
-        if let Some(cause) = cause.into() {
-            self.transient.get_or_insert(cause);
-        }
-    }
-
-    fn into_result(mut self, len: usize) -> std::result::Result<(), DeliveryError> {
-        self.retry.sort_unstable();
-        self.retry.dedup();
-        self.rejected.sort_unstable();
-        self.rejected.dedup();
-        self.rejected
-            .retain(|p| self.retry.binary_search(p).is_err());
-        let retry_after = self.transient.as_ref().and_then(|e| e.retry_after);
-        let mut message = self.reasons.join("; ");
-        if let Some(cause) = &self.transient {
-            if !message.is_empty() {
-                message.push_str("; ");
-            }
-            message.push_str(&format!("will retry: {cause}"));
-        }
-        if self.retry.is_empty() && self.rejected.is_empty() {
-            Ok(())
-        } else if self.retry.len() == len {
-            Err(DeliveryError::Transient {
-                message,
-                retry_after,
-            })
-        } else if self.rejected.len() == len {
-            Err(DeliveryError::Permanent { message })
-        } else {
-            Err(DeliveryError::Partial {
-                rejected: self.rejected,
-                retry: self.retry,
-                message,
-                retry_after,
-            })
-        }
-    }
-}
-
 /// A bounded set of recently delivered event ids, oldest forgotten first.
 #[derive(Default)]
 struct RecentIds {
@@ -319,32 +254,6 @@ impl RecentIds {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn outcomes_become_the_right_delivery_error() {
-        assert_eq!(Outcome::default().into_result(3), Ok(()));
-        let mut o = Outcome::default();
-        o.reject(1, "too old".into());
-        match o.into_result(3) {
-            Err(DeliveryError::Partial {
-                rejected,
-                retry,
-                message,
-                ..
-            }) => {
-                assert_eq!((rejected, retry), (vec![1], vec![]));
-                assert_eq!(message, "too old");
-            }
-            other => panic!("{other:?}"),
-        }
-        let mut o = Outcome::default();
-        o.reject(0, "no group".into());
-        o.reject(1, "no group".into());
-        assert!(matches!(
-            o.into_result(2),
-            Err(DeliveryError::Permanent { .. })
-        ));
-    }
 
     #[test]
     fn recent_ids_forget_the_oldest() {
