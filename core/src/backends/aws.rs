@@ -335,23 +335,28 @@ impl AwsClient {
 
 /// What happened to each position of a batch sent in several requests: rejected (with the
 /// service's reason), to retry (after a transient failure), or else delivered.
-#[derive(Default)]
-pub(crate) struct Outcome {
+#[derive(Debug, Default)]
+pub struct Outcome {
     rejected: Vec<usize>,
     reasons: Vec<String>,
     retry: Vec<usize>,
-    pub(crate) transient: Option<AwsError>,
+    transient: Option<AwsError>,
 }
 
 impl Outcome {
-    pub(crate) fn reject(&mut self, position: usize, reason: String) {
+    /// A transient failure stopped the sending: what was not sent waits for the retry.
+    pub fn interrupted(&self) -> bool {
+        self.transient.is_some()
+    }
+
+    pub fn reject(&mut self, position: usize, reason: String) {
         self.rejected.push(position);
         if self.reasons.len() < REASONS_SHOWN && !self.reasons.contains(&reason) {
             self.reasons.push(reason);
         }
     }
 
-    pub(crate) fn retry_all(
+    pub fn retry_all(
         &mut self,
         positions: impl Iterator<Item = usize>,
         cause: impl Into<Option<AwsError>>,
@@ -362,7 +367,7 @@ impl Outcome {
         }
     }
 
-    pub(crate) fn into_result(mut self, len: usize) -> std::result::Result<(), DeliveryError> {
+    pub fn into_result(mut self, len: usize) -> std::result::Result<(), DeliveryError> {
         self.retry.sort_unstable();
         self.retry.dedup();
         self.rejected.sort_unstable();

@@ -217,7 +217,7 @@ impl Backend for CloudWatch {
             }
         }
         self.send_logs(lines, &mut outcome);
-        if outcome.transient.is_some() {
+        if outcome.interrupted() {
             // The service is unreachable or busy: the metrics wait for the same retry.
             outcome.retry_all(wanted.iter().map(|(p, _, _)| *p), None);
         } else {
