@@ -1,5 +1,6 @@
-//! Delivered events/s from one process to CloudWatch Logs on moto server (127.0.0.1:5000,
-//! started through scripts/servers/moto.sh): one run emits N log events into a client whose
+//! Delivered events/s from one process to CloudWatch Logs on a private moto server (started
+//! through scripts/servers/moto.sh on a free port): one run emits N log events into a client
+//! whose
 //! only backend is cloudwatch (metrics off), and is timed until `flush` returns, that is until
 //! moto has answered every PutLogEvents. Each run writes to a new log group.
 //!
@@ -46,8 +47,10 @@ fn run(endpoint: &str, spool: &std::path::Path, n: u64) -> Duration {
 }
 
 fn main() {
-    let endpoint = servers::server("moto");
     let spool = tempfile::tempdir().unwrap();
+    // A private moto: what the runs leave in its memory never slows the tests' shared one.
+    let moto = servers::PrivateServer::start("moto", &spool.path().join("moto"));
+    let endpoint = moto.address.clone();
     let first = run(&endpoint, spool.path(), EVENTS);
     println!(
         "first run: {EVENTS} events in {:.3} s = {:.0} delivered events/s",

@@ -1,5 +1,5 @@
-//! Delivered events/s from one process to X-Ray on moto server (127.0.0.1:5000, started
-//! through scripts/servers/moto.sh): one run starts and finishes N/2 jobs (N events, N/2
+//! Delivered events/s from one process to X-Ray on a private moto server (started through
+//! scripts/servers/moto.sh on a free port): one run starts and finishes N/2 jobs (N events, N/2
 //! segments) in a client whose only backend is xray, timed until `flush` returns.
 //!
 //! Run: `cargo bench -p wafermon --features xray --bench backend_xray`
@@ -39,8 +39,10 @@ fn run(endpoint: &str, spool: &std::path::Path, n: u64) -> Duration {
 }
 
 fn main() {
-    let endpoint = servers::server("moto");
     let spool = tempfile::tempdir().unwrap();
+    // A private moto: what the runs leave in its memory never slows the tests' shared one.
+    let moto = servers::PrivateServer::start("moto", &spool.path().join("moto"));
+    let endpoint = moto.address.clone();
     let first = run(&endpoint, spool.path(), EVENTS);
     println!(
         "first run: {EVENTS} events ({} segments) in {:.3} s = {:.0} delivered events/s",

@@ -93,9 +93,14 @@ fn backend_json(endpoint: &str, group: &str, extra: Value) -> Value {
 }
 
 fn client_with(dir: &std::path::Path, backend: Value) -> Client {
+    client_of(dir, "test-app", backend)
+}
+
+fn client_of(dir: &std::path::Path, app: &str, backend: Value) -> Client {
     let config = config_in(
         dir,
         json!({
+            "app": {"name": app},
             "direct_backends": [{"type": "filesystem", "path": dir.join("data")}, backend],
             "batch": {"flush_interval": 0.05},
         }),
@@ -146,8 +151,12 @@ fn round_trip_logs_and_metrics() {
     let dir = tempfile::tempdir().unwrap();
     let group = unique("/wafermon/test/round-trip-");
     let namespace = unique("WafermonTest");
-    let client = client_with(
+    // A unique app too: moto's GetMetricData drops the namespace from its match when
+    // dimensions are given, so only unique dimensions keep tests apart.
+    let app = unique("rt-");
+    let client = client_of(
         dir.path(),
+        &app,
         backend_json(&endpoint, &group, json!({"namespace": namespace})),
     );
     let job = client
@@ -180,7 +189,10 @@ fn round_trip_logs_and_metrics() {
         "DescribeLogStreams",
         json!({"logGroupName": group}),
     );
-    assert_eq!(stream["logStreams"][0]["logStreamName"], "test-app/i-1");
+    assert_eq!(
+        stream["logStreams"][0]["logStreamName"],
+        format!("{app}/i-1")
+    );
 
     // Metrics: a completion per ending, plus the resource metrics of the finish events.
     let listed = metrics_call(&endpoint, "ListMetrics", json!({"Namespace": namespace}));
@@ -203,7 +215,7 @@ fn round_trip_logs_and_metrics() {
         ]
     );
     let dims = |status: &str, kind: &str| {
-        json!([{"Name": "Site", "Value": "fab-t"}, {"Name": "App", "Value": "test-app"},
+        json!([{"Name": "Site", "Value": "fab-t"}, {"Name": "App", "Value": app},
                {"Name": "Status", "Value": status}, {"Name": "EntityKind", "Value": kind}])
     };
     let now = Timestamp::now().unix_micros() as f64 / 1e6;
