@@ -1,8 +1,7 @@
 //! Delivered events/s from one process to CloudWatch Logs on a private moto server (started
 //! through scripts/servers/moto.sh on a free port): one run emits N log events into a client
-//! whose
-//! only backend is cloudwatch (metrics off), and is timed until `flush` returns, that is until
-//! moto has answered every PutLogEvents. Each run writes to a new log group.
+//! whose only backend is cloudwatch (metrics off), and is timed until `flush` returns, that
+//! is until moto has answered every PutLogEvents. Each run writes to a new log group.
 //!
 //! Run: `cargo bench -p wafermon --features cloudwatch --bench backend_cloudwatch`
 //!
