@@ -294,6 +294,23 @@ fn requests_are_split_by_count_bytes_and_span_and_sent_in_order() {
 }
 
 #[test]
+fn a_batch_sent_again_is_not_logged_twice() {
+    // CloudWatch Logs has no idempotency key: the backend remembers what it delivered, so
+    // the lane's retry of a batch (after a later request of it failed) sends only the rest.
+    let endpoint = moto();
+    let group = unique("/wafermon/test/again-");
+    let mut backend = direct_backend(&endpoint, &group, json!({}));
+    let now = Timestamp::now().unix_micros();
+    let events: Vec<Event> = (0..5)
+        .map(|n| event_at(n, now + n as i64, "once"))
+        .collect();
+    let batch = Batch::from_events(&events);
+    backend.send(&batch).unwrap();
+    backend.send(&batch).unwrap();
+    assert_eq!(logged_events(&endpoint, &group).len(), 5);
+}
+
+#[test]
 fn too_old_and_too_new_events_are_rejected_per_event() {
     let endpoint = moto();
     let group = unique("/wafermon/test/rejected-");
