@@ -1,0 +1,68 @@
+//! Delivered events/s from one process to X-Ray on a private moto server (started through
+//! scripts/servers/moto.sh on a free port): one run starts and finishes N/2 jobs (N events, N/2
+//! segments) in a client whose only backend is xray, timed until `flush` returns.
+//!
+//! Run: `cargo bench -p wafermon --features xray --bench backend_xray`
+//!
+//! moto is a Python emulator: the figure measures this backend plus moto on the same two
+//! cores, not what X-Ray itself would take.
+
+#[path = "../tests/common/servers.rs"]
+mod servers;
+
+use std::time::{Duration, Instant};
+
+use criterion::{Criterion, Throughput};
+use serde_json::json;
+use wafermon::{Client, Config};
+
+const EVENTS: u64 = 4_000;
+
+fn run(endpoint: &str, spool: &std::path::Path, n: u64) -> Duration {
+    let config = json!({
+        "app": {"name": "bench", "site_id": "fab-b", "instance_id": "i-1"},
+        "direct_backends": [{"type": "xray", "name": "xr", "endpoint": endpoint,
+            "region": "eu-west-1", "access_key_id": "bench", "secret_access_key": "bench"}],
+        "spool": {"path": spool.join(uuid::Uuid::now_v7().simple().to_string())},
+        "batch": {"flush_interval": 0.05}
+    });
+    let client = Client::new(Config::from_value(config).unwrap()).unwrap();
+    let started = Instant::now();
+    for _ in 0..n / 2 {
+        client.job("etch").start().unwrap().finish().unwrap();
+    }
+    client.flush(Duration::from_secs(600)).unwrap();
+    let wall = started.elapsed();
+    let stats = client.close(Duration::from_secs(10));
+    assert_eq!(stats.backends[0].sent, n, "{stats:?}");
+    wall
+}
+
+fn main() {
+    let spool = tempfile::tempdir().unwrap();
+    // A private moto: what the runs leave in its memory never slows the tests' shared one.
+    let moto = servers::PrivateServer::start("moto", &spool.path().join("moto"));
+    let endpoint = moto.address.clone();
+    let first = run(&endpoint, spool.path(), EVENTS);
+    println!(
+        "first run: {EVENTS} events ({} segments) in {:.3} s = {:.0} delivered events/s",
+        EVENTS / 2,
+        first.as_secs_f64(),
+        EVENTS as f64 / first.as_secs_f64()
+    );
+    let mut criterion = Criterion::default()
+        .sample_size(10)
+        .measurement_time(Duration::from_secs(20))
+        .configure_from_args();
+    let mut group = criterion.benchmark_group("backend_xray");
+    group.throughput(Throughput::Elements(EVENTS));
+    group.bench_function("put_trace_segments_moto", |b| {
+        b.iter_custom(|iters| {
+            (0..iters)
+                .map(|_| run(&endpoint, spool.path(), EVENTS))
+                .sum()
+        })
+    });
+    group.finish();
+    criterion.final_summary();
+}
