@@ -18,7 +18,7 @@ use object_store::path::Path;
 use object_store::{Attribute, Attributes, ObjectStore, PutOptions, PutPayload};
 use uuid::Uuid;
 
-pub use self::store::build_store;
+pub use self::store::{build_store, describe};
 use super::{Backend, Batch, DeliveryError};
 use crate::config::{AppConfig, Compression, S3Config};
 use crate::error::{Error, Result};

@@ -115,6 +115,22 @@ const TRANSIENT_CODES: &[&str] = &[
 /// 5xx are transient; any other answer of the server (403 SignatureDoesNotMatch or
 /// InvalidAccessKeyId, 404 NoSuchBucket...) is permanent, with the server's code and message.
 pub(crate) fn classify(what: &str, error: &object_store::Error) -> DeliveryError {
+    let (message, transient) = read_error(what, error);
+    if transient {
+        DeliveryError::transient(message)
+    } else {
+        DeliveryError::permanent(message)
+    }
+}
+
+/// One line saying what failed and why, in the server's words when it answered: "`what`:
+/// HTTP 403 SignatureDoesNotMatch: The request signature...". For readers of the bucket.
+pub fn describe(what: &str, error: &object_store::Error) -> String {
+    read_error(what, error).0
+}
+
+/// The message, and whether another try may work.
+fn read_error(what: &str, error: &object_store::Error) -> (String, bool) {
     let text = error.to_string();
     let status = status_of(&text);
     let code = xml_field(&text, "Code");
@@ -134,11 +150,7 @@ pub(crate) fn classify(what: &str, error: &object_store::Error) -> DeliveryError
         // No answer at all (connection refused, reset, timeout, credentials not reachable).
         (None, _) => true,
     };
-    if transient {
-        DeliveryError::transient(message)
-    } else {
-        DeliveryError::permanent(message)
-    }
+    (message, transient)
 }
 
 /// The HTTP status object_store puts in its message ("... status code: 403 Forbidden: ...").
