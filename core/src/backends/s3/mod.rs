@@ -60,9 +60,10 @@ impl S3 {
     }
 
     /// PUT one object, overwriting any object of the same key.
-    fn put(&self, group: Group) -> std::result::Result<(), DeliveryError> {
+    fn put(&self, group: &mut Group) -> std::result::Result<(), DeliveryError> {
         let body = match self.compression {
-            Compression::None => group.body,
+            // Handed over, not copied: each group is sent once per `send`.
+            Compression::None => std::mem::take(&mut group.body),
             Compression::Gzip => gzip(&group.body)?,
         };
         let key = layout::object_key(
@@ -114,12 +115,14 @@ struct Group {
     first_time: Timestamp,
     first_id: Uuid,
     body: Vec<u8>,
+    /// Positions of its events in the batch, for a partial result.
+    positions: Vec<usize>,
 }
 
 /// Split a batch by site and UTC hour, keeping the batch's order within each group.
 fn groups(batch: &Batch) -> std::result::Result<Vec<Group>, DeliveryError> {
     let mut groups: Vec<Group> = Vec::new();
-    for event in batch.iter() {
+    for (position, event) in batch.iter().enumerate() {
         let hour = layout::hour_of(event.time.unix_micros());
         let index = match groups
             .iter()
@@ -133,14 +136,16 @@ fn groups(batch: &Batch) -> std::result::Result<Vec<Group>, DeliveryError> {
                     first_time: event.time,
                     first_id: event.id,
                     body: Vec::with_capacity(batch.size() * 2),
+                    positions: Vec::new(),
                 });
                 groups.len() - 1
             }
         };
-        let body = &mut groups[index].body;
-        serde_json::to_writer(&mut *body, &event)
+        let group = &mut groups[index];
+        group.positions.push(position);
+        serde_json::to_writer(&mut group.body, &event)
             .map_err(|e| DeliveryError::permanent(format!("cannot encode event as JSON: {e}")))?;
-        body.push(b'\n');
+        group.body.push(b'\n');
     }
     Ok(groups)
 }
@@ -157,12 +162,53 @@ fn gzip(body: &[u8]) -> std::result::Result<Vec<u8>, DeliveryError> {
 }
 
 impl Backend for S3 {
+    /// Usually one object. When a batch spans sites or hours, each object succeeds or fails
+    /// on its own: a rejected one fails its events only, and after a transient failure the
+    /// objects not yet written are retried (those written stay; retrying them would only
+    /// rewrite the same content).
     fn send(&mut self, batch: &Batch) -> std::result::Result<(), DeliveryError> {
-        // Objects already written stay: the whole batch is retried on a failure, and the
-        // retry overwrites them with the same content.
-        for group in groups(batch)? {
-            self.put(group)?;
+        let mut groups = groups(batch)?;
+        let mut rejected: Vec<usize> = Vec::new();
+        let mut rejected_message = None;
+        let mut delivered_any = false;
+        for index in 0..groups.len() {
+            let group = &mut groups[index];
+            match self.put(group) {
+                Ok(()) => delivered_any = true,
+                Err(DeliveryError::Permanent { message }) => {
+                    rejected.extend(&group.positions);
+                    rejected_message.get_or_insert(message);
+                }
+                Err(transient) => {
+                    if !delivered_any && rejected.is_empty() {
+                        return Err(transient);
+                    }
+                    let retry = groups[index..]
+                        .iter()
+                        .flat_map(|g| g.positions.iter().copied())
+                        .collect();
+                    let message = match rejected_message {
+                        Some(m) => format!("{m}; then {}", transient.message()),
+                        None => transient.message().to_string(),
+                    };
+                    return Err(DeliveryError::Partial {
+                        rejected,
+                        retry,
+                        message,
+                        retry_after: None,
+                    });
+                }
+            }
         }
-        Ok(())
+        match rejected_message {
+            None => Ok(()),
+            Some(message) if !delivered_any => Err(DeliveryError::Permanent { message }),
+            Some(message) => Err(DeliveryError::Partial {
+                rejected,
+                retry: Vec::new(),
+                message,
+                retry_after: None,
+            }),
+        }
     }
 }
