@@ -24,13 +24,21 @@ install() {
 
 binary() { command -v s3s-fs 2>/dev/null || echo "$HOME/.cargo/bin/s3s-fs"; }
 
+# Runs a command without the start lock (fd 9): a server that kept it would block every
+# later start until it exits.
+UNLOCKED=(bash -c 'exec 9>&- "$@"' unlocked)
+
 start() {
     local port=${1:-$DEFAULT_PORT}
     local dir=${2:-$SERVERS_STATE/$NAME-$port-data}
+    # Tests start the shared instance from several threads at once: one start (and one
+    # install) at a time.
+    exec 9>"$SERVERS_STATE/$NAME-$port.lock"
+    flock 9
     install
     mkdir -p "$dir/wafermon"
     if ! running "$NAME" "$port"; then
-        start_bg "$NAME" "$port" "$(binary)" --host 127.0.0.1 --port "$port" \
+        start_bg "$NAME" "$port" "${UNLOCKED[@]}" "$(binary)" --host 127.0.0.1 --port "$port" \
             --access-key "$ACCESS_KEY" --secret-key "$SECRET_KEY" "$dir"
         wait_port "$NAME" "$port" 30
     fi
