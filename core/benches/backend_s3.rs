@@ -1,5 +1,6 @@
-//! Delivered events/s from one process to a real S3 server (SeaweedFS on 127.0.0.1, started
-//! by scripts/servers/seaweedfs.sh): one run emits N events back to back into a client whose
+//! Delivered events/s from one process to a real S3 server (a private SeaweedFS on
+//! 127.0.0.1 in a temporary folder, started by scripts/servers/seaweedfs.sh, so the data of
+//! the runs is gone afterwards and never fills the shared test instance): one run emits N events back to back into a client whose
 //! only backend is s3, and is timed until `flush` returns with every event delivered (the
 //! run checks the backend's `sent` count). Default batching (1,000 events or 1 MiB per
 //! batch, so one PUT per 1,000 events); plain JSONL and gzip.
@@ -46,12 +47,16 @@ fn run(endpoint: &str, compression: &str) -> Duration {
 }
 
 fn bench(c: &mut Criterion) {
-    let endpoint = servers::server("seaweedfs");
+    let data = tempfile::tempdir().unwrap();
+    let seaweed = servers::PrivateServer::start("seaweedfs", data.path());
+    let endpoint = seaweed.address.clone();
     let mut group = c.benchmark_group("backend_s3");
     group
         .sampling_mode(SamplingMode::Flat)
         .sample_size(10)
-        .measurement_time(Duration::from_secs(20))
+        // About one run per sample: each run writes ~8 MB (the instance holds 8 x 64 MB).
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(2))
         .throughput(Throughput::Elements(EVENTS));
     for compression in ["none", "gzip"] {
         group.bench_function(format!("deliver_{EVENTS}_{compression}"), |b| {
