@@ -120,7 +120,8 @@ fn write_both_sites() -> Written {
 #[test]
 fn external_queries_read_what_the_s3_backend_wrote() {
     let written = write_both_sites();
-    let gw = Launch::new(&sqlite_url())
+    let store = tempfile::tempdir().unwrap();
+    let gw = Launch::new(&sqlite_url(store.path()))
         .config(json!({"sources": [source("plant-s3", &written.keys)]}))
         .start();
     let range = json!({"start": ts(W), "end": ts(W + HOUR)});
@@ -184,7 +185,8 @@ fn the_unified_view_merges_s3_and_reports_a_dead_source() {
     let mut dead = written.keys.clone();
     dead["endpoint"] = json!(format!("http://127.0.0.1:{}", common::servers::free_port()));
     dead["timeout"] = json!(2);
-    let gw = Launch::new(&sqlite_url())
+    let store = tempfile::tempdir().unwrap();
+    let gw = Launch::new(&sqlite_url(store.path()))
         .config(json!({"sources": [source("plant-s3", &written.keys), source("dead-s3", &dead)]}))
         .start();
     // One event reached both S3 and the managed store.
@@ -236,8 +238,7 @@ fn the_unified_view_merges_s3_and_reports_a_dead_source() {
     .expect_error(502, "dead-s3");
 }
 
-/// A fresh SQLite store: the s3 source does not depend on the store.
-fn sqlite_url() -> String {
-    let dir = tempfile::tempdir().unwrap().keep();
+/// A fresh SQLite store in `dir`: the s3 source does not depend on the store.
+fn sqlite_url(dir: &Path) -> String {
     format!("sqlite://{}", dir.join("gateway.sqlite3").display())
 }

@@ -77,6 +77,9 @@ pub fn build_store(config: &S3Config) -> Result<AmazonS3> {
                 secret_key: secret_key.clone(),
                 token: config.aws.session_token.clone(),
             })));
+    } else if let Some(token) = &config.aws.session_token {
+        // Keys from the environment, token from the config.
+        builder = builder.with_token(token);
     }
     builder
         .with_client_options(options)
