@@ -18,21 +18,26 @@ fn scripts_dir() -> PathBuf {
 /// `start`). Panics with the script's own output when it fails: a backend test without its
 /// server fails, it is never skipped.
 pub fn server_script(name: &str, args: &[&str]) -> String {
+    try_server_script(name, args).unwrap_or_else(|failure| panic!("{failure}"))
+}
+
+fn try_server_script(name: &str, args: &[&str]) -> Result<String, String> {
     let script = scripts_dir().join(format!("{name}.sh"));
     let out = Command::new("bash")
         .arg(&script)
         .args(args)
         .output()
-        .unwrap_or_else(|e| panic!("cannot run {}: {e}", script.display()));
+        .map_err(|e| format!("cannot run {}: {e}", script.display()))?;
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{} {args:?} failed ({}):\n{stdout}\n{}",
-        script.display(),
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    stdout.lines().last().unwrap_or_default().trim().to_string()
+    if !out.status.success() {
+        return Err(format!(
+            "{} {args:?} failed ({}):\n{stdout}\n{}",
+            script.display(),
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    Ok(stdout.lines().last().unwrap_or_default().trim().to_string())
 }
 
 /// Start the shared instance of a server (default port) and return its address.
@@ -58,17 +63,33 @@ pub struct PrivateServer {
 }
 
 impl PrivateServer {
+    /// Servers that take several ports from the one given (SeaweedFS uses PORT..PORT+7) can
+    /// lose a race for one of them against another test's socket: try a few ports.
     pub fn start(name: &str, dir: &std::path::Path) -> PrivateServer {
-        let port = free_port();
-        let port_text = port.to_string();
         let dir_text = dir.to_string_lossy().to_string();
-        let address = server_script(name, &["start", &port_text, &dir_text]);
-        PrivateServer {
-            name: name.to_string(),
-            port,
-            dir: dir.to_path_buf(),
-            address,
+        let mut failures = Vec::new();
+        for _ in 0..4 {
+            let port = free_port();
+            let port_text = port.to_string();
+            match try_server_script(name, &["start", &port_text, &dir_text]) {
+                Ok(address) => {
+                    return PrivateServer {
+                        name: name.to_string(),
+                        port,
+                        dir: dir.to_path_buf(),
+                        address,
+                    }
+                }
+                Err(failure) => {
+                    let _ = try_server_script(name, &["stop", &port_text]);
+                    failures.push(failure);
+                }
+            }
         }
+        panic!(
+            "{name} did not start on any of 4 ports:\n{}",
+            failures.join("\n---\n")
+        );
     }
 
     pub fn stop(&self) {
