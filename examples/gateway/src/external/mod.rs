@@ -6,6 +6,7 @@ mod elastic;
 mod filesystem;
 mod loki;
 mod s3;
+pub mod zabbix;
 
 use serde::Deserialize;
 use serde_json::Value;
@@ -102,6 +103,7 @@ impl Sources {
                     .await
                     .map_err(|e| format!("the query failed: {e}"))?
             }
+            SourceConfig::Zabbix { source, .. } => zabbix::query(source, &q).await,
             SourceConfig::Backend { kind, .. } => match kind {
                 BackendKind::S3(c) => s3::query(c, &q).await,
                 BackendKind::Elastic(c) => elastic::query(c, &q).await,
