@@ -139,9 +139,11 @@ fn expected(events: &[Json], keys: &[&str]) -> Stored {
         let micros = Timestamp::parse(e["time"].as_str().unwrap())
             .unwrap()
             .unix_micros();
+        // The backend puts the event's seq below the microseconds (see its `nanos`).
+        let seq = e["seq"].as_u64().unwrap();
         let at = (
             micros.div_euclid(1_000_000),
-            (micros.rem_euclid(1_000_000) * 1000) as u32,
+            (micros.rem_euclid(1_000_000) * 1000) as u32 + (seq % 1000) as u32,
         );
         for key in keys {
             let source = mapping[*key].as_str().unwrap();
@@ -401,6 +403,27 @@ fn partial_results_name_the_positions_of_refused_events() {
     // Events without any mapped value have nothing to send: delivered.
     let nothing = Batch::from_events(&[event(4, Kind::Started, None, None)]);
     assert_eq!(zabbix.send(&nothing), Ok(()));
+}
+
+#[test]
+fn events_of_one_microsecond_are_all_stored() {
+    let address = server("zabbix");
+    let mut zabbix = backend(port_of(&address), json!({"wafermon.progress": "progress"}));
+    let at = Timestamp::now();
+    let events: Vec<Event> = (0..3)
+        .map(|n| Event {
+            time: at,
+            ..event(n, Kind::Progress, Some(10.0 * n as f64), None)
+        })
+        .collect();
+    assert_eq!(zabbix.send(&Batch::from_events(&events)), Ok(()));
+    let json: Vec<Json> = events
+        .iter()
+        .map(|e| serde_json::to_value(e).unwrap())
+        .collect();
+    let want = expected(&json, &["wafermon.progress"]);
+    assert_eq!(want["wafermon.progress"].len(), 3);
+    assert_stored("zabbix", &want);
 }
 
 #[test]

@@ -28,14 +28,13 @@ pub struct Value<'a> {
     pub ns: u32,
 }
 
+/// No request-level clock: with one, the server would shift every value's clock by its
+/// own clock's difference to it, and a value sent again would no longer land on the same
+/// clock/ns (the key that keeps it from being stored twice).
 #[derive(Serialize)]
-struct Request<'a, 'v> {
+struct Request<D: Serialize> {
     request: &'static str,
-    data: &'v [Value<'a>],
-    /// When the request was sent: the server corrects the values' clocks by its own clock's
-    /// difference to this one (zero on one machine).
-    clock: i64,
-    ns: u32,
+    data: D,
 }
 
 #[derive(Deserialize)]
@@ -53,14 +52,11 @@ pub struct Counts {
     pub total: u64,
 }
 
-/// The JSON body of a request (without the frame).
-pub fn body(values: &[Value<'_>]) -> Result<Vec<u8>, DeliveryError> {
-    let now = crate::Timestamp::now().unix_micros();
+/// The JSON body of a request (without the frame); `data` serializes as the values' array.
+pub fn body(data: impl Serialize) -> Result<Vec<u8>, DeliveryError> {
     let request = Request {
         request: "sender data",
-        data: values,
-        clock: now.div_euclid(1_000_000),
-        ns: (now.rem_euclid(1_000_000) * 1000) as u32,
+        data,
     };
     serde_json::to_vec(&request)
         .map_err(|e| DeliveryError::permanent(format!("cannot encode zabbix request: {e}")))
