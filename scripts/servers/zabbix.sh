@@ -219,6 +219,7 @@ start() {
         if ! running "$NAME" "$PORT"; then
             say "zabbix_server exited; its log:"
             tail -n 30 "$SERVERS_STATE/$NAME-$PORT.log" >&2 || true
+            rm -f "$(pidfile "$NAME" "$PORT")"
             return 1
         fi
         [ "$i" = 120 ] && { say "zabbix_server does not process values"; return 1; }
