@@ -56,8 +56,8 @@ fn bench(c: &mut Criterion) {
                 let start = Instant::now();
                 for _ in 0..EVENTS {
                     n += 1;
-                    let e = NewEvent::new(Kind::Progress, "job", "bench")
-                        .progress((n % 100) as f64);
+                    let e =
+                        NewEvent::new(Kind::Progress, "job", "bench").progress((n % 100) as f64);
                     client.emit(&e).unwrap();
                 }
                 client.flush(Duration::from_secs(300)).expect("flushed");
