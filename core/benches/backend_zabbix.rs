@@ -1,5 +1,5 @@
-//! Delivered events/s to a real Zabbix server 6.0 (scripts/servers/zabbix.sh, started here
-//! if needed) from one process: each sample emits EVENTS progress events (two values each
+//! Delivered events/s to a real Zabbix server 6.0 (a private instance started here with
+//! scripts/servers/zabbix.sh) from one process: each sample emits EVENTS progress events (two values each
 //! with the default items: status and progress) into a client whose only backend is zabbix,
 //! and is timed until `flush` returns, i.e. until the server answered every request.
 //!
@@ -15,27 +15,61 @@ use wafermon::{Client, Config, Kind, NewEvent};
 
 const EVENTS: u64 = 20_000;
 
-/// `scripts/servers/zabbix.sh start`: the server's address on its last line.
-fn zabbix_port() -> u16 {
+fn script(args: &[&str]) -> String {
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../scripts/servers/zabbix.sh");
     let out = Command::new("bash")
         .arg(&script)
-        .arg("start")
+        .args(args)
         .output()
         .expect("run zabbix.sh");
     assert!(
         out.status.success(),
-        "zabbix.sh start failed: {}",
+        "zabbix.sh {args:?} failed: {}",
         String::from_utf8_lossy(&out.stderr)
     );
     let stdout = String::from_utf8_lossy(&out.stdout);
-    let address = stdout.lines().last().unwrap_or_default().trim().to_string();
-    address.rsplit(':').next().unwrap().parse().expect("port")
+    stdout.lines().last().unwrap_or_default().trim().to_string()
+}
+
+/// A private Zabbix instance (its own database copy): the values a run leaves in the
+/// server's history cache take minutes to reach PostgreSQL, and must not keep the shared
+/// instance the tests use busy. Stopped by PID when dropped.
+struct Private {
+    port: String,
+    address: String,
+}
+
+impl Private {
+    fn start(dir: &std::path::Path) -> Private {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("free port")
+            .port()
+            .to_string();
+        let address = script(&["start", &port, &dir.to_string_lossy()]);
+        Private { port, address }
+    }
+
+    fn port(&self) -> u16 {
+        self.address
+            .rsplit(':')
+            .next()
+            .unwrap()
+            .parse()
+            .expect("port")
+    }
+}
+
+impl Drop for Private {
+    fn drop(&mut self) {
+        script(&["stop", &self.port]);
+    }
 }
 
 fn bench(c: &mut Criterion) {
-    let port = zabbix_port();
     let dir = tempfile::tempdir().unwrap();
+    let server = Private::start(&dir.path().join("server"));
+    let port = server.port();
     let config = json!({
         "app": {"name": "bench", "site_id": "F1"},
         "direct_backends": [{"type": "zabbix", "server": "127.0.0.1", "port": port,
