@@ -21,7 +21,9 @@ pub enum ItemSource {
 }
 
 impl ItemSource {
-    fn parse(text: &str) -> Option<ItemSource> {
+    /// `status`, `kind`, `progress`, `message` or `metrics.<name>` (the gateway's zabbix
+    /// reader takes the same mapping).
+    pub fn parse(text: &str) -> Option<ItemSource> {
         Some(match text {
             "status" => ItemSource::Status,
             "kind" => ItemSource::Kind,

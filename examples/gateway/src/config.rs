@@ -62,18 +62,27 @@ pub enum SourceConfig {
         name: String,
         kind: wafermon::config::BackendKind,
     },
+    /// What the zabbix backend sent, read through the Zabbix API (keys: url, username +
+    /// password or api_token, host, items, timeout_s).
+    Zabbix {
+        name: String,
+        source: crate::external::zabbix::ZabbixSource,
+    },
 }
 
 impl SourceConfig {
     pub fn name(&self) -> &str {
         match self {
-            SourceConfig::Filesystem { name, .. } | SourceConfig::Backend { name, .. } => name,
+            SourceConfig::Filesystem { name, .. }
+            | SourceConfig::Backend { name, .. }
+            | SourceConfig::Zabbix { name, .. } => name,
         }
     }
 
     pub fn kind(&self) -> &'static str {
         match self {
             SourceConfig::Filesystem { .. } => "filesystem",
+            SourceConfig::Zabbix { .. } => "zabbix",
             SourceConfig::Backend { kind, .. } => match kind {
                 wafermon::config::BackendKind::Elastic(_) => "elasticsearch",
                 other => other.type_name(),
@@ -247,6 +256,13 @@ fn sources(raw: &[serde_json::Value], errors: &mut Vec<String>) -> Vec<SourceCon
                     }
                 }
             }
+            "zabbix" => match crate::external::zabbix::ZabbixSource::parse(value, &at) {
+                Ok(source) => out.push(SourceConfig::Zabbix {
+                    name: s.name.to_string(),
+                    source,
+                }),
+                Err(e) => errors.push(e),
+            },
             kind if BACKEND_SOURCES.contains(&kind) => {
                 let mut keys = value.clone();
                 if let Some(map) = keys.as_object_mut() {
@@ -261,7 +277,7 @@ fn sources(raw: &[serde_json::Value], errors: &mut Vec<String>) -> Vec<SourceCon
                 }
             }
             other => errors.push(format!(
-                "{at}.type: unknown source type '{other}' (supported: filesystem, {})",
+                "{at}.type: unknown source type '{other}' (supported: filesystem, zabbix, {})",
                 BACKEND_SOURCES.join(", ")
             )),
         }

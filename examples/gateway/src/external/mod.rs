@@ -7,6 +7,7 @@ mod elastic;
 mod filesystem;
 mod loki;
 mod s3;
+pub mod zabbix;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -144,6 +145,7 @@ async fn read(source: &SourceConfig, q: ExternalQuery) -> Result<QueryOutcome, S
                 .await
                 .map_err(|e| format!("the query failed: {e}"))?
         }
+        SourceConfig::Zabbix { source, .. } => zabbix::query(source, &q).await,
         SourceConfig::Backend { kind, .. } => match kind {
             BackendKind::S3(c) => s3::query(c, &q).await,
             BackendKind::Elastic(c) => elastic::query(c, &q).await,
