@@ -44,7 +44,7 @@ start_postgres() {
 
 # The direct backends' servers (scripts/servers/NAME.sh); the tests start them too, but
 # starting them here first keeps install output readable and timings out of the tests.
-SERVERS=(seaweedfs s3s opensearch moto zabbix victorialogs)
+SERVERS=(seaweedfs s3s opensearch moto zabbix zabbix-api victorialogs)
 started_servers=()
 
 start_servers() {
