@@ -80,9 +80,9 @@ impl BulkBody {
             let start = bytes.len();
             // Index names were checked at config time (no quotes, no backslashes) and ids are
             // hyphenated UUIDs, so neither needs JSON escaping.
-            let _ = write!(
+            let _ = writeln!(
                 bytes,
-                "{{\"create\":{{\"_index\":\"{}\",\"_id\":\"{}\"}}}}\n",
+                "{{\"create\":{{\"_index\":\"{}\",\"_id\":\"{}\"}}}}",
                 index.for_time(event.time),
                 event.id
             );

@@ -123,6 +123,10 @@ pub struct RequestError {
     /// Network, timeout, DNS, protocol trouble: the next attempt may work. False when the
     /// request itself can never be sent (bad URL, header, scheme).
     pub transient: bool,
+    /// The server closed the connection while the body was still being sent: what
+    /// Elasticsearch (and osmem) do after answering 413 to a body over their limit, before
+    /// the client could read that answer.
+    pub cut_off: bool,
 }
 
 impl fmt::Display for RequestError {
@@ -144,9 +148,19 @@ impl From<ureq::Error> for RequestError {
                 | E::RedirectFailed
                 | E::TooManyRedirects
         );
+        let cut_off = matches!(
+            &error,
+            E::Io(e) if matches!(
+                e.kind(),
+                std::io::ErrorKind::BrokenPipe
+                    | std::io::ErrorKind::ConnectionReset
+                    | std::io::ErrorKind::ConnectionAborted
+            )
+        );
         RequestError {
             message: error.to_string(),
             transient,
+            cut_off,
         }
     }
 }
@@ -249,6 +263,7 @@ impl Cluster {
             .map_err(|e| RequestError {
                 message: format!("cannot read the answer of {path}: {e}"),
                 transient: true,
+                cut_off: false,
             })?;
         Ok(Reply {
             status,

@@ -25,6 +25,9 @@ use crate::error::Result;
 const BULK_PATH: &str = "/_bulk?filter_path=errors,items.*.status,items.*.error";
 /// Halving stops here: below it a 413 is about one document, not the request.
 const MIN_CAP: usize = 1024;
+/// A connection cut while sending a body at least this big is read as a refused size (the
+/// 413 was sent but could not be read); below it, as the network failing.
+const CUT_OFF_MIN: usize = 1024 * 1024;
 /// Reasons quoted in a message; the counts say how many there were.
 const REASONS_SHOWN: usize = 3;
 
@@ -172,23 +175,27 @@ impl Backend for Elastic {
         pending.reverse(); // a stack: the next run is last
         while let Some(run) = pending.pop() {
             let bytes = body.slice(run.clone());
-            let reply =
-                match self
-                    .cluster
-                    .request(Method::Post, BULK_PATH, "application/x-ndjson", bytes)
-                {
-                    Ok(reply) => reply,
-                    Err(e) if e.transient => {
-                        // The cluster is unreachable: the rest waits for the next attempt.
-                        tally.retry(run.start..total, &e.message, None);
-                        break;
-                    }
-                    Err(e) => {
-                        tally.refused = Some(e.message.clone());
-                        tally.reject(run.start..total, &e.message);
-                        break;
-                    }
-                };
+            let sent = self
+                .cluster
+                .request(Method::Post, BULK_PATH, "application/x-ndjson", bytes);
+            let reply = match sent {
+                Ok(reply) => reply,
+                Err(e) if e.cut_off && run.len() > 1 && bytes.len() >= CUT_OFF_MIN => {
+                    self.cap = self.cap.min((bytes.len() / 2).max(CUT_OFF_MIN));
+                    pending.extend(halves(&body, run, self.cap).into_iter().rev());
+                    continue;
+                }
+                Err(e) if e.transient => {
+                    // The cluster is unreachable: the rest waits for the next attempt.
+                    tally.retry(run.start..total, &e.message, None);
+                    break;
+                }
+                Err(e) => {
+                    tally.refused = Some(e.message.clone());
+                    tally.reject(run.start..total, &e.message);
+                    break;
+                }
+            };
             if reply.is_success() {
                 match bulk::parse_items(&reply.body, run.len()) {
                     Ok(items) => {
@@ -220,14 +227,7 @@ impl Backend for Elastic {
                     tally.reject(run, &reason);
                 } else {
                     self.cap = (bytes.len() / 2).max(MIN_CAP);
-                    let mut smaller = body.plan(run, self.cap);
-                    if smaller.len() == 1 {
-                        // Every event but one is tiny: halve by count instead.
-                        let r = smaller.remove(0);
-                        let mid = r.start + r.len() / 2;
-                        smaller = vec![r.start..mid, mid..r.end];
-                    }
-                    pending.extend(smaller.into_iter().rev());
+                    pending.extend(halves(&body, run, self.cap).into_iter().rev());
                 }
             } else if reply.is_transient() {
                 tally.retry(run.start..total, &reply.reason(), reply.retry_after);
@@ -245,4 +245,15 @@ impl Backend for Elastic {
         }
         tally.into_result(total, note)
     }
+}
+
+/// `run` (of two events or more) cut under `cap`, and in two at least.
+fn halves(body: &BulkBody, run: Range<usize>, cap: usize) -> Vec<Range<usize>> {
+    let smaller = body.plan(run.clone(), cap);
+    if smaller.len() > 1 {
+        return smaller;
+    }
+    // One event holds nearly all the bytes: cut by count instead.
+    let mid = run.start + run.len() / 2;
+    vec![run.start..mid, mid..run.end]
 }
