@@ -275,8 +275,17 @@ impl Cluster {
     /// POST a JSON body; the answer's JSON on 2xx, the server's reason otherwise.
     pub fn post_json(&self, path: &str, body: &Value) -> std::result::Result<Value, String> {
         let bytes = serde_json::to_vec(body).map_err(|e| format!("cannot encode: {e}"))?;
+        self.json(Method::Post, path, &bytes)
+    }
+
+    /// GET `path`; the answer's JSON on 2xx, the server's reason otherwise.
+    pub fn get_json(&self, path: &str) -> std::result::Result<Value, String> {
+        self.json(Method::Get, path, &[])
+    }
+
+    fn json(&self, method: Method, path: &str, body: &[u8]) -> std::result::Result<Value, String> {
         let reply = self
-            .request(Method::Post, path, "application/json", &bytes)
+            .request(method, path, "application/json", body)
             .map_err(|e| format!("{}{path}: {e}", self.url))?;
         if !reply.is_success() {
             return Err(format!("{}{path}: {}", self.url, reply.reason()));

@@ -16,6 +16,11 @@ use std::time::Duration;
 
 use self::bulk::{BulkBody, IndexName, ItemResult};
 pub use self::cluster::{authorization, error_text, Reply, RequestError};
+
+/// The pattern every index of an `index` template matches (`*` for its date parts).
+pub fn index_pattern(index: &str) -> String {
+    IndexName::pattern(index)
+}
 use self::cluster::{Cluster, Method};
 use super::{Backend, Batch, DeliveryError};
 use crate::config::{AppConfig, ElasticConfig};

@@ -23,7 +23,10 @@ pub fn name(index: &str) -> String {
 }
 
 pub fn body(index: &str) -> Value {
-    let keyword = json!({"type": "keyword"});
+    // Exact-match text, with the `.keyword` subfield dynamic mapping would give it: readers
+    // (the gateway's) filter on `<field>.keyword`, the same on indices made with or without
+    // this template.
+    let keyword = json!({"type": "keyword", "fields": {"keyword": {"type": "keyword"}}});
     json!({
         "index_patterns": [IndexName::pattern(index)],
         "priority": PRIORITY,
