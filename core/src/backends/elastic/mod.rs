@@ -262,3 +262,67 @@ fn halves(body: &BulkBody, run: Range<usize>, cap: usize) -> Vec<Range<usize>> {
     let mid = run.start + run.len() / 2;
     vec![run.start..mid, mid..run.end]
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_batch_settles_by_what_became_of_each_event() {
+        assert_eq!(Tally::default().into_result(3, None), Ok(()));
+
+        let mut busy = Tally::default();
+        busy.retry(0..3, "HTTP 503: unavailable", Some(Duration::from_secs(2)));
+        assert_eq!(
+            busy.into_result(3, None),
+            Err(DeliveryError::Transient {
+                message: "3 of 3 events to retry: HTTP 503: unavailable".into(),
+                retry_after: Some(Duration::from_secs(2)),
+            })
+        );
+
+        let mut mixed = Tally::default();
+        mixed.reject(1..2, "event x: HTTP 400: mapper_parsing_exception: bad");
+        mixed.retry(3..4, "HTTP 429: queue full", None);
+        match mixed.into_result(5, None) {
+            Err(DeliveryError::Partial {
+                rejected,
+                retry,
+                message,
+                ..
+            }) => {
+                assert_eq!((rejected, retry), (vec![1], vec![3]));
+                assert!(
+                    message.starts_with("1 of 5 events rejected: event x"),
+                    "{message}"
+                );
+                assert!(message.contains("1 of 5 events to retry"), "{message}");
+            }
+            other => panic!("{other:?}"),
+        }
+
+        let mut refused = Tally {
+            refused: Some("HTTP 401: security_exception: no".into()),
+            ..Tally::default()
+        };
+        refused.reject(0..4, "HTTP 401: security_exception: no");
+        assert_eq!(
+            refused.into_result(4, None),
+            Err(DeliveryError::permanent("HTTP 401: security_exception: no"))
+        );
+
+        // Delivered, with something to say: the lane counts it sent and shows the note.
+        match Tally::default().into_result(2, Some("index template not installed".into())) {
+            Err(DeliveryError::Partial {
+                rejected,
+                retry,
+                message,
+                ..
+            }) => {
+                assert!(rejected.is_empty() && retry.is_empty());
+                assert_eq!(message, "index template not installed");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+}
