@@ -6,6 +6,7 @@
 //! cluster could not take now (429, 5xx) go back to the lane to retry; the others are
 //! reported with the cluster's own reason. Requests stay under `max_bytes`, and a 413 halves
 //! the cap for the rest of the backend's life (the server's limit does not change often).
+//! docs/backends/elasticsearch.md has the keys, limits and guarantees.
 
 mod bulk;
 pub mod cluster;
@@ -16,11 +17,6 @@ use std::time::Duration;
 
 use self::bulk::{BulkBody, IndexName, ItemResult};
 pub use self::cluster::{authorization, error_text, Reply, RequestError};
-
-/// The pattern every index of an `index` template matches (`*` for its date parts).
-pub fn index_pattern(index: &str) -> String {
-    IndexName::pattern(index)
-}
 use self::cluster::{Cluster, Method};
 use super::{Backend, Batch, DeliveryError};
 use crate::config::{AppConfig, ElasticConfig};
@@ -35,6 +31,11 @@ const MIN_CAP: usize = 1024;
 const CUT_OFF_MIN: usize = 1024 * 1024;
 /// Reasons quoted in a message; the counts say how many there were.
 const REASONS_SHOWN: usize = 3;
+
+/// The pattern every index of an `index` template matches (`*` for its date parts).
+pub fn index_pattern(index: &str) -> String {
+    IndexName::pattern(index)
+}
 
 pub struct Elastic {
     cluster: Cluster,
@@ -92,7 +93,8 @@ struct Tally {
     rejected_reasons: Vec<String>,
     retry_reasons: Vec<String>,
     retry_after: Option<Duration>,
-    /// A whole request was refused (bad credentials...): nothing of the batch got in.
+    /// Why a whole request was refused (bad credentials...); when that left no event of the
+    /// batch delivered, the batch fails as a whole with this reason.
     refused: Option<String>,
 }
 
