@@ -4,8 +4,8 @@
 //! Each run writes to a fresh index, checks that the cluster counts N documents (`_count`
 //! after `_refresh`, outside the timed part) and deletes the index.
 //!
-//! The server is osmem-server (OpenSearch-compatible, in memory) on 127.0.0.1, started by
-//! scripts/servers/opensearch.sh. Run:
+//! The server is a private osmem-server (OpenSearch-compatible, in memory) on 127.0.0.1,
+//! started by scripts/servers/opensearch.sh on a free port and stopped at the end. Run:
 //! `cargo bench -p wafermon --features elasticsearch --bench backend_elastic`
 
 #[path = "../tests/common/servers.rs"]
@@ -106,7 +106,10 @@ fn main() {
         return;
     }
 
-    let url = servers::server("opensearch");
+    // A private instance, stopped when the bench ends: osmem holds every document in memory.
+    let dir = tempfile::tempdir().expect("temporary folder");
+    let es = servers::PrivateServer::start("opensearch", dir.path());
+    let url = es.address.clone();
     println!("elk backend: {events} events of ~350 bytes from one thread to osmem-server at {url}");
     let mut run = 0;
     let (probe, ok) = one_run(&url, events, run);

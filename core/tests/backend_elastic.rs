@@ -611,7 +611,11 @@ fn a_request_over_the_servers_body_limit_is_halved_until_it_fits() {
     // connection, often before the client has finished sending (then the client sees a
     // broken pipe, not the 413). With max_bytes above the limit, the first request is refused
     // either way and the backend halves until the server takes it.
-    let url = server("opensearch");
+    // A private instance, stopped at the end: osmem keeps what it stores in memory, and
+    // this is more than a hundred megabytes.
+    let dir = tempfile::tempdir().unwrap();
+    let es = PrivateServer::start("opensearch", dir.path());
+    let url = es.address.clone();
     let index = unique("huge");
     let config = Config::from_json_str(
         &json!({"app": {"name": "big"},
