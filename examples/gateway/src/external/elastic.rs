@@ -1,5 +1,5 @@
 //! Reading back what the `elk` backend writes: `_search` over the daily indices of the
-//! range, filtered on the server (time range and `.keyword` terms), sorted by time then id,
+//! range, filtered on the server (time range and exact-match terms), sorted by time then id,
 //! paged with `search_after`.
 //!
 //! Term filters go to the exact-match form of each field, looked up in the indices'
