@@ -17,6 +17,10 @@ install_deps() {
     [ -f /usr/include/cjson/cJSON.h ] || need+=(libcjson-dev)
     command -v make >/dev/null 2>&1 || need+=(make)
     command -v cc >/dev/null 2>&1 || need+=(gcc)
+    # The backend servers' scripts: health checks, one build at a time, their own venv.
+    command -v curl >/dev/null 2>&1 || need+=(curl)
+    command -v flock >/dev/null 2>&1 || need+=(util-linux)
+    python3 -m venv --help >/dev/null 2>&1 || need+=(python3-venv)
     if [ ${#need[@]} -gt 0 ]; then
         log "installing ${need[*]}"
         local sudo=""
