@@ -51,23 +51,34 @@ start_postgres() {
 SERVERS=(seaweedfs s3s opensearch moto zabbix zabbix-api victorialogs)
 started_servers=()
 
+SERVERS_STATE=${WAFERMON_SERVERS_DIR:-/tmp/wafermon-servers}
+
+# The instances this run started ("NAME PORT", read from the PID files that appeared), so
+# the run stops those and leaves alone servers that were already running.
 start_servers() {
     log "servers for the backend tests: ${SERVERS[*]}"
-    local name
+    local name before file base
+    mkdir -p "$SERVERS_STATE"
+    before=$(ls "$SERVERS_STATE"/*.pid 2>/dev/null || true)
     for name in "${SERVERS[@]}"; do
         [ -f "scripts/servers/$name.sh" ] || continue
-        if bash "scripts/servers/$name.sh" start; then
-            started_servers+=("$name")
-        else
+        bash "scripts/servers/$name.sh" start ||
             echo "$name could not be started; its backend tests will fail" >&2
-        fi
+    done
+    for file in "$SERVERS_STATE"/*.pid; do
+        [ -f "$file" ] || continue
+        grep -qxF "$file" <<<"$before" && continue
+        base=$(basename "$file" .pid)
+        started_servers+=("${base%-*} ${base##*-}")
     done
 }
 
 stop_servers() {
-    local name
-    for name in "${started_servers[@]}"; do
-        bash "scripts/servers/$name.sh" stop || true
+    local entry
+    for entry in "${started_servers[@]}"; do
+        # shellcheck disable=SC2086
+        set -- $entry
+        bash "scripts/servers/$1.sh" stop "$2" || true
     done
 }
 trap stop_servers EXIT

@@ -25,7 +25,15 @@ running() {
     kill -0 "$pid" 2>/dev/null
 }
 
+# start_lock NAME PORT: hold a lock (fd 7) until the script exits, so tests starting the same
+# server from parallel threads start it once (the others then find it running).
+start_lock() {
+    exec 7>"$SERVERS_STATE/$1-$2.start.lock"
+    flock 7
+}
+
 # start_bg NAME PORT COMMAND...: run COMMAND detached, log to the state dir, record its PID.
+# The server gets none of the scripts' lock descriptors, or it would hold them for its life.
 start_bg() {
     local name=$1 port=$2
     shift 2
@@ -33,7 +41,7 @@ start_bg() {
         say "port $port is taken by a process this script did not start"
         return 1
     fi
-    setsid nohup "$@" >"$SERVERS_STATE/$name-$port.log" 2>&1 </dev/null &
+    setsid nohup "$@" >"$SERVERS_STATE/$name-$port.log" 2>&1 </dev/null 7>&- 8>&- 9>&- &
     echo $! >"$(pidfile "$name" "$port")"
 }
 
@@ -75,11 +83,16 @@ stop_pid() {
 # pip_tool PACKAGE COMMAND: make sure COMMAND exists in the servers' own venv; prints its path.
 pip_tool() {
     local package=$1 command=$2
-    if [ ! -x "$SERVERS_VENV/bin/$command" ]; then
-        [ -x "$SERVERS_VENV/bin/pip" ] || python3 -m venv "$SERVERS_VENV" >&2
-        say "installing $package"
-        "$SERVERS_VENV/bin/pip" install -q "$package" >&2
-    fi
+    mkdir -p "$(dirname "$SERVERS_VENV")"
+    (
+        # One installer at a time: two pip runs in one venv can leave it broken.
+        flock 8
+        if [ ! -x "$SERVERS_VENV/bin/$command" ]; then
+            [ -x "$SERVERS_VENV/bin/pip" ] || python3 -m venv "$SERVERS_VENV" >&2
+            say "installing $package"
+            "$SERVERS_VENV/bin/pip" install -q "$package" >&2
+        fi
+    ) 8>"$SERVERS_VENV.lock"
     echo "$SERVERS_VENV/bin/$command"
 }
 

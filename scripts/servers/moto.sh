@@ -11,6 +11,7 @@ port=${2:-5000}
 
 case "$action" in
 start)
+    start_lock "$name" "$port"
     if ! running "$name" "$port"; then
         server=$(pip_tool 'moto[server]' moto_server)
         start_bg "$name" "$port" "$server" -H 127.0.0.1 -p "$port"

@@ -34,6 +34,7 @@ wait_ready() {
 
 case "${1:-}" in
 start)
+    start_lock "$NAME" "$PORT"
     if ! running "$NAME" "$PORT"; then
         bin=$(binary)
         start_bg "$NAME" "$PORT" "$bin" -addr "127.0.0.1:$PORT" -no-stdin-watch -no-ja

@@ -51,7 +51,7 @@ start() {
 }
 
 case "${1:-}" in
-    start) start "$@" ;;
+    start) start_lock "$NAME" "$PORT"; start "$@" ;;
     stop) stop_pid "$NAME" "$PORT" ;;
     *) echo "usage: $0 start [PORT] [DIR] [USER:PASSWORD] | stop [PORT]" >&2; exit 2 ;;
 esac

@@ -83,7 +83,10 @@ start() {
 }
 
 case "$cmd" in
-start) start ;;
+start)
+    start_lock "$NAME" "$PORT"
+    start
+    ;;
 stop) stop_pid "$NAME" "$PORT" ;;
 *)
     echo "usage: $0 start [PORT] [DIR] | stop [PORT]" >&2

@@ -46,8 +46,9 @@ pub enum DeliveryError {
     Permanent { message: String },
     /// The service took some events and not others (per-item results of a bulk request).
     /// `rejected` and `retry` are positions in the batch (as `batch.iter()` yields them):
-    /// the rejected ones are counted as failed, the ones to retry go back in line (and to the
-    /// spool) like a transient failure; all the others count as delivered. `message` names
+    /// the rejected ones are counted as failed, the ones to retry go back in line like a
+    /// transient failure (back to the spool when the batch came from it, before its cursor
+    /// moves); all the others count as delivered. `message` names
     /// the service's own reasons (the first few are enough).
     Partial {
         rejected: Vec<usize>,

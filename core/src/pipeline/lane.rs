@@ -376,6 +376,16 @@ impl Lane {
                     self.counters.set_error(Some(message));
                     let again = (!outcome.retry.is_empty())
                         .then(|| Arc::new(work.batch().subset(&outcome.retry)));
+                    // Events read from the spool go back to it before the cursor moves past
+                    // them, so a crash during the backoff cannot lose them (they now wait
+                    // behind newer spooled events, as after a restart).
+                    let respooled = match (&again, &work) {
+                        (Some(batch), Work::Spooled(..)) => {
+                            self.append_to_spool(&mut lock(&self.inbox), batch);
+                            true
+                        }
+                        _ => false,
+                    };
                     self.finish_counted(work, outcome.delivered, outcome.rejected);
                     match again {
                         None => {
@@ -388,7 +398,9 @@ impl Lane {
                             self.counters
                                 .retried
                                 .fetch_add(batch.len() as u64, Ordering::AcqRel);
-                            self.park(Work::Memory(batch));
+                            if !respooled {
+                                self.park(Work::Memory(batch));
+                            }
                             self.sleep(backoff(&settings.retry, failures, retry_after));
                         }
                     }
@@ -537,6 +549,7 @@ mod tests {
         answers: Vec<Result<(), DeliveryError>>,
         batch: Batch,
         spool_dir: Option<&std::path::Path>,
+        durable: bool,
     ) -> (BackendStats, Vec<Vec<String>>) {
         let seen = Arc::new(Mutex::new(Vec::new()));
         let backend = Scripted {
@@ -575,7 +588,7 @@ mod tests {
         let n = batch.len() as u64;
         let runner = lane.clone();
         let thread = std::thread::spawn(move || runner.run(Box::new(backend), settings));
-        lane.push(Arc::new(batch), false);
+        lane.push(Arc::new(batch), durable);
         let deadline = Instant::now() + Duration::from_secs(10);
         while lane.counters.settled() < n && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(5));
@@ -597,7 +610,8 @@ mod tests {
 
     #[test]
     fn a_partial_answer_settles_each_event_once() {
-        for spool in [false, true] {
+        // In memory without a spool, in memory with one, and read back from the spool.
+        for (spool, durable) in [(false, false), (true, false), (true, true)] {
             let dir = tempfile::tempdir().unwrap();
             let events = events(5);
             let ids: Vec<String> = events.iter().map(|e| e.id.to_string()).collect();
@@ -605,6 +619,7 @@ mod tests {
                 vec![partial(vec![1], vec![3]), Ok(())],
                 Batch::from_events(&events),
                 spool.then(|| dir.path()),
+                durable,
             );
             assert_eq!(seen.len(), 2, "one retry, of the one event asked for");
             assert_eq!(seen[1], vec![ids[3].clone()]);
@@ -616,6 +631,9 @@ mod tests {
             assert_eq!(stats.retried, 1);
             assert!(stats.healthy);
             assert!(stats.last_error.is_none(), "cleared by the later success");
+            if durable {
+                assert_eq!(stats.spooled, 6, "the event to retry went back to the spool");
+            }
         }
     }
 
@@ -626,6 +644,7 @@ mod tests {
             vec![partial(vec![0, 2], vec![])],
             Batch::from_events(&events),
             None,
+            false,
         );
         assert_eq!(seen.len(), 1, "nothing is retried");
         assert_eq!((stats.sent, stats.failed, stats.queued), (2, 2, 0));
