@@ -145,10 +145,15 @@ pub async fn unified(
     let mut report = vec![json!({"name": MANAGED_SOURCE, "ok": true})];
     // Each source returns at most `limit` of its earliest events, so the earliest `limit`
     // of the merge are all here.
+    let (external_start, external_end) = if p.end.is_none() {
+        state.sources.until_now_range(start, end, p.start.is_some())
+    } else {
+        (start, end)
+    };
     let queries = state.sources.names().map(|source| {
         let query = ExternalQuery {
-            start,
-            end,
+            start: external_start,
+            end: external_end,
             filters: Filters {
                 site: p.site_id.clone(),
                 ..Filters::default()

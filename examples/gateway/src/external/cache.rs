@@ -43,6 +43,14 @@ impl Cache {
         }
     }
 
+    pub fn ttl(&self) -> Duration {
+        if self.enabled() {
+            self.ttl
+        } else {
+            Duration::ZERO
+        }
+    }
+
     fn enabled(&self) -> bool {
         !self.ttl.is_zero() && self.capacity > 0
     }

@@ -107,6 +107,27 @@ impl Sources {
         self.configs.iter()
     }
 
+    /// The range to ask the sources for when a view asks "until now": the end steps back to
+    /// a multiple of the cache's TTL (and a defaulted start with it), so refreshes within one
+    /// TTL share one read per source instead of each missing the cache by microseconds.
+    /// Data newer than that step waits for the next one: no staler than a cache hit.
+    pub fn until_now_range(&self, start: i64, end: i64, start_given: bool) -> (i64, i64) {
+        let step = i64::try_from(self.cache.ttl().as_micros()).unwrap_or(i64::MAX);
+        if step <= 0 {
+            return (start, end);
+        }
+        let snapped = end - end.rem_euclid(step);
+        let start = if start_given {
+            start
+        } else {
+            start - (end - snapped)
+        };
+        if start >= snapped {
+            return (start.min(end), end);
+        }
+        (start, snapped)
+    }
+
     pub fn get(&self, name: &str) -> Option<&SourceConfig> {
         self.configs.iter().find(|c| c.name() == name)
     }
@@ -156,5 +177,35 @@ async fn read(source: &SourceConfig, q: ExternalQuery) -> Result<QueryOutcome, S
                 other.type_name()
             )),
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sources(ttl_s: u64) -> Sources {
+        Sources::new(
+            Vec::new(),
+            Duration::from_secs(ttl_s),
+            8,
+            Duration::from_secs(1),
+        )
+    }
+
+    #[test]
+    fn until_now_steps_back_to_the_cache_ttl() {
+        let s = sources(5);
+        let now = 1_000_003_700_000; // 3.7 s past a multiple of 5 s
+        let hour = 3_600_000_000;
+        assert_eq!(
+            s.until_now_range(now - hour, now, false),
+            (now - 3_700_000 - hour, now - 3_700_000)
+        );
+        // An explicit start stays; one inside the last step keeps the exact end.
+        assert_eq!(s.until_now_range(7, now, true), (7, now - 3_700_000));
+        assert_eq!(s.until_now_range(now - 10, now, true), (now - 10, now));
+        // No cache, no stepping.
+        assert_eq!(sources(0).until_now_range(5, now, false), (5, now));
     }
 }
