@@ -6,10 +6,10 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::load::from_value_at;
-use super::net::{base_url, default_retries, default_timeout, net, non_empty, NetConfig};
+use super::net::{base_url, default_retries, default_timeout, net, non_empty, redacted, NetConfig};
 use crate::error::{Error, Result};
 
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Clone, PartialEq, Default)]
 pub struct AwsConfig {
     /// None: `AWS_REGION`, then `AWS_DEFAULT_REGION`, then us-east-1.
     pub region: Option<String>,
@@ -19,6 +19,18 @@ pub struct AwsConfig {
     pub access_key_id: Option<String>,
     pub secret_access_key: Option<String>,
     pub session_token: Option<String>,
+}
+
+impl std::fmt::Debug for AwsConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AwsConfig")
+            .field("region", &self.region)
+            .field("endpoint", &self.endpoint)
+            .field("access_key_id", &self.access_key_id)
+            .field("secret_access_key", &redacted(&self.secret_access_key))
+            .field("session_token", &redacted(&self.session_token))
+            .finish()
+    }
 }
 
 impl AwsConfig {

@@ -7,11 +7,26 @@ use super::load::from_value_at;
 use super::net::{base_url, default_retries, default_timeout, net, non_empty, NetConfig};
 use crate::error::{Error, Result};
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Clone, PartialEq)]
 pub enum ElasticAuth {
     None,
     Basic { username: String, password: String },
     ApiKey(String),
+}
+
+/// Never the password or key itself: configs end up in logs and panics.
+impl std::fmt::Debug for ElasticAuth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ElasticAuth::None => f.write_str("None"),
+            ElasticAuth::Basic { username, .. } => f
+                .debug_struct("Basic")
+                .field("username", username)
+                .field("password", &"<redacted>")
+                .finish(),
+            ElasticAuth::ApiKey(_) => f.write_str("ApiKey(<redacted>)"),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -6,10 +6,10 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::load::from_value_at;
-use super::net::{base_url, default_retries, default_timeout, net, NetConfig};
+use super::net::{base_url, default_retries, default_timeout, net, redacted, NetConfig};
 use crate::error::{Error, Result};
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Clone, PartialEq)]
 pub struct LokiConfig {
     /// Base URL of Loki, no trailing slash; `endpoint` is appended.
     pub url: String,
@@ -28,6 +28,22 @@ pub struct LokiConfig {
     /// Upper bound of one push request body.
     pub max_bytes: usize,
     pub net: NetConfig,
+}
+
+impl std::fmt::Debug for LokiConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LokiConfig")
+            .field("url", &self.url)
+            .field("endpoint", &self.endpoint)
+            .field("labels", &self.labels)
+            .field("tenant", &self.tenant)
+            .field("username", &self.username)
+            .field("password", &redacted(&self.password))
+            .field("token", &redacted(&self.token))
+            .field("max_bytes", &self.max_bytes)
+            .field("net", &self.net)
+            .finish()
+    }
 }
 
 #[derive(Deserialize)]

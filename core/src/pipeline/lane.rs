@@ -632,7 +632,10 @@ mod tests {
             assert!(stats.healthy);
             assert!(stats.last_error.is_none(), "cleared by the later success");
             if durable {
-                assert_eq!(stats.spooled, 6, "the event to retry went back to the spool");
+                assert_eq!(
+                    stats.spooled, 6,
+                    "the event to retry went back to the spool"
+                );
             }
         }
     }

@@ -201,10 +201,24 @@ fn exact_fields(cluster: &Cluster, target: &str, options: &str) -> Result<ExactF
     Ok(ExactFields::from_mappings(&answer))
 }
 
+/// The top-level keys of a schema v1 event.
+const EVENT_KEYS: &[&str] = &[
+    "v", "id", "seq", "time", "site", "app", "entity", "kind", "status", "progress", "level",
+    "message", "metrics", "attrs",
+];
+
 /// A stored document as the schema v1 event the core wrote (the same JSON as the core's
 /// `Event`); None when it is not one.
 fn to_event(source: &Value) -> Option<ExternalEvent> {
-    let event: Event = serde_json::from_value(source.clone()).ok()?;
+    // Ingest pipelines often add their own fields (`@timestamp`, `host`...): keep the
+    // event's own, or the strict schema would refuse every such document.
+    let own: serde_json::Map<String, Value> = source
+        .as_object()?
+        .iter()
+        .filter(|(key, _)| EVENT_KEYS.contains(&key.as_str()))
+        .map(|(key, value)| (key.clone(), value.clone()))
+        .collect();
+    let event: Event = serde_json::from_value(Value::Object(own)).ok()?;
     Some(ExternalEvent {
         time: event.time.unix_micros(),
         seq: event.seq,
@@ -258,6 +272,24 @@ mod tests {
     use super::*;
 
     const MARCH_1: i64 = 1_772_323_200_000_000;
+
+    #[test]
+    fn fields_added_by_an_ingest_pipeline_are_left_out() {
+        let event = serde_json::json!({
+            "v": 1, "id": "0190f6a0-0000-7000-8000-000000000001", "seq": 3,
+            "time": "2026-03-01T14:00:00.000001Z", "site": "fab1",
+            "app": {"name": "etch"}, "entity": {"kind": "job", "id": "J-1"},
+            "kind": "started", "status": "running"
+        });
+        let mut stored = event.clone();
+        stored["@timestamp"] = "2026-03-01T14:00:00Z".into();
+        stored["host"] = serde_json::json!({"name": "ingest-1"});
+        let read = to_event(&stored).expect("an event with extra fields is still one");
+        assert_eq!(read.seq, 3);
+        assert_eq!(read.id, "0190f6a0-0000-7000-8000-000000000001");
+        assert!(read.body.get("@timestamp").is_none() && read.body.get("host").is_none());
+        assert!(to_event(&serde_json::json!({"message": "not an event"})).is_none());
+    }
 
     #[test]
     fn short_ranges_name_their_days() {

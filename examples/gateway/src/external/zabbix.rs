@@ -27,10 +27,24 @@ const PAGE: usize = 5_000;
 /// Rows one query may read in all: a wider range must be narrowed by the caller.
 const MAX_ROWS: usize = 1_000_000;
 
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub enum Auth {
     Login { username: String, password: String },
     Token(String),
+}
+
+/// Never the password or token itself: configs end up in logs and panics.
+impl std::fmt::Debug for Auth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Auth::Login { username, .. } => f
+                .debug_struct("Login")
+                .field("username", username)
+                .field("password", &"<redacted>")
+                .finish(),
+            Auth::Token(_) => f.write_str("Token(<redacted>)"),
+        }
+    }
 }
 
 /// The keys of a `zabbix` source.
@@ -140,9 +154,26 @@ struct Api {
     auth: Option<String>,
 }
 
+/// The start of an answer for an error message, cut on a character boundary.
+fn excerpt(text: &str) -> String {
+    text.chars().take(300).collect()
+}
+
 impl Api {
     fn new(source: &ZabbixSource) -> Api {
-        let agent = ureq::Agent::config_builder()
+        let mut config = ureq::Agent::config_builder();
+        // A frontend on this machine is never reached through a proxy from the environment.
+        let rest = source
+            .url
+            .trim_start_matches("http://")
+            .trim_start_matches("https://");
+        if ["127.", "localhost", "[::1]"]
+            .iter()
+            .any(|p| rest.starts_with(p))
+        {
+            config = config.proxy(None);
+        }
+        let agent = config
             .timeout_global(Some(source.timeout))
             .http_status_as_error(false)
             .build()
@@ -176,14 +207,14 @@ impl Api {
             return Err(format!(
                 "zabbix API {} answered {status}: {}",
                 self.url,
-                &text[..text.len().min(300)]
+                excerpt(&text)
             ));
         }
         let mut answer: Value = serde_json::from_str(&text).map_err(|e| {
             format!(
                 "zabbix API {} did not answer JSON ({e}): {}",
                 self.url,
-                &text[..text.len().min(300)]
+                excerpt(&text)
             )
         })?;
         if let Some(error) = answer.get("error") {
