@@ -25,7 +25,7 @@ binary() {
 wait_ready() {
     local i
     for i in $(seq 1 40); do
-        curl -fsS "http://127.0.0.1:$PORT/" >/dev/null 2>&1 && return 0
+        curl -fsS --noproxy '*' "http://127.0.0.1:$PORT/" >/dev/null 2>&1 && return 0
         sleep 0.25
     done
     say "osmem-server on port $PORT does not answer HTTP"

@@ -57,8 +57,10 @@ make_bucket() {
 create_bucket() {
     python3 - "$1" <<'PY'
 import sys, urllib.request, urllib.error
+# Loopback: never through a proxy from the environment.
+opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 try:
-    print(urllib.request.urlopen(urllib.request.Request(sys.argv[1], method="PUT"), timeout=5).status)
+    print(opener.open(urllib.request.Request(sys.argv[1], method="PUT"), timeout=5).status)
 except urllib.error.HTTPError as e:
     print(e.code)
 except Exception:

@@ -5,7 +5,8 @@
 #   zabbix-api.sh start [PORT] [DIR]   print http://127.0.0.1:PORT/api_jsonrpc.php last
 #   zabbix-api.sh stop [PORT]          stop PHP's built-in server by its PID
 # Debian's frontend reads its settings from /etc/zabbix/zabbix.conf.php (a fixed path in
-# CConfigFile): this script writes that file when it is missing or points elsewhere.
+# CConfigFile): this script writes that file when it is missing or one it wrote itself, and
+# refuses to touch one it did not write.
 # Login: Admin / zabbix (the packaged data's default).
 source "$(dirname "$0")/lib.sh"
 
@@ -46,6 +47,11 @@ $ZBX_SERVER_NAME      = 'wafermon-test';
 $IMAGE_FORMAT_DEFAULT = IMAGE_FORMAT_PNG;
 PHP
     )
+    if [ -f "$CONFIG" ] && ! grep -q "Written by wafermon" "$CONFIG"; then
+        # A real frontend's settings on this host: never overwrite them.
+        say "$CONFIG belongs to another Zabbix frontend; not changing it"
+        return 1
+    fi
     if [ ! -f "$CONFIG" ] || [ "$(cat "$CONFIG")" != "$wanted" ]; then
         mkdir -p "$(dirname "$CONFIG")"
         printf '%s\n' "$wanted" >"$CONFIG"
@@ -55,7 +61,7 @@ PHP
 
 # True when user.login answers with a session token.
 api_ready() {
-    curl -s -m 5 -H 'Content-Type: application/json-rpc' \
+    curl -s -m 5 --noproxy '*' -H 'Content-Type: application/json-rpc' \
         -d '{"jsonrpc":"2.0","method":"apiinfo.version","params":{},"id":1}' \
         "http://127.0.0.1:$PORT/api_jsonrpc.php" | grep -q '"result"'
 }
