@@ -357,23 +357,7 @@ impl Outcome {
             }
             message.push_str(&format!("will retry: {cause}"));
         }
-        if self.retry.is_empty() && self.rejected.is_empty() {
-            Ok(())
-        } else if self.retry.len() == len {
-            Err(DeliveryError::Transient {
-                message,
-                retry_after,
-            })
-        } else if self.rejected.len() == len {
-            Err(DeliveryError::Permanent { message })
-        } else {
-            Err(DeliveryError::Partial {
-                rejected: self.rejected,
-                retry: self.retry,
-                message,
-                retry_after,
-            })
-        }
+        DeliveryError::by_positions(len, self.rejected, self.retry, message, retry_after)
     }
 }
 
