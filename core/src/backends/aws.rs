@@ -14,10 +14,9 @@ use aws_sigv4::http_request::{sign, SignableBody, SignableRequest, SigningSettin
 use aws_sigv4::sign::v4;
 use aws_smithy_runtime_api::client::identity::Identity;
 use serde_json::Value;
-use ureq::http::header;
 use ureq::Agent;
 
-use super::http::parse_retry_after;
+use super::http;
 use super::DeliveryError;
 use crate::config::AwsConfig;
 use crate::error::{Error, Result};
@@ -104,16 +103,6 @@ pub fn endpoint(config: &AwsConfig, service: &str, region: &str) -> String {
         .unwrap_or_else(|| format!("https://{service}.{region}.amazonaws.com"))
 }
 
-/// A local emulator must never be reached through a proxy from the environment.
-fn is_loopback(url: &str) -> bool {
-    let rest = url
-        .trim_start_matches("http://")
-        .trim_start_matches("https://");
-    ["127.", "localhost", "[::1]"]
-        .iter()
-        .any(|prefix| rest.starts_with(prefix))
-}
-
 /// Why an AWS call did not succeed: AWS's own error code and message, or the network's.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AwsError {
@@ -193,17 +182,7 @@ impl AwsClient {
             ));
         }
         let identity: Identity = credentials(config)?.into();
-        let mut builder = Agent::config_builder();
-        if is_loopback(&base) {
-            builder = builder.proxy(None);
-        }
-        let agent: Agent = builder
-            .http_status_as_error(false)
-            .timeout_global(Some(timeout))
-            .max_redirects(0)
-            .user_agent(format!("wafermon/{}", crate::VERSION))
-            .build()
-            .into();
+        let agent = http::agent(&base, timeout);
         Ok(AwsClient {
             agent,
             base,
@@ -266,11 +245,7 @@ impl AwsClient {
             Err(e) => return Err(from_ureq(e)),
         };
         let status = response.status().as_u16();
-        let retry_after = response
-            .headers()
-            .get(header::RETRY_AFTER)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| parse_retry_after(v, SystemTime::now()));
+        let retry_after = http::retry_after(response.headers(), SystemTime::now());
         let error_type = response
             .headers()
             .get("x-amzn-errortype")
@@ -382,23 +357,7 @@ impl Outcome {
             }
             message.push_str(&format!("will retry: {cause}"));
         }
-        if self.retry.is_empty() && self.rejected.is_empty() {
-            Ok(())
-        } else if self.retry.len() == len {
-            Err(DeliveryError::Transient {
-                message,
-                retry_after,
-            })
-        } else if self.rejected.len() == len {
-            Err(DeliveryError::Permanent { message })
-        } else {
-            Err(DeliveryError::Partial {
-                rejected: self.rejected,
-                retry: self.retry,
-                message,
-                retry_after,
-            })
-        }
+        DeliveryError::by_positions(len, self.rejected, self.retry, message, retry_after)
     }
 }
 
@@ -423,18 +382,10 @@ fn error_from(
         .unwrap_or_default();
     let message = text("message")
         .or_else(|| text("Message"))
-        .unwrap_or_else(|| {
-            String::from_utf8_lossy(body)
-                .split_whitespace()
-                .collect::<Vec<_>>()
-                .join(" ")
-        });
-    let message = match message.char_indices().nth(MESSAGE_CHARS) {
-        Some((cut, _)) => format!("{}…", &message[..cut]),
-        None => message,
-    };
-    let transient =
-        status >= 500 || status == 408 || status == 429 || THROTTLING.contains(&code.as_str());
+        .unwrap_or_else(|| http::one_line(body));
+    let message = http::truncated(message, MESSAGE_CHARS);
+    // AWS also throttles with a 400 and a throttling code.
+    let transient = http::is_transient_status(status) || THROTTLING.contains(&code.as_str());
     AwsError {
         status: Some(status),
         code,
@@ -451,18 +402,8 @@ fn short_code(code: &str) -> &str {
 }
 
 fn from_ureq(error: ureq::Error) -> AwsError {
-    use ureq::Error as E;
-    let permanent = matches!(
-        error,
-        E::Http(_)
-            | E::BadUri(_)
-            | E::InvalidProxyUrl
-            | E::RequireHttpsOnly(_)
-            | E::TlsRequired
-            | E::RedirectFailed
-            | E::TooManyRedirects
-    );
-    AwsError::network(error.to_string(), !permanent)
+    let transient = http::is_transient_transport_error(&error);
+    AwsError::network(error.to_string(), transient)
 }
 
 #[cfg(test)]

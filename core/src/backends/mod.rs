@@ -72,6 +72,36 @@ impl DeliveryError {
         }
     }
 
+    /// What a batch of `len` events sent in several requests came to, from the positions
+    /// rejected and to retry: delivered when neither has any, a transient failure when all
+    /// are to retry, a permanent one when all were rejected, else partial.
+    #[cfg(any(feature = "aws", feature = "loki"))]
+    pub(crate) fn by_positions(
+        len: usize,
+        rejected: Vec<usize>,
+        retry: Vec<usize>,
+        message: String,
+        retry_after: Option<Duration>,
+    ) -> Result<(), DeliveryError> {
+        if rejected.is_empty() && retry.is_empty() {
+            Ok(())
+        } else if retry.len() == len {
+            Err(DeliveryError::Transient {
+                message,
+                retry_after,
+            })
+        } else if rejected.len() == len {
+            Err(DeliveryError::Permanent { message })
+        } else {
+            Err(DeliveryError::Partial {
+                rejected,
+                retry,
+                message,
+                retry_after,
+            })
+        }
+    }
+
     pub fn message(&self) -> &str {
         match self {
             DeliveryError::Transient { message, .. }

@@ -9,7 +9,7 @@ use std::path::Path;
 use serde_json::{json, Value};
 
 use common::servers::{free_port, server};
-use common::{encode, ev, ts, Ev, Launch, HOUR, MINUTE, PATIENCE, SECOND, T0};
+use common::{encode, ev, fab1_jobs, fab2_failures, ts, Ev, Launch, HOUR, MINUTE, PATIENCE, T0};
 
 /// 2026-03-01 14:00 to 15:00 UTC.
 const W: i64 = T0 + 14 * HOUR;
@@ -55,18 +55,7 @@ fn write(url: &str, index: &str, template: bool, files: &Path, events: &[Ev]) ->
 }
 
 fn plant_events() -> Vec<Ev> {
-    let mut events: Vec<Ev> = (0..6)
-        .map(|i| {
-            let kind = if i % 3 == 2 { "failed" } else { "started" };
-            ev(
-                "fab1",
-                "etch-tool",
-                &format!("F-{i}"),
-                kind,
-                W + i * 5 * MINUTE,
-            )
-        })
-        .collect();
+    let mut events = fab1_jobs(W);
     events.extend([
         // In yesterday's index.
         ev("fab1", "etch-tool", "F-old", "started", W - 25 * HOUR),
@@ -81,15 +70,7 @@ fn plant_events() -> Vec<Ev> {
         ev("fab1", "etch-tool", "F-edge", "started", W + HOUR - 1),
         ev("fab1", "etch-tool", "F-end", "started", W + HOUR),
     ]);
-    events.extend((0..3).map(|i| {
-        ev(
-            "fab2",
-            "etch-tool",
-            &format!("G-{i}"),
-            "failed",
-            W + i * MINUTE + 30 * SECOND,
-        )
-    }));
+    events.extend(fab2_failures(W));
     events
 }
 

@@ -11,9 +11,9 @@ use serde_json::Value;
 use ureq::http::header;
 use ureq::Agent;
 
-use crate::backends::http::parse_retry_after;
+use crate::backends::http;
 use crate::config::ElasticAuth;
-use crate::error::{Error, Result};
+use crate::error::Result;
 
 /// A `_bulk` answer holds one small item per action (fewer with `filter_path`); a search
 /// page holds its documents. Anything bigger than this is not an answer we asked for.
@@ -59,12 +59,16 @@ impl Reply {
 
     /// Worth trying again later: the cluster is busy or broken, not refusing us.
     pub fn is_transient(&self) -> bool {
-        self.status >= 500 || self.status == 429 || self.status == 408
+        http::is_transient_status(self.status)
     }
 
     pub fn json(&self) -> std::result::Result<Value, String> {
-        serde_json::from_slice(&self.body)
-            .map_err(|e| format!("the answer is not JSON ({e}): {}", excerpt(&self.body)))
+        serde_json::from_slice(&self.body).map_err(|e| {
+            format!(
+                "the answer is not JSON ({e}): {}",
+                http::excerpt(&self.body, EXCERPT_CHARS)
+            )
+        })
     }
 
     /// The server's own reason for a failed request: `type: reason` of an Elasticsearch
@@ -73,7 +77,7 @@ impl Reply {
         let text = serde_json::from_slice::<Value>(&self.body)
             .ok()
             .and_then(|v| v.get("error").map(error_text))
-            .unwrap_or_else(|| excerpt(&self.body));
+            .unwrap_or_else(|| http::excerpt(&self.body, EXCERPT_CHARS));
         if text.is_empty() {
             format!("HTTP {}", self.status)
         } else {
@@ -105,17 +109,6 @@ pub fn error_text(error: &Value) -> String {
     }
 }
 
-fn excerpt(bytes: &[u8]) -> String {
-    let one_line = String::from_utf8_lossy(bytes)
-        .split_whitespace()
-        .collect::<Vec<_>>()
-        .join(" ");
-    match one_line.char_indices().nth(EXCERPT_CHARS) {
-        Some((cut, _)) => format!("{}…", &one_line[..cut]),
-        None => one_line,
-    }
-}
-
 /// A request that got no HTTP answer.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RequestError {
@@ -137,20 +130,10 @@ impl fmt::Display for RequestError {
 
 impl From<ureq::Error> for RequestError {
     fn from(error: ureq::Error) -> Self {
-        use ureq::Error as E;
-        let transient = !matches!(
-            error,
-            E::Http(_)
-                | E::BadUri(_)
-                | E::InvalidProxyUrl
-                | E::RequireHttpsOnly(_)
-                | E::TlsRequired
-                | E::RedirectFailed
-                | E::TooManyRedirects
-        );
+        let transient = http::is_transient_transport_error(&error);
         let cut_off = matches!(
             &error,
-            E::Io(e) if matches!(
+            ureq::Error::Io(e) if matches!(
                 e.kind(),
                 std::io::ErrorKind::BrokenPipe
                     | std::io::ErrorKind::ConnectionReset
@@ -172,40 +155,12 @@ pub struct Cluster {
     authorization: Option<String>,
 }
 
-/// A cluster on this machine is never reached through a proxy from the environment
-/// (HTTP_PROXY without NO_PROXY is common on fab hosts).
-fn is_loopback(url: &str) -> bool {
-    let rest = url
-        .trim_start_matches("http://")
-        .trim_start_matches("https://");
-    ["127.", "localhost", "[::1]"]
-        .iter()
-        .any(|prefix| rest.starts_with(prefix))
-}
-
 impl Cluster {
     /// `url` is the base URL without a trailing slash (as the config gives it). Fails when
     /// no request could ever work in this build (HTTPS without the "tls" feature).
     pub fn new(url: &str, auth: &ElasticAuth, timeout: Duration) -> Result<Cluster> {
-        if url.starts_with("https://") && !cfg!(feature = "tls") {
-            return Err(Error::config(
-                "url",
-                format!("'{url}' needs HTTPS, but wafermon was built without the \"tls\" feature"),
-            ));
-        }
-        let mut builder = Agent::config_builder();
-        if is_loopback(url) {
-            builder = builder.proxy(None);
-        }
-        let agent: Agent = builder
-            // A 4xx/5xx body carries the cluster's reason; we read it ourselves.
-            .http_status_as_error(false)
-            .timeout_global(Some(timeout))
-            // A redirect would re-send (or drop) a bulk body somewhere nobody configured.
-            .max_redirects(0)
-            .user_agent(format!("wafermon/{}", crate::VERSION))
-            .build()
-            .into();
+        http::check_scheme(url)?;
+        let agent = http::agent(url, timeout);
         Ok(Cluster {
             agent,
             url: url.trim_end_matches('/').to_string(),
@@ -249,11 +204,7 @@ impl Cluster {
         };
         let mut response = response?;
         let status = response.status().as_u16();
-        let retry_after = response
-            .headers()
-            .get(header::RETRY_AFTER)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| parse_retry_after(v, SystemTime::now()));
+        let retry_after = http::retry_after(response.headers(), SystemTime::now());
         let mut bytes = Vec::new();
         response
             .body_mut()

@@ -152,20 +152,6 @@ impl Outcome {
             return Ok(());
         }
         let message = self.message();
-        if self.retry.len() == len {
-            Err(DeliveryError::Transient {
-                message,
-                retry_after: self.retry_after,
-            })
-        } else if self.rejected.len() == len {
-            Err(DeliveryError::Permanent { message })
-        } else {
-            Err(DeliveryError::Partial {
-                rejected: self.rejected,
-                retry: self.retry,
-                message,
-                retry_after: self.retry_after,
-            })
-        }
+        DeliveryError::by_positions(len, self.rejected, self.retry, message, self.retry_after)
     }
 }

@@ -6,13 +6,12 @@
 //! here against the exact range in microseconds and the filters, because emulators (moto)
 //! ignore JSON patterns and a pattern cannot express every value.
 
-use std::collections::BinaryHeap;
-
 use serde_json::json;
 use wafermon::backends::aws::AwsClient;
 use wafermon::config::CloudWatchConfig;
 use wafermon::Event;
 
+use super::earliest::Earliest;
 use super::{ExternalEvent, ExternalQuery, Filters, QueryOutcome};
 
 /// Events per FilterLogEvents page (the service's maximum).
@@ -32,8 +31,7 @@ fn read(config: &CloudWatchConfig, q: &ExternalQuery) -> Result<QueryOutcome, St
     let client = AwsClient::new(&config.aws, "logs", config.net.timeout)
         .map_err(|e| format!("{}: {}", e.path().unwrap_or("cloudwatch"), e.message()))?;
     let mut outcome = QueryOutcome::default();
-    // The `limit` earliest matches; the heap's top is the latest kept, evicted first.
-    let mut kept: BinaryHeap<Ranked> = BinaryHeap::with_capacity(q.limit + 1);
+    let mut earliest = Earliest::new(q.limit);
     let mut request = json!({
         "logGroupName": config.log_group,
         "startTime": q.start.div_euclid(1000),
@@ -59,13 +57,10 @@ fn read(config: &CloudWatchConfig, q: &ExternalQuery) -> Result<QueryOutcome, St
                 outcome.skipped_lines += 1;
                 continue;
             };
-            if event.time < q.start || event.time >= q.end || !q.filters.matches(&event.body) {
-                continue;
-            }
-            outcome.matched += 1;
-            kept.push(Ranked(event));
-            if kept.len() > q.limit {
-                kept.pop();
+            // The filter pattern leaves out values it cannot quote, and the time range is
+            // in milliseconds: check each event exactly.
+            if q.admits(&event) {
+                earliest.push(event);
             }
         }
         match page["nextToken"].as_str() {
@@ -75,7 +70,7 @@ fn read(config: &CloudWatchConfig, q: &ExternalQuery) -> Result<QueryOutcome, St
             _ => break,
         }
     }
-    outcome.events = kept.into_sorted_vec().into_iter().map(|r| r.0).collect();
+    earliest.finish_into(&mut outcome);
     Ok(outcome)
 }
 
@@ -113,32 +108,6 @@ fn filter_pattern(filters: &Filters) -> Option<String> {
         })
         .collect();
     (!terms.is_empty()).then(|| format!("{{ {} }}", terms.join(" && ")))
-}
-
-/// Ordered by (time, seq, id), as the filesystem reader orders.
-struct Ranked(ExternalEvent);
-
-impl Ranked {
-    fn key(&self) -> (i64, u64, &str) {
-        (self.0.time, self.0.seq, &self.0.id)
-    }
-}
-
-impl PartialEq for Ranked {
-    fn eq(&self, other: &Self) -> bool {
-        self.key() == other.key()
-    }
-}
-impl Eq for Ranked {}
-impl PartialOrd for Ranked {
-    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
-        Some(self.cmp(other))
-    }
-}
-impl Ord for Ranked {
-    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        self.key().cmp(&other.key())
-    }
 }
 
 #[cfg(test)]

@@ -3,22 +3,20 @@
 //! line is parsed, and lines that are not events (a torn tail, a hand edit) are counted and
 //! skipped.
 
-use std::collections::BinaryHeap;
 use std::fs;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 
-use serde_json::Value;
 use wafermon::event::Timestamp;
 
+use super::earliest::Earliest;
 use super::{ExternalEvent, ExternalQuery, QueryOutcome};
 
 const DAY_MICROS: i64 = 86_400_000_000;
 
 pub fn query(root: &Path, q: &ExternalQuery) -> Result<QueryOutcome, String> {
     let mut outcome = QueryOutcome::default();
-    // The `limit` earliest matches; the heap's top is the latest kept, evicted first.
-    let mut kept: BinaryHeap<Ranked> = BinaryHeap::with_capacity(q.limit + 1);
+    let mut earliest = Earliest::new(q.limit);
     for file in files_in_range(root, q.start, q.end)? {
         outcome.files_scanned += 1;
         let reader = match fs::File::open(&file) {
@@ -30,64 +28,17 @@ pub fn query(root: &Path, q: &ExternalQuery) -> Result<QueryOutcome, String> {
             if line.iter().all(u8::is_ascii_whitespace) {
                 continue;
             }
-            let Some(event) = parse_line(&line) else {
+            let Some(event) = ExternalEvent::from_json_line(&line) else {
                 outcome.skipped_lines += 1;
                 continue;
             };
-            if event.time < q.start || event.time >= q.end || !q.filters.matches(&event.body) {
-                continue;
-            }
-            outcome.matched += 1;
-            kept.push(Ranked(event));
-            if kept.len() > q.limit {
-                kept.pop();
+            if q.admits(&event) {
+                earliest.push(event);
             }
         }
     }
-    outcome.events = kept.into_sorted_vec().into_iter().map(|r| r.0).collect();
+    earliest.finish_into(&mut outcome);
     Ok(outcome)
-}
-
-fn parse_line(line: &[u8]) -> Option<ExternalEvent> {
-    let body: Value = serde_json::from_slice(line).ok()?;
-    let time = Timestamp::parse(body.get("time")?.as_str()?)
-        .ok()?
-        .unix_micros();
-    let id = body.get("id")?.as_str()?.to_string();
-    let seq = body.get("seq").and_then(Value::as_u64).unwrap_or(0);
-    Some(ExternalEvent {
-        time,
-        seq,
-        id,
-        body,
-    })
-}
-
-/// Ordered by (time, seq, id) so the heap keeps the earliest and ties resolve the same way
-/// every run.
-struct Ranked(ExternalEvent);
-
-impl Ranked {
-    fn key(&self) -> (i64, u64, &str) {
-        (self.0.time, self.0.seq, &self.0.id)
-    }
-}
-
-impl PartialEq for Ranked {
-    fn eq(&self, other: &Self) -> bool {
-        self.key() == other.key()
-    }
-}
-impl Eq for Ranked {}
-impl PartialOrd for Ranked {
-    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
-        Some(self.cmp(other))
-    }
-}
-impl Ord for Ranked {
-    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        self.key().cmp(&other.key())
-    }
 }
 
 /// Every `events-*.jsonl` two levels below `root` whose day can hold events in [start, end).

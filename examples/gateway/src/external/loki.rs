@@ -13,11 +13,10 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use serde::Deserialize;
-use serde_json::Value;
 use wafermon::backends::loki::request_headers;
 use wafermon::config::LokiConfig;
-use wafermon::event::Timestamp;
 
+use super::earliest::Earliest;
 use super::{ExternalEvent, ExternalQuery, Filters, QueryOutcome};
 
 /// Lines per request: well under Loki's default `max_entries_limit_per_query` (5000).
@@ -44,7 +43,7 @@ fn read(config: &LokiConfig, q: &ExternalQuery) -> Result<QueryOutcome, String> 
     let mut start = i128::from(q.start) * 1000;
     let page = (q.limit + 1).min(PAGE);
     let mut outcome = QueryOutcome::default();
-    let mut events: Vec<ExternalEvent> = Vec::new();
+    let mut earliest = Earliest::new(q.limit);
     // Lines already read at `start`, the timestamp the next page begins with.
     let mut at_start: HashSet<String> = HashSet::new();
     loop {
@@ -61,15 +60,13 @@ fn read(config: &LokiConfig, q: &ExternalQuery) -> Result<QueryOutcome, String> 
             if Some(ns) == last {
                 next_at_start.insert(line.clone());
             }
-            match parse_line(&line) {
-                Some(event) if in_range(&event, q) && q.filters.matches(&event.body) => {
-                    events.push(event)
-                }
+            match ExternalEvent::from_json_line(line.as_bytes()) {
+                Some(event) if q.admits(&event) => earliest.push(event),
                 Some(_) => {}
                 None => outcome.skipped_lines += 1,
             }
         }
-        if !full || events.len() > q.limit {
+        if !full || earliest.matched() > q.limit as u64 {
             break;
         }
         let last = last.unwrap_or(end);
@@ -89,10 +86,7 @@ fn read(config: &LokiConfig, q: &ExternalQuery) -> Result<QueryOutcome, String> 
             break;
         }
     }
-    events.sort_by(|a, b| (a.time, a.seq, &a.id).cmp(&(b.time, b.seq, &b.id)));
-    outcome.matched = events.len() as u64;
-    events.truncate(q.limit);
-    outcome.events = events;
+    earliest.finish_into(&mut outcome);
     Ok(outcome)
 }
 
@@ -187,25 +181,6 @@ fn fetch(
     Ok(lines)
 }
 
-fn in_range(event: &ExternalEvent, q: &ExternalQuery) -> bool {
-    event.time >= q.start && event.time < q.end
-}
-
-fn parse_line(line: &str) -> Option<ExternalEvent> {
-    let body: Value = serde_json::from_str(line).ok()?;
-    let time = Timestamp::parse(body.get("time")?.as_str()?)
-        .ok()?
-        .unix_micros();
-    let id = body.get("id")?.as_str()?.to_string();
-    let seq = body.get("seq").and_then(Value::as_u64).unwrap_or(0);
-    Some(ExternalEvent {
-        time,
-        seq,
-        id,
-        body,
-    })
-}
-
 /// A LogQL string literal.
 fn quoted(text: &str) -> String {
     let mut out = String::with_capacity(text.len() + 2);
@@ -278,7 +253,7 @@ mod tests {
     fn config(labels: &[(&str, &str)]) -> LokiConfig {
         let value = serde_json::json!({"direct_backends": [{"type": "loki",
             "url": "http://127.0.0.1:3100",
-            "labels": labels.iter().map(|(k, v)| (k.to_string(), Value::from(*v))).collect::<serde_json::Map<_, _>>()}]});
+            "labels": labels.iter().map(|(k, v)| (k.to_string(), serde_json::Value::from(*v))).collect::<serde_json::Map<_, _>>()}]});
         match wafermon::Config::from_value(value).unwrap().direct_backends[0]
             .kind
             .clone()

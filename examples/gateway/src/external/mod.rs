@@ -3,6 +3,7 @@
 
 mod cache;
 mod cloudwatch;
+mod earliest;
 mod elastic;
 mod filesystem;
 mod loki;
@@ -16,6 +17,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use wafermon::config::BackendKind;
+use wafermon::event::Timestamp;
 
 use crate::config::SourceConfig;
 
@@ -67,6 +69,34 @@ pub struct ExternalEvent {
     pub seq: u64,
     pub id: String,
     pub body: Value,
+}
+
+impl ExternalQuery {
+    /// Whether an event read from a source answers this query: inside [start, end) and
+    /// through the filters. Sources filter coarsely (by day, hour, millisecond or label), so
+    /// readers check every event again.
+    pub fn admits(&self, event: &ExternalEvent) -> bool {
+        event.time >= self.start && event.time < self.end && self.filters.matches(&event.body)
+    }
+}
+
+impl ExternalEvent {
+    /// A JSON line as the core writes it (the filesystem, S3 and Loki backends); None for a
+    /// line that is not one, which readers count as skipped.
+    pub fn from_json_line(line: &[u8]) -> Option<ExternalEvent> {
+        let body: Value = serde_json::from_slice(line).ok()?;
+        let time = Timestamp::parse(body.get("time")?.as_str()?)
+            .ok()?
+            .unix_micros();
+        let id = body.get("id")?.as_str()?.to_string();
+        let seq = body.get("seq").and_then(Value::as_u64).unwrap_or(0);
+        Some(ExternalEvent {
+            time,
+            seq,
+            id,
+            body,
+        })
+    }
 }
 
 #[derive(Debug, Default)]

@@ -5,19 +5,19 @@
 //! few at a time, parsed (gzip by extension), filtered, deduplicated by id (a batch retried
 //! with other boundaries may sit in two objects), and the earliest `limit` kept.
 
-use std::collections::{BinaryHeap, HashSet};
+use std::collections::HashSet;
 use std::io::Read;
 use std::sync::Arc;
 
 use object_store::aws::AmazonS3;
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt};
-use serde_json::Value;
 use tokio::task::JoinSet;
 use wafermon::backends::s3::{build_store, describe, layout};
 use wafermon::config::S3Config;
 use wafermon::event::Timestamp;
 
+use super::earliest::Earliest;
 use super::{ExternalEvent, ExternalQuery, QueryOutcome};
 
 /// Objects fetched at once: enough to hide latency, few enough not to flood the server.
@@ -129,7 +129,7 @@ impl Reader {
     /// Fetch and parse the objects, `PARALLEL_FETCHES` at a time; keep the earliest matches.
     async fn read(&self, objects: Vec<Object>, q: &ExternalQuery) -> Result<QueryOutcome, String> {
         let mut outcome = QueryOutcome::default();
-        let mut kept: BinaryHeap<Ranked> = BinaryHeap::with_capacity(q.limit + 1);
+        let mut earliest = Earliest::new(q.limit);
         let mut seen: HashSet<String> = HashSet::new();
         let mut pending = objects.into_iter();
         let mut running: JoinSet<Result<Parsed, String>> = JoinSet::new();
@@ -158,20 +158,13 @@ impl Reader {
             outcome.files_scanned += 1;
             outcome.skipped_lines += parsed.skipped;
             for event in parsed.events {
-                if event.time < q.start || event.time >= q.end || !q.filters.matches(&event.body) {
-                    continue;
-                }
-                if !seen.insert(event.id.clone()) {
-                    continue;
-                }
-                outcome.matched += 1;
-                kept.push(Ranked(event));
-                if kept.len() > q.limit {
-                    kept.pop();
+                // An event can sit in two objects (hours cut by other writers): count it once.
+                if q.admits(&event) && seen.insert(event.id.clone()) {
+                    earliest.push(event);
                 }
             }
         }
-        outcome.events = kept.into_sorted_vec().into_iter().map(|r| r.0).collect();
+        earliest.finish_into(&mut outcome);
         Ok(outcome)
     }
 }
@@ -241,53 +234,12 @@ fn parse(bytes: &[u8], gzip: bool) -> Result<Parsed, String> {
         if line.iter().all(u8::is_ascii_whitespace) {
             continue;
         }
-        match parse_line(line) {
+        match ExternalEvent::from_json_line(line) {
             Some(event) => parsed.events.push(event),
             None => parsed.skipped += 1,
         }
     }
     Ok(parsed)
-}
-
-fn parse_line(line: &[u8]) -> Option<ExternalEvent> {
-    let body: Value = serde_json::from_slice(line).ok()?;
-    let time = Timestamp::parse(body.get("time")?.as_str()?)
-        .ok()?
-        .unix_micros();
-    let id = body.get("id")?.as_str()?.to_string();
-    let seq = body.get("seq").and_then(Value::as_u64).unwrap_or(0);
-    Some(ExternalEvent {
-        time,
-        seq,
-        id,
-        body,
-    })
-}
-
-/// Ordered by (time, seq, id): the heap keeps the earliest, ties resolve the same way.
-struct Ranked(ExternalEvent);
-
-impl Ranked {
-    fn key(&self) -> (i64, u64, &str) {
-        (self.0.time, self.0.seq, &self.0.id)
-    }
-}
-
-impl PartialEq for Ranked {
-    fn eq(&self, other: &Self) -> bool {
-        self.key() == other.key()
-    }
-}
-impl Eq for Ranked {}
-impl PartialOrd for Ranked {
-    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
-        Some(self.cmp(other))
-    }
-}
-impl Ord for Ranked {
-    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        self.key().cmp(&other.key())
-    }
 }
 
 #[cfg(test)]

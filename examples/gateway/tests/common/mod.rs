@@ -676,6 +676,34 @@ pub struct Ev {
 
 static SEQ: AtomicUsize = AtomicUsize::new(1);
 
+/// fab1's etch-tool jobs F-0 to F-5, five minutes apart from `start`, every third one
+/// failed: the series every external-source test writes to its service and reads back.
+pub fn fab1_jobs(start: i64) -> Vec<Ev> {
+    (0..6)
+        .map(|i| {
+            let kind = if i % 3 == 2 { "failed" } else { "started" };
+            ev(
+                "fab1",
+                "etch-tool",
+                &format!("F-{i}"),
+                kind,
+                start + i * 5 * MINUTE,
+            )
+        })
+        .collect()
+}
+
+/// fab2's failed etch-tool jobs G-0 to G-2, a minute apart from `start` + 30 s, so they
+/// interleave with fab1's series.
+pub fn fab2_failures(start: i64) -> Vec<Ev> {
+    (0..3)
+        .map(|i| {
+            let time = start + i * MINUTE + 30 * SECOND;
+            ev("fab2", "etch-tool", &format!("G-{i}"), "failed", time)
+        })
+        .collect()
+}
+
 /// An event of `kind` about job `entity_id` at `site`, app `app`, at `time` (micros).
 pub fn ev(site: &str, app: &str, entity_id: &str, kind: &str, time: i64) -> Ev {
     Ev {

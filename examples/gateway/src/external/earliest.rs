@@ -1,0 +1,116 @@
+//! The readers' common tail: of the events that match a query, keep the earliest `limit`,
+//! count them all, and hand them back oldest first. Each reader only decides which events
+//! to offer.
+
+use std::cmp::Ordering;
+use std::collections::BinaryHeap;
+
+use super::{ExternalEvent, QueryOutcome};
+
+/// The earliest `limit` matches seen so far, and how many matched in all.
+pub struct Earliest {
+    limit: usize,
+    // A max-heap: its top is the latest kept, the first to go when a match is earlier.
+    kept: BinaryHeap<Ranked>,
+    matched: u64,
+}
+
+impl Earliest {
+    pub fn new(limit: usize) -> Self {
+        Earliest {
+            limit,
+            kept: BinaryHeap::with_capacity(limit.saturating_add(1)),
+            matched: 0,
+        }
+    }
+
+    /// Count a match and keep it if it is among the earliest `limit` so far.
+    pub fn push(&mut self, event: ExternalEvent) {
+        self.matched += 1;
+        self.kept.push(Ranked(event));
+        if self.kept.len() > self.limit {
+            self.kept.pop();
+        }
+    }
+
+    /// Matches pushed so far, kept or not.
+    pub fn matched(&self) -> u64 {
+        self.matched
+    }
+
+    /// Move the kept events, oldest first, and the match count into `outcome`.
+    pub fn finish_into(self, outcome: &mut QueryOutcome) {
+        outcome.matched = self.matched;
+        outcome.events = self
+            .kept
+            .into_sorted_vec()
+            .into_iter()
+            .map(|r| r.0)
+            .collect();
+    }
+}
+
+/// Ordered by (time, seq, id) so ties resolve the same way every run and in every reader.
+struct Ranked(ExternalEvent);
+
+impl Ranked {
+    fn key(&self) -> (i64, u64, &str) {
+        (self.0.time, self.0.seq, &self.0.id)
+    }
+}
+
+impl PartialEq for Ranked {
+    fn eq(&self, other: &Self) -> bool {
+        self.key() == other.key()
+    }
+}
+impl Eq for Ranked {}
+impl PartialOrd for Ranked {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Ranked {
+    fn cmp(&self, other: &Self) -> Ordering {
+        self.key().cmp(&other.key())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::Value;
+
+    fn event(time: i64, seq: u64, id: &str) -> ExternalEvent {
+        ExternalEvent {
+            time,
+            seq,
+            id: id.to_string(),
+            body: Value::Null,
+        }
+    }
+
+    #[test]
+    fn keeps_the_earliest_oldest_first_and_counts_all() {
+        let mut earliest = Earliest::new(2);
+        for (time, seq, id) in [(30, 0, "c"), (10, 1, "b"), (40, 0, "d"), (10, 0, "a")] {
+            earliest.push(event(time, seq, id));
+        }
+        assert_eq!(earliest.matched(), 4);
+        let mut outcome = QueryOutcome::default();
+        earliest.finish_into(&mut outcome);
+        let ids: Vec<&str> = outcome.events.iter().map(|e| e.id.as_str()).collect();
+        assert_eq!(ids, ["a", "b"]);
+        assert_eq!(outcome.matched, 4);
+    }
+
+    #[test]
+    fn a_zero_limit_keeps_nothing_but_still_counts() {
+        let mut earliest = Earliest::new(0);
+        earliest.push(event(1, 0, "a"));
+        let mut outcome = QueryOutcome::default();
+        earliest.finish_into(&mut outcome);
+        assert!(outcome.events.is_empty());
+        assert_eq!(outcome.matched, 1);
+    }
+}
