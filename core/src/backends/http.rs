@@ -194,9 +194,14 @@ pub(crate) fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration
 /// Read the start of a body (reading it lets the agent reuse the connection) and return it
 /// as an excerpt for an error message.
 pub(crate) fn read_excerpt(body: &mut Body, max_chars: usize) -> String {
+    excerpt(&read_limited(body), max_chars)
+}
+
+/// The body, up to the size worth reading for an answer.
+pub(crate) fn read_limited(body: &mut Body) -> Vec<u8> {
     let mut bytes = Vec::new();
     let _ = body.as_reader().take(READ_LIMIT).read_to_end(&mut bytes);
-    excerpt(&bytes, max_chars)
+    bytes
 }
 
 /// The start of a body on one line, for an error message: enough to show the server's

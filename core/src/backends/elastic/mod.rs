@@ -192,6 +192,18 @@ impl Backend for Elastic {
                     pending.extend(halves(&body, run, self.cap).into_iter().rev());
                     continue;
                 }
+                Err(e) if e.cut_off && run.len() == 1 && bytes.len() >= CUT_OFF_MIN => {
+                    // One document the server (or a proxy before it) will not even read:
+                    // sending it again cannot help, and it would hold up the whole lane.
+                    let reason = format!(
+                        "the connection was cut while sending one document of {} bytes: \
+                         larger than the server or a proxy before it accepts ({})",
+                        bytes.len(),
+                        e.message
+                    );
+                    tally.reject(run.clone(), &reason);
+                    continue;
+                }
                 Err(e) if e.transient => {
                     // The cluster is unreachable: the rest waits for the next attempt.
                     tally.retry(run.start..total, &e.message, None);

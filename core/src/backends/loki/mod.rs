@@ -21,7 +21,7 @@ use std::time::Duration;
 
 use self::body::{Item, Streams};
 pub use self::push::request_headers;
-use self::push::{all_ignored, Answer, Pusher};
+use self::push::{Answer, Pusher};
 use super::{Backend, Batch, DeliveryError};
 use crate::config::{AppConfig, LokiConfig};
 use crate::error::Result;
@@ -54,9 +54,9 @@ impl Loki {
         }
         match self.pusher.push(&streams.body(items)) {
             Answer::Accepted => {}
-            Answer::Refused(message) => {
-                let whole = items.len() == 1
-                    || (Streams::one_stream(items) && all_ignored(&message, items.len()));
+            Answer::Refused { message, ignored } => {
+                let n = items.len();
+                let whole = n == 1 || (Streams::one_stream(items) && ignored == Some((n, n)));
                 if whole {
                     out.rejected
                         .extend(items.iter().map(|&item| streams.pos(item)));

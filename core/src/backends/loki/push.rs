@@ -35,8 +35,13 @@ pub fn request_headers(config: &LokiConfig) -> Vec<(&'static str, String)> {
 /// What one request came to.
 pub(super) enum Answer {
     Accepted,
-    /// 400 (or 413): something in this request was refused; Loki's message says what.
-    Refused(String),
+    /// 400 (or 413): something in this request was refused; Loki's message says what, and
+    /// `ignored` is its "total ignored: N out of M" (read from the whole answer: the excerpt
+    /// in `message` may cut it off).
+    Refused {
+        message: String,
+        ignored: Option<(usize, usize)>,
+    },
     Failed(DeliveryError),
 }
 
@@ -73,30 +78,31 @@ fn read_answer(mut response: Response<Body>, now: SystemTime) -> Answer {
     let status = response.status();
     let retry_after = http::retry_after(response.headers(), now);
     // Read to the end either way so the connection can be reused.
-    let text = http::read_excerpt(response.body_mut(), EXCERPT_CHARS);
+    let bytes = http::read_limited(response.body_mut());
     if status.is_success() {
         return Answer::Accepted;
     }
-    let message = http::status_message(status, "", &text);
+    let whole = http::one_line(&bytes);
+    let ignored = ignored_counts(&whole);
+    let message = http::status_message(status, "", &http::truncated(whole, EXCERPT_CHARS));
     // Loki kept the request's other lines: only the refused ones need looking at.
     if status == StatusCode::BAD_REQUEST || status == StatusCode::PAYLOAD_TOO_LARGE {
-        Answer::Refused(message)
+        Answer::Refused { message, ignored }
     } else {
         Answer::Failed(http::by_status(status, message, retry_after))
     }
 }
 
-/// Loki ends a validation message with `total ignored: N out of M for stream: {...}`. When
-/// every line of a one-stream request was ignored, splitting it further cannot save any.
-pub(super) fn all_ignored(message: &str, lines: usize) -> bool {
-    let Some(at) = message.find("total ignored: ") else {
-        return false;
-    };
+/// N and M of Loki's `total ignored: N out of M for stream: {...}`, the end of its
+/// validation message. When every line of a one-stream request was ignored, splitting it
+/// further cannot save any.
+fn ignored_counts(message: &str) -> Option<(usize, usize)> {
+    let at = message.find("total ignored: ")?;
     let mut words = message[at + "total ignored: ".len()..].split_whitespace();
-    let ignored = words.next().and_then(|w| w.parse::<usize>().ok());
+    let ignored = words.next()?.parse::<usize>().ok()?;
     let of = words.next() == Some("out") && words.next() == Some("of");
-    let total = words.next().and_then(|w| w.parse::<usize>().ok());
-    of && ignored == Some(lines) && total == Some(lines)
+    let total = words.next()?.parse::<usize>().ok()?;
+    of.then_some((ignored, total))
 }
 
 #[cfg(test)]
@@ -107,9 +113,15 @@ mod tests {
     fn reads_lokis_ignored_count() {
         let loki = "entry with timestamp 2024-05-06 15:58:50 +0000 UTC ignored, reason: 'entry \
                     too far behind', user 'fake', total ignored: 2 out of 2 for stream: {a=\"b\"}";
-        assert!(all_ignored(loki, 2));
-        assert!(!all_ignored(loki, 3));
-        assert!(!all_ignored(&loki.replace("2 out of 2", "1 out of 2"), 2));
-        assert!(!all_ignored("bad request", 1));
+        assert_eq!(ignored_counts(loki), Some((2, 2)));
+        assert_eq!(
+            ignored_counts(&loki.replace("2 out of 2", "1 out of 2")),
+            Some((1, 2))
+        );
+        assert_eq!(ignored_counts("bad request"), None);
+        // Read from the whole answer: one line per refused entry comes first, far past
+        // the excerpt kept for the stats.
+        let long = format!("{}{loki}", "entry ignored, reason: too old; ".repeat(40));
+        assert_eq!(ignored_counts(&long), Some((2, 2)));
     }
 }

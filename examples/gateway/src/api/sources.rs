@@ -81,6 +81,7 @@ pub async fn external(
         end,
         filters: request.filters,
         limit: limit as usize,
+        deadline: None,
     };
     let outcome = state.sources.query(source, query).await.map_err(|e| {
         eprintln!("wafermon-gateway: source {}: {e}", source.name());
@@ -94,7 +95,8 @@ pub async fn external(
         "type": source.kind(),
         "events": outcome.events.iter().map(|e| &e.body).collect::<Vec<_>>(),
         "matched": outcome.matched,
-        "truncated": outcome.matched > u64::from(limit),
+        "truncated": outcome.truncated(limit),
+        "incomplete": outcome.incomplete,
         "files_scanned": outcome.files_scanned,
         "skipped_lines": outcome.skipped_lines,
     })))
@@ -159,6 +161,7 @@ pub async fn unified(
                 ..Filters::default()
             },
             limit: limit as usize,
+            deadline: None,
         };
         let sources = &state.sources;
         async move { (source, sources.query(source, query).await) }
@@ -166,8 +169,13 @@ pub async fn unified(
     for (source, result) in futures_util::future::join_all(queries).await {
         match result {
             Ok(outcome) => {
-                truncated |= outcome.matched > u64::from(limit);
-                report.push(json!({"name": source.name(), "ok": true, "matched": outcome.matched}));
+                truncated |= outcome.truncated(limit);
+                let mut entry =
+                    json!({"name": source.name(), "ok": true, "matched": outcome.matched});
+                if let Some(why) = &outcome.incomplete {
+                    entry["incomplete"] = json!(why);
+                }
+                report.push(entry);
                 merged.extend(outcome.events.iter().map(|e| Tagged {
                     time: e.time,
                     seq: e.seq,

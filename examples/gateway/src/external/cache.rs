@@ -100,6 +100,7 @@ mod tests {
             end: start + 10,
             filters: Filters::default(),
             limit: 5,
+            deadline: None,
         }
     }
 

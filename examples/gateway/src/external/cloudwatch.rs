@@ -19,6 +19,9 @@ const PAGE_EVENTS: usize = 10_000;
 /// Stop paging after this many lines, so one query cannot read a whole log group; `matched`
 /// then counts what was read.
 const MAX_SCANNED: u64 = 200_000;
+/// Pages may come back empty (FilterLogEvents scans a slice of the group per call), so the
+/// pages are capped too, or a sparse match could keep paging for long.
+const MAX_PAGES: u64 = 2_000;
 
 pub async fn query(config: &CloudWatchConfig, q: &ExternalQuery) -> Result<QueryOutcome, String> {
     let (config, q) = (config.clone(), q.clone());
@@ -47,6 +50,7 @@ fn read(config: &CloudWatchConfig, q: &ExternalQuery) -> Result<QueryOutcome, St
     }
     let mut scanned = 0u64;
     loop {
+        q.check_deadline(&format!("{scanned} lines"))?;
         let page = client
             .call_json("1.1", "Logs_20140328.FilterLogEvents", &request)
             .map_err(|e| format!("CloudWatch Logs: {e}"))?;
@@ -64,10 +68,17 @@ fn read(config: &CloudWatchConfig, q: &ExternalQuery) -> Result<QueryOutcome, St
             }
         }
         match page["nextToken"].as_str() {
-            Some(token) if scanned < MAX_SCANNED && request["nextToken"] != token => {
-                request["nextToken"] = json!(token);
+            Some(token) if request["nextToken"] == token => break,
+            Some(_) if scanned >= MAX_SCANNED || outcome.files_scanned >= MAX_PAGES => {
+                outcome.incomplete = Some(format!(
+                    "stopped after {scanned} log lines in {} pages (the reader's cap); \
+                     narrow the time range or filters",
+                    outcome.files_scanned
+                ));
+                break;
             }
-            _ => break,
+            Some(token) => request["nextToken"] = json!(token),
+            None => break,
         }
     }
     earliest.finish_into(&mut outcome);

@@ -3,15 +3,19 @@
 //! to offer.
 
 use std::cmp::Ordering;
-use std::collections::BinaryHeap;
+use std::collections::{BinaryHeap, HashSet};
 
 use super::{ExternalEvent, QueryOutcome};
 
-/// The earliest `limit` matches seen so far, and how many matched in all.
+/// The earliest `limit` matches seen so far, and how many matched in all. A copy of a kept
+/// event (same id: a batch the backend wrote twice) is neither kept nor counted again, so
+/// memory stays bounded by `limit`; a copy of an event already pushed out by earlier ones
+/// can still count twice in `matched`.
 pub struct Earliest {
     limit: usize,
     // A max-heap: its top is the latest kept, the first to go when a match is earlier.
     kept: BinaryHeap<Ranked>,
+    kept_ids: HashSet<String>,
     matched: u64,
 }
 
@@ -20,16 +24,23 @@ impl Earliest {
         Earliest {
             limit,
             kept: BinaryHeap::with_capacity(limit.saturating_add(1)),
+            kept_ids: HashSet::new(),
             matched: 0,
         }
     }
 
     /// Count a match and keep it if it is among the earliest `limit` so far.
     pub fn push(&mut self, event: ExternalEvent) {
+        if self.kept_ids.contains(&event.id) {
+            return;
+        }
         self.matched += 1;
+        self.kept_ids.insert(event.id.clone());
         self.kept.push(Ranked(event));
         if self.kept.len() > self.limit {
-            self.kept.pop();
+            if let Some(Ranked(latest)) = self.kept.pop() {
+                self.kept_ids.remove(&latest.id);
+            }
         }
     }
 
@@ -102,6 +113,19 @@ mod tests {
         let ids: Vec<&str> = outcome.events.iter().map(|e| e.id.as_str()).collect();
         assert_eq!(ids, ["a", "b"]);
         assert_eq!(outcome.matched, 4);
+    }
+
+    #[test]
+    fn copies_of_a_kept_event_are_kept_and_counted_once() {
+        let mut earliest = Earliest::new(3);
+        for (time, id) in [(10, "a"), (20, "b"), (10, "a"), (20, "b"), (30, "c")] {
+            earliest.push(event(time, 0, id));
+        }
+        let mut outcome = QueryOutcome::default();
+        earliest.finish_into(&mut outcome);
+        let ids: Vec<&str> = outcome.events.iter().map(|e| e.id.as_str()).collect();
+        assert_eq!(ids, ["a", "b", "c"]);
+        assert_eq!(outcome.matched, 3);
     }
 
     #[test]

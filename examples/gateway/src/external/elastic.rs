@@ -48,6 +48,7 @@ fn search(config: &ElasticConfig, q: &ExternalQuery) -> Result<QueryOutcome, Str
     let mut dropped = 0u64;
     let mut total = None;
     loop {
+        q.check_deadline("some pages of hits")?;
         let answer = cluster.post_json(&path, &body)?;
         let hits = answer["hits"]["hits"]
             .as_array()
@@ -318,6 +319,7 @@ mod tests {
                 ..Default::default()
             },
             limit: 5,
+            deadline: None,
         };
         let mappings = json!({
             "dynamic": {"mappings": {

@@ -18,6 +18,7 @@ pub fn query(root: &Path, q: &ExternalQuery) -> Result<QueryOutcome, String> {
     let mut outcome = QueryOutcome::default();
     let mut earliest = Earliest::new(q.limit);
     for file in files_in_range(root, q.start, q.end)? {
+        q.check_deadline(&format!("{} files", outcome.files_scanned))?;
         outcome.files_scanned += 1;
         let reader = match fs::File::open(&file) {
             Ok(f) => BufReader::new(f),
@@ -133,6 +134,7 @@ mod tests {
             end: micros("2026-11-28T00:00:00Z"),
             filters: Filters::default(),
             limit: 2,
+            deadline: None,
         };
         let out = query(dir.path(), &q).unwrap();
         // The file of the 26th is not even opened.
@@ -163,6 +165,7 @@ mod tests {
             end: 1,
             filters: Filters::default(),
             limit: 1,
+            deadline: None,
         };
         assert!(query(Path::new("/nonexistent/wafermon"), &q).is_err());
     }

@@ -47,6 +47,7 @@ fn read(config: &LokiConfig, q: &ExternalQuery) -> Result<QueryOutcome, String> 
     // Lines already read at `start`, the timestamp the next page begins with.
     let mut at_start: HashSet<String> = HashSet::new();
     loop {
+        q.check_deadline(&format!("{} matching lines", earliest.matched()))?;
         let lines = fetch(&agent, &url, &headers, &logql, start, end, page)?;
         let full = lines.len() == page;
         let last = lines.last().map(|(ns, _)| *ns);

@@ -11,7 +11,7 @@ mod s3;
 pub mod zabbix;
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde::Deserialize;
 use serde_json::Value;
@@ -61,6 +61,9 @@ pub struct ExternalQuery {
     pub end: i64,
     pub filters: Filters,
     pub limit: usize,
+    /// When the gateway stops waiting for this read. Readers that page check it between
+    /// pages, so a read the gateway gave up on stops instead of going on in the background.
+    pub deadline: Option<Instant>,
 }
 
 #[derive(Debug, Clone)]
@@ -77,6 +80,16 @@ impl ExternalQuery {
     /// readers check every event again.
     pub fn admits(&self, event: &ExternalEvent) -> bool {
         event.time >= self.start && event.time < self.end && self.filters.matches(&event.body)
+    }
+
+    /// Err once the gateway no longer waits for this read: called between pages.
+    pub fn check_deadline(&self, read_so_far: &str) -> Result<(), String> {
+        match self.deadline {
+            Some(at) if Instant::now() >= at => Err(format!(
+                "stopped at the gateway's limit for one source, after {read_so_far}"
+            )),
+            _ => Ok(()),
+        }
     }
 }
 
@@ -107,6 +120,16 @@ pub struct QueryOutcome {
     pub matched: u64,
     pub files_scanned: u64,
     pub skipped_lines: u64,
+    /// Why the reader stopped before the source ran out (a cap on what one read may scan):
+    /// then more may match than `matched` says, and the answer is marked truncated.
+    pub incomplete: Option<String>,
+}
+
+impl QueryOutcome {
+    /// Whether more matches exist than the answer holds.
+    pub fn truncated(&self, limit: u32) -> bool {
+        self.matched > u64::from(limit) || self.incomplete.is_some()
+    }
 }
 
 /// The configured sources, with a short-lived cache of their answers so that dashboards
@@ -173,6 +196,10 @@ impl Sources {
         if let Some(hit) = self.cache.get(&key) {
             return Ok(hit);
         }
+        let q = ExternalQuery {
+            deadline: Some(Instant::now() + self.timeout),
+            ..q
+        };
         let outcome = tokio::time::timeout(self.timeout, read(source, q))
             .await
             .map_err(|_| {
@@ -237,5 +264,20 @@ mod tests {
         assert_eq!(s.until_now_range(now - 10, now, true), (now - 10, now));
         // No cache, no stepping.
         assert_eq!(sources(0).until_now_range(5, now, false), (5, now));
+    }
+
+    #[test]
+    fn a_read_past_its_deadline_stops_with_what_it_had_read() {
+        let mut q = ExternalQuery {
+            start: 0,
+            end: 1,
+            filters: Filters::default(),
+            limit: 1,
+            deadline: None,
+        };
+        assert!(q.check_deadline("3 pages").is_ok());
+        q.deadline = Some(Instant::now());
+        let error = q.check_deadline("3 pages").unwrap_err();
+        assert!(error.contains("after 3 pages"), "{error}");
     }
 }

@@ -5,7 +5,6 @@
 //! few at a time, parsed (gzip by extension), filtered, deduplicated by id (a batch retried
 //! with other boundaries may sit in two objects), and the earliest `limit` kept.
 
-use std::collections::HashSet;
 use std::io::Read;
 use std::sync::Arc;
 
@@ -130,7 +129,6 @@ impl Reader {
     async fn read(&self, objects: Vec<Object>, q: &ExternalQuery) -> Result<QueryOutcome, String> {
         let mut outcome = QueryOutcome::default();
         let mut earliest = Earliest::new(q.limit);
-        let mut seen: HashSet<String> = HashSet::new();
         let mut pending = objects.into_iter();
         let mut running: JoinSet<Result<Parsed, String>> = JoinSet::new();
         loop {
@@ -158,8 +156,9 @@ impl Reader {
             outcome.files_scanned += 1;
             outcome.skipped_lines += parsed.skipped;
             for event in parsed.events {
-                // An event can sit in two objects (hours cut by other writers): count it once.
-                if q.admits(&event) && seen.insert(event.id.clone()) {
+                // An event can sit in two objects (a retry cut at other boundaries): the
+                // keeper takes one copy.
+                if q.admits(&event) {
                     earliest.push(event);
                 }
             }

@@ -323,6 +323,7 @@ fn read_rows(api: &Api, source: &ZabbixSource, q: &ExternalQuery) -> Result<Rows
         let mut clock_from = from;
         let mut page = PAGE;
         loop {
+            q.check_deadline(&format!("{total} history rows"))?;
             let got = api.call(
                 "history.get",
                 json!({"history": value_type, "itemids": ids, "time_from": clock_from,
