@@ -100,7 +100,8 @@ rust_tests() {
     # The end-to-end tests run the sidecar and gateway binaries together: build both first.
     # Every backend feature is on, so each backend's tests run against its server.
     cargo build --workspace --all-features --bins 2>&1 | tee "$out"
-    cargo test --workspace --all-features 2>&1 | tee -a "$out"
+    # --no-fail-fast: one failing test binary must not hide the results of the others.
+    cargo test --workspace --all-features --no-fail-fast 2>&1 | tee -a "$out"
     local status=${PIPESTATUS[0]}
     local passed failed
     passed=$(grep -Eo '^test result: .* ([0-9]+) passed' "$out" | grep -Eo '[0-9]+ passed' | awk '{s+=$1} END {print s+0}')
