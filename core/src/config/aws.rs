@@ -33,17 +33,39 @@ impl std::fmt::Debug for AwsConfig {
     }
 }
 
+/// The AWS keys every AWS backend takes, in one place.
+const AWS_KEYS: &[&str] = &[
+    "region",
+    "endpoint",
+    "access_key_id",
+    "secret_access_key",
+    "session_token",
+];
+
+#[derive(Deserialize)]
+struct RawAws {
+    region: Option<String>,
+    endpoint: Option<String>,
+    access_key_id: Option<String>,
+    secret_access_key: Option<String>,
+    session_token: Option<String>,
+}
+
 impl AwsConfig {
-    pub(crate) fn check(
-        region: Option<String>,
-        endpoint: Option<String>,
-        access_key_id: Option<String>,
-        secret_access_key: Option<String>,
-        session_token: Option<String>,
-        path: &str,
-    ) -> Result<AwsConfig> {
-        if access_key_id.is_some() != secret_access_key.is_some() {
-            let missing = if access_key_id.is_some() {
+    /// Take the AWS keys out of a backend entry and check them; the rest is the backend's
+    /// own keys (each type reads those with deny_unknown_fields, which names a misspelt key).
+    pub(crate) fn take(value: &mut Value, path: &str) -> Result<AwsConfig> {
+        let mut keys = serde_json::Map::new();
+        if let Some(entry) = value.as_object_mut() {
+            for key in AWS_KEYS {
+                if let Some(v) = entry.remove(*key) {
+                    keys.insert((*key).to_string(), v);
+                }
+            }
+        }
+        let raw: RawAws = from_value_at(Value::Object(keys), path)?;
+        if raw.access_key_id.is_some() != raw.secret_access_key.is_some() {
+            let missing = if raw.access_key_id.is_some() {
                 "secret_access_key"
             } else {
                 "access_key_id"
@@ -54,15 +76,17 @@ impl AwsConfig {
             ));
         }
         Ok(AwsConfig {
-            region: region
+            region: raw
+                .region
                 .map(|r| non_empty(r, &format!("{path}.region")))
                 .transpose()?,
-            endpoint: endpoint
+            endpoint: raw
+                .endpoint
                 .map(|e| base_url(&e, &format!("{path}.endpoint")))
                 .transpose()?,
-            access_key_id,
-            secret_access_key,
-            session_token,
+            access_key_id: raw.access_key_id,
+            secret_access_key: raw.secret_access_key,
+            session_token: raw.session_token,
         })
     }
 }
@@ -83,11 +107,6 @@ pub struct CloudWatchConfig {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawCloudWatch {
-    region: Option<String>,
-    endpoint: Option<String>,
-    access_key_id: Option<String>,
-    secret_access_key: Option<String>,
-    session_token: Option<String>,
     #[serde(default = "default_log_group")]
     log_group: String,
     log_stream: Option<String>,
@@ -111,17 +130,11 @@ fn yes() -> bool {
     true
 }
 
-pub(crate) fn parse_cloudwatch(value: Value, path: &str) -> Result<CloudWatchConfig> {
+pub(crate) fn parse_cloudwatch(mut value: Value, path: &str) -> Result<CloudWatchConfig> {
+    let aws = AwsConfig::take(&mut value, path)?;
     let raw: RawCloudWatch = from_value_at(value, path)?;
     Ok(CloudWatchConfig {
-        aws: AwsConfig::check(
-            raw.region,
-            raw.endpoint,
-            raw.access_key_id,
-            raw.secret_access_key,
-            raw.session_token,
-            path,
-        )?,
+        aws,
         log_group: non_empty(raw.log_group, &format!("{path}.log_group"))?,
         log_stream: raw
             .log_stream
@@ -145,28 +158,17 @@ pub struct XRayConfig {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawXRay {
-    region: Option<String>,
-    endpoint: Option<String>,
-    access_key_id: Option<String>,
-    secret_access_key: Option<String>,
-    session_token: Option<String>,
     #[serde(default = "default_timeout")]
     timeout: f64,
     #[serde(default = "default_retries")]
     retries: u32,
 }
 
-pub(crate) fn parse_xray(value: Value, path: &str) -> Result<XRayConfig> {
+pub(crate) fn parse_xray(mut value: Value, path: &str) -> Result<XRayConfig> {
+    let aws = AwsConfig::take(&mut value, path)?;
     let raw: RawXRay = from_value_at(value, path)?;
     Ok(XRayConfig {
-        aws: AwsConfig::check(
-            raw.region,
-            raw.endpoint,
-            raw.access_key_id,
-            raw.secret_access_key,
-            raw.session_token,
-            path,
-        )?,
+        aws,
         net: net(raw.timeout, raw.retries, path)?,
     })
 }

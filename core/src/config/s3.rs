@@ -30,11 +30,6 @@ pub struct S3Config {
 #[serde(deny_unknown_fields)]
 struct RawS3 {
     bucket: String,
-    region: Option<String>,
-    endpoint: Option<String>,
-    access_key_id: Option<String>,
-    secret_access_key: Option<String>,
-    session_token: Option<String>,
     #[serde(default = "default_prefix")]
     prefix: String,
     #[serde(default)]
@@ -54,7 +49,8 @@ fn default_compression() -> String {
     "none".into()
 }
 
-pub(crate) fn parse(value: Value, path: &str) -> Result<S3Config> {
+pub(crate) fn parse(mut value: Value, path: &str) -> Result<S3Config> {
+    let aws = AwsConfig::take(&mut value, path)?;
     let raw: RawS3 = from_value_at(value, path)?;
     let compression = match raw.compression.as_str() {
         "none" => Compression::None,
@@ -68,14 +64,7 @@ pub(crate) fn parse(value: Value, path: &str) -> Result<S3Config> {
     };
     Ok(S3Config {
         bucket: non_empty(raw.bucket, &format!("{path}.bucket"))?,
-        aws: AwsConfig::check(
-            raw.region,
-            raw.endpoint,
-            raw.access_key_id,
-            raw.secret_access_key,
-            raw.session_token,
-            path,
-        )?,
+        aws,
         prefix: raw.prefix.trim_matches('/').to_string(),
         path_style: raw.path_style,
         compression,
