@@ -8,12 +8,11 @@
 //! moto is a Python emulator: the figure measures this backend plus moto on the same two
 //! cores, not what CloudWatch itself would take.
 
-#[path = "../tests/common/servers.rs"]
-mod servers;
+#[path = "common/moto.rs"]
+mod moto;
 
 use std::time::{Duration, Instant};
 
-use criterion::{Criterion, Throughput};
 use serde_json::json;
 use wafermon::{Client, Config, Kind, Level, NewEvent};
 
@@ -46,29 +45,11 @@ fn run(endpoint: &str, spool: &std::path::Path, n: u64) -> Duration {
 }
 
 fn main() {
-    let spool = tempfile::tempdir().unwrap();
-    // A private moto: what the runs leave in its memory never slows the tests' shared one.
-    let moto = servers::PrivateServer::start("moto", &spool.path().join("moto"));
-    let endpoint = moto.address.clone();
-    let first = run(&endpoint, spool.path(), EVENTS);
-    println!(
-        "first run: {EVENTS} events in {:.3} s = {:.0} delivered events/s",
-        first.as_secs_f64(),
-        EVENTS as f64 / first.as_secs_f64()
+    moto::delivered_per_second(
+        "backend_cloudwatch",
+        "put_log_events_moto",
+        EVENTS,
+        "events",
+        run,
     );
-    let mut criterion = Criterion::default()
-        .sample_size(10)
-        .measurement_time(Duration::from_secs(20))
-        .configure_from_args();
-    let mut group = criterion.benchmark_group("backend_cloudwatch");
-    group.throughput(Throughput::Elements(EVENTS));
-    group.bench_function("put_log_events_moto", |b| {
-        b.iter_custom(|iters| {
-            (0..iters)
-                .map(|_| run(&endpoint, spool.path(), EVENTS))
-                .sum()
-        })
-    });
-    group.finish();
-    criterion.final_summary();
 }

@@ -7,12 +7,11 @@
 //! moto is a Python emulator: the figure measures this backend plus moto on the same two
 //! cores, not what X-Ray itself would take.
 
-#[path = "../tests/common/servers.rs"]
-mod servers;
+#[path = "common/moto.rs"]
+mod moto;
 
 use std::time::{Duration, Instant};
 
-use criterion::{Criterion, Throughput};
 use serde_json::json;
 use wafermon::{Client, Config};
 
@@ -39,30 +38,12 @@ fn run(endpoint: &str, spool: &std::path::Path, n: u64) -> Duration {
 }
 
 fn main() {
-    let spool = tempfile::tempdir().unwrap();
-    // A private moto: what the runs leave in its memory never slows the tests' shared one.
-    let moto = servers::PrivateServer::start("moto", &spool.path().join("moto"));
-    let endpoint = moto.address.clone();
-    let first = run(&endpoint, spool.path(), EVENTS);
-    println!(
-        "first run: {EVENTS} events ({} segments) in {:.3} s = {:.0} delivered events/s",
-        EVENTS / 2,
-        first.as_secs_f64(),
-        EVENTS as f64 / first.as_secs_f64()
+    let what = format!("events ({} segments)", EVENTS / 2);
+    moto::delivered_per_second(
+        "backend_xray",
+        "put_trace_segments_moto",
+        EVENTS,
+        &what,
+        run,
     );
-    let mut criterion = Criterion::default()
-        .sample_size(10)
-        .measurement_time(Duration::from_secs(20))
-        .configure_from_args();
-    let mut group = criterion.benchmark_group("backend_xray");
-    group.throughput(Throughput::Elements(EVENTS));
-    group.bench_function("put_trace_segments_moto", |b| {
-        b.iter_custom(|iters| {
-            (0..iters)
-                .map(|_| run(&endpoint, spool.path(), EVENTS))
-                .sum()
-        })
-    });
-    group.finish();
-    criterion.final_summary();
 }

@@ -2,7 +2,12 @@
 //! filesystem backend wrote.
 #![allow(dead_code)]
 
+mod json;
 pub mod servers;
+
+// Not every test binary compares JSON.
+#[allow(unused_imports)]
+pub use json::same_json;
 
 use std::path::{Path, PathBuf};
 
@@ -72,20 +77,4 @@ pub fn read_events(dir: &Path) -> Vec<Value> {
     }
     events.sort_by_key(|e| e["seq"].as_u64().unwrap_or(0));
     events
-}
-
-/// JSON equality where numbers compare by value (50 == 50.0).
-pub fn same_json(a: &Value, b: &Value) -> bool {
-    match (a, b) {
-        (Value::Number(x), Value::Number(y)) => x.as_f64() == y.as_f64(),
-        (Value::Array(x), Value::Array(y)) => {
-            x.len() == y.len() && x.iter().zip(y).all(|(a, b)| same_json(a, b))
-        }
-        (Value::Object(x), Value::Object(y)) => {
-            x.len() == y.len()
-                && x.iter()
-                    .all(|(k, v)| y.get(k).is_some_and(|w| same_json(v, w)))
-        }
-        _ => a == b,
-    }
 }

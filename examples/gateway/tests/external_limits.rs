@@ -43,26 +43,25 @@ fn with_cache(root: &Path, ttl: f64) -> Value {
     })
 }
 
+/// A gateway over one filesystem source holding three fab1 events, with the cache TTL
+/// given, and a way to add two fab2 events to that source afterwards.
+fn cached_source(db: &str, ttl: f64) -> (tempfile::TempDir, common::Gateway, impl Fn()) {
+    let files = tempfile::tempdir().unwrap();
+    let root = files.path().to_path_buf();
+    common::write_with_core_client(&root, "fab1", "etch-tool", &events("fab1", "A", 3, W));
+    let gw = Launch::new(db).config(with_cache(&root, ttl)).start();
+    let add_two = move || {
+        common::write_with_core_client(&root, "fab2", "etch-tool", &events("fab2", "B", 2, W));
+    };
+    (files, gw, add_two)
+}
+
 #[test]
 fn repeated_reads_are_served_from_the_cache_until_it_expires() {
     on_sqlite(|db| {
-        let files = tempfile::tempdir().unwrap();
-        common::write_with_core_client(
-            files.path(),
-            "fab1",
-            "etch-tool",
-            &events("fab1", "A", 3, W),
-        );
-        let gw = Launch::new(db)
-            .config(with_cache(files.path(), 2.0))
-            .start();
+        let (_files, gw, add_two) = cached_source(db, 2.0);
         assert_eq!(matched(&gw, "plant-files"), 3);
-        common::write_with_core_client(
-            files.path(),
-            "fab2",
-            "etch-tool",
-            &events("fab2", "B", 2, W),
-        );
+        add_two();
         assert_eq!(
             matched(&gw, "plant-files"),
             3,
@@ -80,30 +79,16 @@ fn repeated_reads_are_served_from_the_cache_until_it_expires() {
 #[test]
 fn a_zero_ttl_reads_the_source_every_time() {
     on_sqlite(|db| {
-        let files = tempfile::tempdir().unwrap();
-        common::write_with_core_client(
-            files.path(),
-            "fab1",
-            "etch-tool",
-            &events("fab1", "A", 3, W),
-        );
-        let gw = Launch::new(db)
-            .config(with_cache(files.path(), 0.0))
-            .start();
+        let (_files, gw, add_two) = cached_source(db, 0.0);
         assert_eq!(matched(&gw, "plant-files"), 3);
-        common::write_with_core_client(
-            files.path(),
-            "fab2",
-            "etch-tool",
-            &events("fab2", "B", 2, W),
-        );
+        add_two();
         assert_eq!(matched(&gw, "plant-files"), 5);
     });
 }
 
 /// A data file that is a FIFO with no writer: opening it blocks, like a source that accepts
 /// the connection and never answers.
-fn stuck_source(root: &Path) -> std::path::PathBuf {
+fn stuck_source(root: &Path) {
     let dir = root.join("fab9/etch-tool");
     std::fs::create_dir_all(&dir).unwrap();
     let day = &ts(W)[..10];
@@ -111,7 +96,6 @@ fn stuck_source(root: &Path) -> std::path::PathBuf {
     let c_path = std::ffi::CString::new(fifo.to_string_lossy().as_bytes()).unwrap();
     // SAFETY: a valid NUL-terminated path.
     assert_eq!(unsafe { libc::mkfifo(c_path.as_ptr(), 0o600) }, 0);
-    fifo
 }
 
 #[test]
@@ -125,7 +109,7 @@ fn a_source_that_never_answers_is_reported_and_the_others_still_come_back() {
             "etch-tool",
             &events("fab1", "A", 3, W),
         );
-        let fifo = stuck_source(stuck.path());
+        stuck_source(stuck.path());
         let gw = Launch::new(db)
             .config(json!({
                 "request_timeout_s": 2,
@@ -174,19 +158,5 @@ fn a_source_that_never_answers_is_reported_and_the_others_still_come_back() {
             &json!({"source": "stuck", "time_range": {"start": ts(W), "end": ts(W + HOUR)}}),
         );
         direct.expect_error(502, "no answer within");
-
-        // Release the blocked reads so the gateway can shut down: each open for writing
-        // meets one blocked reader; none left gives ENXIO (non-blocking open).
-        use std::os::unix::fs::OpenOptionsExt;
-        for _ in 0..10 {
-            let opened = std::fs::OpenOptions::new()
-                .write(true)
-                .custom_flags(libc::O_NONBLOCK)
-                .open(&fifo);
-            if opened.is_err() {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
     });
 }

@@ -3,8 +3,14 @@
 //! v1 events, and read its server-sent events.
 #![allow(dead_code)] // each test binary uses a different subset
 
+#[path = "../../../../core/tests/common/json.rs"]
+mod json;
 #[path = "../../../../core/tests/common/servers.rs"]
 pub mod servers;
+
+// Not every test binary compares JSON.
+#[allow(unused_imports)]
+pub use json::same_json;
 
 use std::collections::HashMap;
 use std::fs;
@@ -812,22 +818,6 @@ pub fn ids(events: &[Value]) -> Vec<String> {
         .iter()
         .map(|e| e["id"].as_str().unwrap().to_string())
         .collect()
-}
-
-/// JSON equality where numbers compare by value (50 == 50.0).
-pub fn same_json(a: &Value, b: &Value) -> bool {
-    match (a, b) {
-        (Value::Number(x), Value::Number(y)) => x.as_f64() == y.as_f64(),
-        (Value::Array(x), Value::Array(y)) => {
-            x.len() == y.len() && x.iter().zip(y).all(|(a, b)| same_json(a, b))
-        }
-        (Value::Object(x), Value::Object(y)) => {
-            x.len() == y.len()
-                && x.iter()
-                    .all(|(k, v)| y.get(k).is_some_and(|w| same_json(v, w)))
-        }
-        _ => a == b,
-    }
 }
 
 pub fn approx(value: &Value, expected: f64) -> bool {
