@@ -8,6 +8,8 @@
 set -uo pipefail
 cd "$(dirname "$0")"
 ROOT=$(pwd)
+# Every run here builds from scratch; incremental state would only double the target's size.
+export CARGO_INCREMENTAL=${CARGO_INCREMENTAL:-0}
 
 log() { printf '\n==> %s\n' "$*"; }
 
