@@ -1,6 +1,7 @@
 //! The HTTP API: routes, the shared state, bearer tokens, request metrics and the JSON error
 //! shape every endpoint uses.
 
+mod compare;
 mod ingest;
 mod params;
 mod read;
@@ -40,6 +41,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("get", "/v1/stats"),
     ("get", "/v1/stream"),
     ("get", "/v1/sources"),
+    ("get", "/v1/sources/compare"),
     ("post", "/v1/query/external"),
     ("get", "/v1/data/unified"),
     ("get", "/v1/health"),
@@ -115,6 +117,7 @@ pub fn router(state: Arc<AppState>, config: &GatewayConfig) -> Router {
         .route("/v1/jobs/{id}", get(read::job))
         .route("/v1/stats", get(read::stats))
         .route("/v1/sources", get(sources::list))
+        .route("/v1/sources/compare", get(compare::compare))
         .route("/v1/query/external", post(sources::external))
         .route("/v1/data/unified", get(sources::unified))
         .route_layer(middleware::from_fn_with_state(state.clone(), require_read));
@@ -135,6 +138,7 @@ pub fn router(state: Arc<AppState>, config: &GatewayConfig) -> Router {
         .route_layer(middleware::from_fn_with_state(state.clone(), require_read));
     bounded
         .merge(stream)
+        .merge(crate::dashboard::routes())
         .route_layer(middleware::from_fn_with_state(state.clone(), measure))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(config.max_body_bytes))

@@ -27,6 +27,7 @@ pub struct JobsParams {
     status: Option<String>,
     kind: Option<String>,
     parent: Option<String>,
+    q: Option<String>,
     start: Option<String>,
     end: Option<String>,
     limit: Option<u32>,
@@ -53,6 +54,7 @@ pub async fn jobs(
         status: p.status,
         entity_kind: p.kind,
         parent: p.parent,
+        search: p.q.map(|q| q.trim().to_string()).filter(|q| !q.is_empty()),
         start: params::optional_time("start", &p.start)?,
         end: params::optional_time("end", &p.end)?,
         limit: params::limit(p.limit, DEFAULT_PAGE, MAX_PAGE)?,
@@ -181,6 +183,18 @@ pub async fn stats(
             "success_rate": rate(succeeded, ended),
         },
         "hours": hours,
+        "apps": stats.apps.iter().map(|a| json!({
+            "app": a.app,
+            "ended": a.ended,
+            "succeeded": a.succeeded,
+            "failed": a.failed,
+            "canceled": a.canceled,
+            "success_rate": rate(a.succeeded, a.ended),
+            "p50_duration_s": a.p50_duration_s,
+            "p95_duration_s": a.p95_duration_s,
+            "mean_cpu_s": a.mean_cpu_s,
+            "peak_rss_bytes": a.peak_rss_bytes,
+        })).collect::<Vec<_>>(),
     })))
 }
 

@@ -61,9 +61,24 @@ pub struct HourStats {
     pub p95_duration_s: Option<f64>,
 }
 
+/// One app's finished entities over the whole window.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AppSummary {
+    pub app: String,
+    pub ended: i64,
+    pub succeeded: i64,
+    pub failed: i64,
+    pub canceled: i64,
+    pub p50_duration_s: Option<f64>,
+    pub p95_duration_s: Option<f64>,
+    pub mean_cpu_s: Option<f64>,
+    pub peak_rss_bytes: Option<f64>,
+}
+
 pub struct Stats {
     pub running: i64,
     pub hours: Vec<HourStats>,
+    pub apps: Vec<AppSummary>,
 }
 
 /// What kind of database is behind the store, for health and logs.

@@ -14,8 +14,8 @@ use uuid::Uuid;
 
 use super::query::{self, Dialect, Param};
 use super::{
-    fold_states, Ending, EventRange, HourStats, Incoming, JobDetail, JobFilter, JobPage, JobState,
-    Result, Stats, StatsQuery, StoreError, StoreInfo,
+    fold_states, AppSummary, Ending, EventRange, HourStats, Incoming, JobDetail, JobFilter,
+    JobPage, JobState, Result, Stats, StatsQuery, StoreError, StoreInfo,
 };
 
 /// Text keys are compared byte-wise (`COLLATE "C"`): the same order the database's
@@ -525,6 +525,16 @@ impl PgStore {
         );
         let values = bind(&ended.params);
         let refs = as_refs(&values);
+        let apps_sql = format!(
+            "SELECT app, count(*),
+                    count(*) FILTER (WHERE status = 'succeeded'),
+                    count(*) FILTER (WHERE status = 'failed'),
+                    count(*) FILTER (WHERE status = 'canceled'),
+                    percentile_cont(0.5) WITHIN GROUP (ORDER BY duration_s),
+                    percentile_cont(0.95) WITHIN GROUP (ORDER BY duration_s),
+                    avg(cpu_s), max(max_rss_bytes)
+             FROM jobs{filter} GROUP BY app ORDER BY app"
+        );
         let running = query::running_conditions(Dialect::Postgres, q);
         let running_sql = format!("SELECT count(*) FROM jobs{}", running.sql());
         let running_values = bind(&running.params);
@@ -535,9 +545,10 @@ impl PgStore {
         tx.batch_execute("SET LOCAL work_mem = '64MB'; SET LOCAL jit = off")
             .await
             .map_err(err("stats"))?;
-        // Both queries are sent together (pipelined on the one connection).
-        let (rows, running) = futures_util::future::try_join(
+        // The queries are sent together (pipelined on the one connection).
+        let (rows, app_rows, running) = futures_util::future::try_join3(
             tx.query(&sql, &refs),
+            tx.query(&apps_sql, &refs),
             tx.query_one(&running_sql, &running_refs),
         )
         .await
@@ -556,9 +567,24 @@ impl PgStore {
                 p95_duration_s: r.get(7),
             })
             .collect();
+        let apps = app_rows
+            .iter()
+            .map(|r| AppSummary {
+                app: r.get(0),
+                ended: r.get(1),
+                succeeded: r.get(2),
+                failed: r.get(3),
+                canceled: r.get(4),
+                p50_duration_s: r.get(5),
+                p95_duration_s: r.get(6),
+                mean_cpu_s: r.get(7),
+                peak_rss_bytes: r.get(8),
+            })
+            .collect();
         Ok(Stats {
             running: running.get(0),
             hours,
+            apps,
         })
     }
 

@@ -9,6 +9,8 @@ pub struct JobFilter {
     pub status: Option<String>,
     pub entity_kind: Option<String>,
     pub parent: Option<String>,
+    /// Part of the business key, name or id, any case.
+    pub search: Option<String>,
     /// Entities active at or after this time (their last event).
     pub start: Option<i64>,
     /// Entities active before this time (their first event).
@@ -152,6 +154,18 @@ pub fn jobs_sql(dialect: Dialect, columns: &str, filter: &JobFilter) -> (String,
     w.add_opt_text("status", &filter.status);
     w.add_opt_text("entity_kind", &filter.entity_kind);
     w.add_opt_text("parent", &filter.parent);
+    if let Some(text) = &filter.search {
+        let pattern = w.bind(Param::Text(like_pattern(text)));
+        let like = match dialect {
+            Dialect::Postgres => "ILIKE",
+            // SQLite's LIKE ignores ASCII case already.
+            Dialect::Sqlite => "LIKE",
+        };
+        w.add_raw(format!(
+            "(key {like} {pattern} ESCAPE '\\' OR name {like} {pattern} ESCAPE '\\' \
+             OR entity_id {like} {pattern} ESCAPE '\\')"
+        ));
+    }
     if let Some(start) = filter.start {
         w.add("last_event_at", ">=", Param::Time(start));
     }
@@ -173,6 +187,15 @@ pub fn jobs_sql(dialect: Dialect, columns: &str, filter: &JobFilter) -> (String,
         w.sql()
     );
     (sql, w.params)
+}
+
+/// `%text%` with LIKE's own wildcards taken literally.
+fn like_pattern(text: &str) -> String {
+    let escaped = text
+        .replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_");
+    format!("%{escaped}%")
 }
 
 /// Trim the extra row fetched by `jobs_sql` and say where the next page starts.
@@ -268,6 +291,12 @@ mod tests {
         assert_eq!(Cursor::decode(&c.encode()), Some(c));
         assert_eq!(Cursor::decode("x~a~b"), None);
         assert_eq!(Cursor::decode("12"), None);
+    }
+
+    #[test]
+    fn search_takes_wildcards_literally() {
+        assert_eq!(like_pattern("LOT_1%"), "%LOT\\_1\\%%");
+        assert_eq!(like_pattern("a\\b"), "%a\\\\b%");
     }
 
     #[test]

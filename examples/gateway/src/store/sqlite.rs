@@ -11,8 +11,8 @@ use rusqlite::{params, params_from_iter, Connection, OptionalExtension, Row, Tra
 
 use super::query::{self, Dialect, Param};
 use super::{
-    fold_states, percentile, EventRange, HourStats, Incoming, JobDetail, JobFilter, JobPage,
-    JobState, Result, Stats, StatsQuery, StoreError, StoreInfo, HOUR_MICROS,
+    fold_states, percentile, AppSummary, EventRange, HourStats, Incoming, JobDetail, JobFilter,
+    JobPage, JobState, Result, Stats, StatsQuery, StoreError, StoreInfo, HOUR_MICROS,
 };
 
 /// Versioned migrations; each runs once, in order, inside a transaction.
@@ -75,6 +75,72 @@ pub struct SqliteStore {
     writer: Arc<Mutex<Connection>>,
     reader: Arc<Mutex<Connection>>,
     retention_days: Option<u32>,
+}
+
+/// Finished entities of one group, folded in Rust (SQLite has no percentile aggregate).
+#[derive(Default)]
+struct Ended {
+    /// succeeded, failed, canceled
+    counts: [i64; 3],
+    durations: Vec<f64>,
+    cpu_total: f64,
+    cpu_count: u32,
+    peak_rss: Option<f64>,
+}
+
+impl Ended {
+    fn add(&mut self, status: &str, duration: Option<f64>, cpu: Option<f64>, rss: Option<f64>) {
+        match status {
+            "succeeded" => self.counts[0] += 1,
+            "failed" => self.counts[1] += 1,
+            _ => self.counts[2] += 1,
+        }
+        self.durations.extend(duration);
+        if let Some(cpu) = cpu {
+            self.cpu_total += cpu;
+            self.cpu_count += 1;
+        }
+        if let Some(rss) = rss {
+            self.peak_rss = Some(self.peak_rss.map_or(rss, |p| p.max(rss)));
+        }
+    }
+
+    fn percentiles(&mut self) -> (Option<f64>, Option<f64>) {
+        self.durations.sort_by(f64::total_cmp);
+        (
+            percentile(&self.durations, 0.5),
+            percentile(&self.durations, 0.95),
+        )
+    }
+
+    fn hour(mut self, app: String, hour: i64) -> HourStats {
+        let (p50, p95) = self.percentiles();
+        HourStats {
+            app,
+            hour,
+            ended: self.counts.iter().sum(),
+            succeeded: self.counts[0],
+            failed: self.counts[1],
+            canceled: self.counts[2],
+            p50_duration_s: p50,
+            p95_duration_s: p95,
+        }
+    }
+
+    fn summary(mut self, app: String) -> AppSummary {
+        let (p50, p95) = self.percentiles();
+        AppSummary {
+            app,
+            ended: self.counts.iter().sum(),
+            succeeded: self.counts[0],
+            failed: self.counts[1],
+            canceled: self.counts[2],
+            p50_duration_s: p50,
+            p95_duration_s: p95,
+            mean_cpu_s: (self.cpu_count > 0).then(|| self.cpu_total / f64::from(self.cpu_count)),
+            peak_rss_bytes: self.peak_rss,
+        }
+    }
 }
 
 fn err(context: &str) -> impl Fn(rusqlite::Error) -> StoreError + '_ {
@@ -279,7 +345,7 @@ impl SqliteStore {
             let sql = format!(
                 // Floor, not truncation toward zero, so hours before 1970 match PostgreSQL.
                 "SELECT app, ended_at - ((ended_at % {HOUR_MICROS}) + {HOUR_MICROS}) % {HOUR_MICROS},
-                        status, duration_s
+                        status, duration_s, cpu_s, max_rss_bytes
                  FROM jobs{}",
                 ended.sql()
             );
@@ -287,38 +353,30 @@ impl SqliteStore {
             let mut rows = stmt
                 .query(params_from_iter(ended.params.iter().map(to_sql)))
                 .map_err(err("stats"))?;
-            // (app, hour) -> (counts by status, durations)
-            let mut groups: BTreeMap<(String, i64), ([i64; 3], Vec<f64>)> = BTreeMap::new();
+            let mut hours: BTreeMap<(String, i64), Ended> = BTreeMap::new();
+            let mut apps: BTreeMap<String, Ended> = BTreeMap::new();
             while let Some(row) = rows.next().map_err(err("stats"))? {
                 let app: String = row.get(0).map_err(err("stats"))?;
                 let hour: i64 = row.get(1).map_err(err("stats"))?;
                 let status: String = row.get(2).map_err(err("stats"))?;
                 let duration: Option<f64> = row.get(3).map_err(err("stats"))?;
-                let (counts, durations) = groups.entry((app, hour)).or_default();
-                match status.as_str() {
-                    "succeeded" => counts[0] += 1,
-                    "failed" => counts[1] += 1,
-                    _ => counts[2] += 1,
-                }
-                durations.extend(duration);
+                let cpu: Option<f64> = row.get(4).map_err(err("stats"))?;
+                let rss: Option<f64> = row.get(5).map_err(err("stats"))?;
+                hours
+                    .entry((app.clone(), hour))
+                    .or_default()
+                    .add(&status, duration, cpu, rss);
+                apps.entry(app).or_default().add(&status, duration, cpu, rss);
             }
-            let mut hours: Vec<HourStats> = groups
+            let mut hours: Vec<HourStats> = hours
                 .into_iter()
-                .map(|((app, hour), (counts, mut durations))| {
-                    durations.sort_by(f64::total_cmp);
-                    HourStats {
-                        app,
-                        hour,
-                        ended: counts.iter().sum(),
-                        succeeded: counts[0],
-                        failed: counts[1],
-                        canceled: counts[2],
-                        p50_duration_s: percentile(&durations, 0.5),
-                        p95_duration_s: percentile(&durations, 0.95),
-                    }
-                })
+                .map(|((app, hour), ended)| ended.hour(app, hour))
                 .collect();
             hours.sort_by(|a, b| (a.hour, &a.app).cmp(&(b.hour, &b.app)));
+            let apps = apps
+                .into_iter()
+                .map(|(app, ended)| ended.summary(app))
+                .collect();
             let running: i64 = conn
                 .query_row(
                     &format!("SELECT count(*) FROM jobs{}", running.sql()),
@@ -326,7 +384,11 @@ impl SqliteStore {
                     |r| r.get(0),
                 )
                 .map_err(err("running count"))?;
-            Ok(Stats { running, hours })
+            Ok(Stats {
+                running,
+                hours,
+                apps,
+            })
         })
         .await
     }
