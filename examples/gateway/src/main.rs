@@ -4,11 +4,16 @@
 //!
 //! ```text
 //! wafermon-gateway [--listen 127.0.0.1:18000] [--database-url URL] [--config PATH] [--check]
+//! wafermon-gateway --demo [--listen 127.0.0.1:18000] [--database-url URL]
 //! ```
+//!
+//! `--demo` runs on its own SQLite file under ./wafermon-demo with one filesystem source, and
+//! starts a simulated fab line that reports through the SDK into both (see `demo`).
 
 mod api;
 mod config;
 mod dashboard;
+mod demo;
 mod external;
 mod metrics;
 mod server;
@@ -23,12 +28,14 @@ use wafermon_hostkit::Flags;
 /// How long blocking work (file reads, SQLite calls) gets after the server stopped.
 const BLOCKING_GRACE: Duration = Duration::from_secs(2);
 
-const USAGE: &str = "usage: wafermon-gateway [--listen HOST:PORT] [--database-url postgres://...|sqlite://PATH] [--config PATH] [--check]";
+const USAGE: &str = "usage: wafermon-gateway [--listen HOST:PORT] [--database-url postgres://...|sqlite://PATH] [--config PATH] [--check]
+       wafermon-gateway --demo [--listen HOST:PORT] [--database-url URL]   (a simulated fab line; data in ./wafermon-demo)";
 
 struct Args {
     config: Option<PathBuf>,
     overrides: config::Overrides,
     check: bool,
+    demo: bool,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -36,6 +43,7 @@ fn parse_args() -> Result<Args, String> {
         config: None,
         overrides: config::Overrides::default(),
         check: false,
+        demo: false,
     };
     let mut flags = Flags::from_env();
     while let Some(flag) = flags.next_flag() {
@@ -44,12 +52,22 @@ fn parse_args() -> Result<Args, String> {
             "--database-url" => args.overrides.database_url = Some(flags.value("a URL")?),
             "--listen" => args.overrides.listen = Some(flags.socket_addr()?),
             "--check" => args.check = true,
+            "--demo" => args.demo = true,
             "-h" | "--help" => {
                 println!("{USAGE}");
                 std::process::exit(0);
             }
             other => return Err(format!("unknown argument '{other}'")),
         }
+    }
+    if args.demo {
+        // The demo brings its own store and source; merging them into a real config would
+        // make it unclear which data the simulated line writes into.
+        if args.config.is_some() {
+            return Err("--demo runs on its own settings; leave out --config".into());
+        }
+        let url = &mut args.overrides.database_url;
+        url.get_or_insert_with(|| demo::DATABASE_URL.to_string());
     }
     Ok(args)
 }
@@ -63,7 +81,12 @@ fn main() -> ExitCode {
         }
     };
     let config = match config::load(args.config.as_deref(), args.overrides) {
-        Ok(c) => c,
+        Ok(mut c) => {
+            if args.demo {
+                c.sources.push(demo::source());
+            }
+            c
+        }
         Err(errors) => {
             for e in &errors {
                 eprintln!("{e}");
@@ -86,7 +109,7 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    let result = runtime.block_on(server::run(config));
+    let result = runtime.block_on(server::run(config, args.demo));
     // Dropping the runtime would wait for every blocking task, and a source read stuck on a
     // hung mount never ends: give them a moment, then exit regardless.
     runtime.shutdown_timeout(BLOCKING_GRACE);

@@ -1,5 +1,6 @@
 //! Running the gateway: open the store, serve until SIGTERM/SIGINT, then stop accepting,
-//! end the streams, let requests in flight finish within a bounded time.
+//! end the streams, let requests in flight finish within a bounded time. With `--demo` the
+//! simulated fab line starts once the listener is bound and stops before the server does.
 
 use std::io::Write;
 use std::time::Duration;
@@ -17,7 +18,7 @@ const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 /// How often the retention is applied where no database policy does it.
 const PRUNE_EVERY: Duration = Duration::from_secs(3600);
 
-pub async fn run(config: GatewayConfig) -> Result<(), String> {
+pub async fn run(config: GatewayConfig, demo: bool) -> Result<(), String> {
     let mut signals = ShutdownSignals::new().map_err(|e| format!("cannot watch signals: {e}"))?;
     let store = Store::open(&config.database_url, config.retention_days)
         .await
@@ -41,6 +42,12 @@ pub async fn run(config: GatewayConfig) -> Result<(), String> {
         tokio::spawn(prune_forever(state.clone(), days));
     }
     let app = api::router(state, &config);
+    // The line posts to this listener: requests wait in its backlog until serving starts.
+    let line = if demo {
+        Some(crate::demo::start(addr, config.ingest_token.as_deref())?)
+    } else {
+        None
+    };
 
     let mut stdout = std::io::stdout().lock();
     let _ = writeln!(
@@ -48,6 +55,14 @@ pub async fn run(config: GatewayConfig) -> Result<(), String> {
         "wafermon-gateway listening on {addr} (store: {} {})",
         info.engine, info.detail
     );
+    if let Some(line) = &line {
+        let _ = writeln!(stdout, "wafermon dashboard: {}/", line.base_url());
+        let _ = writeln!(
+            stdout,
+            "a simulated fab line is reporting into it (data in {}); stop with Ctrl-C",
+            crate::demo::DIR
+        );
+    }
     let _ = stdout.flush();
     drop(stdout);
 
@@ -58,6 +73,10 @@ pub async fn run(config: GatewayConfig) -> Result<(), String> {
     let server = tokio::spawn(async move { server.await });
     let name = signals.next().await;
     eprintln!("wafermon-gateway: {name}, shutting down");
+    if let Some(line) = line {
+        // Its clients flush into this server, so the line stops while it still serves.
+        let _ = tokio::task::spawn_blocking(move || line.stop()).await;
+    }
     let _ = stop.send(true);
     match tokio::time::timeout(DRAIN_TIMEOUT, server).await {
         Ok(Ok(Ok(()))) => {

@@ -1,12 +1,13 @@
 //! The command line and the process: config checks, database URLs, the default SQLite file,
-//! and data and migrations surviving a restart on both stores.
+//! data and migrations surviving a restart on both stores, and `--demo`.
 
 mod common;
 
+use std::collections::HashSet;
 use std::fs;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
-use serde_json::json;
+use serde_json::{json, Value};
 
 use common::{ev, run_cli, schema_versions, ts, Gateway, Launch, PATIENCE, SECOND, T0};
 
@@ -103,6 +104,10 @@ fn bad_arguments_and_database_urls_are_refused_clearly() {
     let out = run_cli(&["--listen", "localhost"], dir.path());
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr_of(&out).contains("--listen"));
+
+    let out = run_cli(&["--demo", "--config", "gateway.json"], dir.path());
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr_of(&out).contains("--demo") && stderr_of(&out).contains("--config"));
 
     for url in ["mysql://wafermon:pw@127.0.0.1/wafermon", "gateway.sqlite3"] {
         for check in [false, true] {
@@ -283,4 +288,121 @@ fn a_hung_source_read_times_out_and_does_not_block_shutdown() {
         let status = gw.terminate();
         assert!(status.success(), "{status:?}: {}", gw.stderr());
     });
+}
+
+/// How long the demo's line gets to have lots, wafers, steps and files to show.
+const DEMO_PATIENCE: Duration = Duration::from_secs(30);
+
+/// `--demo` in an empty working directory: its own SQLite file and files under
+/// ./wafermon-demo, the dashboard's URL on stdout, a fab line whose lot -> wafer -> step trees
+/// reach the managed store and whose files the `fab-files` source reads, and a prompt exit.
+#[test]
+fn demo_runs_a_fab_line_into_the_store_and_the_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut gw = Launch::default().cwd(dir.path()).arg("--demo").start();
+    let url = gw.next_stdout_line(PATIENCE);
+    let expected = format!("wafermon dashboard: http://{}/", gw.addr);
+    assert_eq!(url.as_deref(), Some(expected.as_str()), "{}", gw.stderr());
+    let demo = dir.path().join("wafermon-demo");
+    assert!(demo.join("gateway.sqlite3").is_file(), "no demo store");
+    assert!(
+        !dir.path().join("wafermon-data").exists(),
+        "the demo wrote to the default store"
+    );
+
+    let deadline = Instant::now() + DEMO_PATIENCE;
+    loop {
+        let missing = demo_gaps(&gw);
+        if missing.is_empty() {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "after {DEMO_PATIENCE:?} the demo still lacks:\n  {}\nstderr:\n{}",
+            missing.join("\n  "),
+            gw.stderr()
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+
+    let asked = Instant::now();
+    let status = gw.terminate();
+    let took = asked.elapsed();
+    assert!(status.success(), "exit {status:?}: {}", gw.stderr());
+    assert!(
+        took < Duration::from_secs(10),
+        "the demo took {took:?} to stop: {}",
+        gw.stderr()
+    );
+}
+
+/// What the demo does not show yet, in words; empty once it shows everything.
+fn demo_gaps(gw: &Gateway) -> Vec<String> {
+    let mut gaps = Vec::new();
+    let lots = gw.all_jobs("kind=lot", 1000);
+    if lots.is_empty() {
+        gaps.push("a lot in GET /v1/jobs?kind=lot".to_string());
+    }
+    let wafers: HashSet<String> = gw
+        .all_jobs("kind=wafer", 1000)
+        .iter()
+        .map(|w| format!("{}/{}", w["site"], w["id"]))
+        .collect();
+    let steps = gw.all_jobs("kind=step", 1000);
+    if !steps
+        .iter()
+        .any(|s| wafers.contains(&format!("{}/{}", s["site"], s["parent"])))
+    {
+        gaps.push(format!(
+            "a step whose parent is a wafer in GET /v1/jobs?kind=step ({} steps, {} wafers)",
+            steps.len(),
+            wafers.len()
+        ));
+    }
+    let kinds_below = |lot: &Value| -> HashSet<String> {
+        let path = format!(
+            "/v1/jobs/{}?site={}",
+            lot["id"].as_str().unwrap(),
+            lot["site"].as_str().unwrap()
+        );
+        let detail = gw.get_json(&path);
+        detail["subtree"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|j| j["kind"].as_str().map(str::to_string))
+            .collect()
+    };
+    if !lots.iter().any(|lot| {
+        let kinds = kinds_below(lot);
+        kinds.contains("wafer") && kinds.contains("step")
+    }) {
+        gaps.push("a lot whose /v1/jobs/{id} subtree holds wafers and steps".to_string());
+    }
+    let sources = gw.get_json("/v1/sources");
+    if !sources["sources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|s| s["name"] == "fab-files" && s["type"] == "filesystem")
+    {
+        gaps.push(format!("the filesystem source fab-files in {sources}"));
+    }
+    let now = wafermon::Timestamp::now().unix_micros();
+    let found = gw
+        .post_json(
+            "/v1/query/external",
+            &json!({"source": "fab-files",
+                    "time_range": {"start": ts(now - 3600 * SECOND), "end": ts(now + 60 * SECOND)}}),
+        )
+        .expect(200);
+    let events = found["events"].as_array().unwrap();
+    if events.is_empty() {
+        gaps.push("events in the last hour from fab-files".to_string());
+    }
+    // Heartbeats go to the managed store only: the files never hold one.
+    if let Some(beat) = events.iter().find(|e| e["kind"] == "heartbeat") {
+        gaps.push(format!("no heartbeat in fab-files, yet it holds {beat}"));
+    }
+    gaps
 }

@@ -19,7 +19,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::mpsc;
+use std::sync::{mpsc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Map, Value};
@@ -243,6 +243,8 @@ pub struct Launch {
     pub cwd: Option<PathBuf>,
     /// `--listen`; port 0 (any free port) when absent.
     pub listen: Option<String>,
+    /// Further arguments, after those above.
+    pub args: Vec<String>,
 }
 
 impl Launch {
@@ -273,6 +275,11 @@ impl Launch {
         self
     }
 
+    pub fn arg(mut self, arg: &str) -> Launch {
+        self.args.push(arg.to_string());
+        self
+    }
+
     pub fn start(self) -> Gateway {
         Gateway::launch(self)
     }
@@ -288,6 +295,9 @@ pub struct Gateway {
     agent: Agent,
     dir: tempfile::TempDir,
     stderr: PathBuf,
+    /// The lines after the "listening on" line, as they are printed (in a mutex so a
+    /// `&Gateway` can go to other threads).
+    stdout: Mutex<mpsc::Receiver<String>>,
     exited: Option<ExitStatus>,
 }
 
@@ -326,6 +336,7 @@ impl Gateway {
             fs::write(&path, serde_json::to_vec_pretty(config).unwrap()).unwrap();
             command.arg("--config").arg(path);
         }
+        command.args(&launch.args);
         // Tokens in the test runner's environment would change what these tests expect.
         command
             .env_remove("WAFERMON_GATEWAY_INGEST_TOKEN")
@@ -343,13 +354,13 @@ impl Gateway {
         let stdout = child.stdout.take().unwrap();
         let (tx, rx) = mpsc::channel();
         std::thread::spawn(move || {
-            let mut lines = BufReader::new(stdout).lines();
-            let first = lines.next().and_then(Result::ok);
-            let _ = tx.send(first);
-            // Keep draining so the gateway never blocks on a full pipe.
-            for _ in lines {}
+            // Keep draining, even once nobody listens, so the gateway never blocks on a full
+            // pipe.
+            for line in BufReader::new(stdout).lines() {
+                let _ = tx.send(line.unwrap_or_default());
+            }
         });
-        let line = rx.recv_timeout(PATIENCE).ok().flatten().unwrap_or_default();
+        let line = rx.recv_timeout(PATIENCE).unwrap_or_default();
         let parsed = line
             .strip_prefix("wafermon-gateway listening on ")
             .and_then(|rest| rest.split_once(' '))
@@ -370,8 +381,15 @@ impl Gateway {
             agent: agent(Some(PATIENCE)),
             dir,
             stderr,
+            stdout: Mutex::new(rx),
             exited: None,
         }
+    }
+
+    /// The next line the gateway prints after "listening on", if one comes within `wait`.
+    pub fn next_stdout_line(&self, wait: Duration) -> Option<String> {
+        let lines = self.stdout.lock().unwrap_or_else(|p| p.into_inner());
+        lines.recv_timeout(wait).ok()
     }
 
     pub fn pid(&self) -> u32 {
