@@ -3,7 +3,8 @@
 # the real servers of the direct backends (scripts/servers/, stopped by PID on exit), and
 # runs every test suite: Rust (unit, integration, conformance vectors, header check, the
 # backends against their servers, sidecar and gateway against their real binaries), lint,
-# the C suite and the Python package (built with pip, tested with pytest).
+# the C suite, the Python package (built with pip, tested with pytest), and headless
+# Chromium browser tests of the gateway's dashboard.
 # Each suite ends with a line "N passed, N failed"; the script exits non-zero on any failure.
 set -uo pipefail
 cd "$(dirname "$0")"
@@ -23,6 +24,10 @@ install_deps() {
     command -v curl >/dev/null 2>&1 || need+=(curl)
     command -v flock >/dev/null 2>&1 || need+=(util-linux)
     python3 -m venv --help >/dev/null 2>&1 || need+=(python3-venv)
+    # The gateway's browser tests: Node.js runs them, playwright-core drives this Chromium.
+    [ -x /usr/bin/chromium ] || need+=(chromium)
+    command -v node >/dev/null 2>&1 || need+=(nodejs)
+    command -v npm >/dev/null 2>&1 || need+=(npm)
     if [ ${#need[@]} -gt 0 ]; then
         log "installing ${need[*]}"
         local sudo=""
@@ -156,6 +161,11 @@ python_tests() {
     counted_suite python "python: " python/test.sh
 }
 
+browser_tests() {
+    log "examples/gateway/browser/run.sh (headless Chromium against the gateway)"
+    counted_suite browser "browser: " examples/gateway/browser/run.sh
+}
+
 quickstart() {
     log "quickstart on the embedded default"
     local dir status
@@ -178,6 +188,7 @@ lint
 c_tests
 python_tests
 quickstart
+browser_tests
 
 log "summary"
 for line in "${summary[@]}"; do
