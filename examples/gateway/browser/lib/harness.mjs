@@ -60,6 +60,7 @@ export class Fab {
       readToken,
       ingestToken,
     });
+    this.configPath = configPath;
     const gateway = await startGateway({ configPath, port: this.port, log: this.log });
     this.gateway = gateway.child;
     this.url = gateway.url;
@@ -81,6 +82,18 @@ export class Fab {
     this.pages.push({ page, errors });
     const response = await page.goto(new URL(path, this.url).href, { waitUntil });
     return { page, response, errors };
+  }
+
+  /** Stop the gateway; `restartGateway` brings it back on the same port and store. */
+  async stopGateway() {
+    await stopProcess(this.gateway);
+    this.gateway = null;
+  }
+
+  async restartGateway() {
+    if (this.gateway) await this.stopGateway();
+    const gateway = await startGateway({ configPath: this.configPath, port: this.port, log: this.log });
+    this.gateway = gateway.child;
   }
 
   /** Every console and page error of every page opened so far. */

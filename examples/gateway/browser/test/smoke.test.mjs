@@ -5,11 +5,11 @@ import assert from 'node:assert/strict';
 
 import { browserTest } from '../lib/harness.mjs';
 
-browserTest('dashboard loads without errors and lists LOT-1001', async (fab) => {
+browserTest('dashboard loads without errors and shows the running LOT-3001', async (fab) => {
   const { page, response } = await fab.open('/');
   assert.equal(response.status(), 200, `GET / answered ${response.status()}`);
-  // The dashboard fetches its data after load: wait for the lot rather than guess a delay.
-  await page.getByText('LOT-1001').first().waitFor({ timeout: 10_000 });
+  // The live view fetches what runs after load: wait for the lot rather than guess a delay.
+  await page.getByText('LOT-3001').first().waitFor({ timeout: 10_000 });
   assert.deepEqual(fab.errors, [], 'console or page errors');
 });
 

@@ -169,7 +169,8 @@ function showNewest(body, event, receivedAt) {
   const detail = event.message
     || (Number.isFinite(event.progress) ? `${event.progress.toFixed(0)} %` : '')
     || Object.entries(event.metrics || {}).slice(0, 2).map(([k, v]) => `${k} ${fmt.number(v, 2)}`).join(', ');
-  const row = h('tr', { 'data-event-id': event.id, 'data-received-at': receivedAt },
+  const row = h('tr', { 'data-event-id': event.id, 'data-received-at': receivedAt,
+    'data-emitted-at': Date.parse(event.time) },
     h('td', {}, fmt.clock(event.time)),
     h('td', {}, event.site),
     h('td', {}, event.app.name),

@@ -62,13 +62,8 @@ pub async fn compare(
             ))
         }
     };
-    // Every source sees the same window, stepped like the unified view's so refreshes hit
-    // the external cache; a comparison over different windows would invent differences.
-    let (start, end) = if p.end.is_none() {
-        state.sources.until_now_range(start, end, p.start.is_some())
-    } else {
-        (start, end)
-    };
+    // Every source sees exactly this window (no stepping to the cache's TTL as the unified
+    // view does): what was just written must not look missing from one source.
     let filters = Filters {
         site: p.site.clone(),
         app: p.app.clone(),
