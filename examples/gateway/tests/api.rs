@@ -15,6 +15,57 @@ on_both_stores! {
     metrics_and_health_report_what_happened => metrics_and_health_report_what_happened_sqlite, metrics_and_health_report_what_happened_postgres;
 }
 
+#[test]
+fn the_dashboard_is_served_from_the_binary_without_a_token() {
+    common::on_sqlite(|db| {
+        let gw = Launch::new(db)
+            .config(json!({"read_token": READ, "ingest_token": INGEST}))
+            .start();
+        let page = gw.get("/");
+        assert_eq!(page.status, 200, "{page}");
+        assert!(page
+            .header("content-type")
+            .unwrap()
+            .starts_with("text/html"));
+        let policy = page.header("content-security-policy").unwrap();
+        assert!(policy.contains("default-src 'self'"), "{policy}");
+        assert!(policy.contains("connect-src 'self'"), "{policy}");
+        assert!(page.body.contains("<main id=\"main\""), "{}", page.body);
+        // The data stays behind the token; the page asks for it.
+        unauthorized(&gw.get("/v1/jobs"));
+
+        let mut assets = 0;
+        for (i, _) in page.body.match_indices("\"/assets/") {
+            let rest = &page.body[i + 1..];
+            let path = &rest[..rest.find('"').unwrap()];
+            let reply = gw.get(path);
+            assert_eq!(reply.status, 200, "{reply}");
+            let kind = reply.header("content-type").unwrap();
+            let expected = match path.rsplit('.').next().unwrap() {
+                "js" => "text/javascript",
+                "css" => "text/css",
+                _ => "text/plain",
+            };
+            assert!(kind.starts_with(expected), "{path}: {kind}");
+            assets += 1;
+            // Nothing is loaded from another host: no CDN, no remote fonts.
+            if !path.contains("/vendor/") {
+                for remote in ["http://", "https://", "//cdn", "@import"] {
+                    assert!(!reply.body.contains(remote), "{path} mentions {remote}");
+                }
+            }
+        }
+        assert!(assets >= 4, "{}", page.body);
+        let module = gw.get("/assets/js/live.js");
+        assert!(module.body.contains("/v1/stream") || module.body.contains("openStream"));
+
+        gw.get("/assets/js/nope.js")
+            .expect_error(404, "no dashboard file 'js/nope.js'");
+        gw.get("/assets/index.html").expect_error(404, "index.html");
+        gw.get("/assets/../Cargo.toml").expect_error(404, "");
+    });
+}
+
 const INGEST: &str = "ingest-s3cret";
 const READ: &str = "read-s3cret";
 
@@ -313,7 +364,7 @@ fn every_documented_route_answers(db: &str) {
             checked += 1;
         }
     }
-    assert_eq!(checked, 11);
+    assert_eq!(checked, 12);
 }
 
 fn metrics_and_health_report_what_happened(db: &str) {

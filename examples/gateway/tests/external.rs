@@ -12,6 +12,7 @@ use common::{counts, encode, ev, fab1_jobs, fab2_failures, ts, Ev, Launch, HOUR,
 on_both_stores! {
     external_queries_read_configured_files_by_name => external_queries_read_configured_files_by_name_sqlite, external_queries_read_configured_files_by_name_postgres;
     the_unified_view_merges_dedupes_and_reports_sources => the_unified_view_merges_dedupes_and_reports_sources_sqlite, the_unified_view_merges_dedupes_and_reports_sources_postgres;
+    the_comparison_counts_each_source_and_names_what_only_one_holds => the_comparison_counts_each_source_and_names_what_only_one_holds_sqlite, the_comparison_counts_each_source_and_names_what_only_one_holds_postgres;
 }
 
 /// The window the file events fall in: 2026-03-01 14:00 to 15:00 UTC.
@@ -266,4 +267,89 @@ fn the_unified_view_merges_dedupes_and_reports_sources(db: &str) {
     assert_eq!(managed_only["truncated"], false, "{managed_only}");
     let cut = gw.get_json(&format!("/v1/data/unified?site_id=fab2&{window}&limit=3"));
     assert_eq!(cut["truncated"], true, "{cut}");
+}
+
+fn the_comparison_counts_each_source_and_names_what_only_one_holds(db: &str) {
+    let files = tempfile::tempdir().unwrap();
+    let (fab1, _) = write_files(files.path());
+    let gw = Launch::new(db).config(config(files.path())).start();
+    // The store holds the first two fab1 file events and one of its own.
+    let managed_only = ev("fab1", "etch", "M-1", "started", W + 45 * MINUTE).build();
+    gw.ingest(&[fab1[0].clone(), fab1[1].clone(), managed_only.clone()]);
+
+    let window = format!("start={}&end={}", encode(&ts(W)), encode(&ts(W + HOUR)));
+    let view = gw.get_json(&format!("/v1/sources/compare?site=fab1&{window}&buckets=4"));
+    assert_eq!(
+        (&view["start"], &view["end"]),
+        (&json!(ts(W)), &json!(ts(W + HOUR)))
+    );
+    assert_eq!(view["bucket_s"], 900.0, "{view}");
+    assert_eq!(view["buckets"].as_array().unwrap().len(), 4, "{view}");
+    let sources = view["sources"].as_array().unwrap();
+    let names: Vec<&str> = sources
+        .iter()
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["managed", "plant-files", "gone"]);
+
+    let (managed, plant, gone) = (&sources[0], &sources[1], &sources[2]);
+    assert_eq!(managed["ok"], true);
+    assert_eq!(managed["total"], 3, "{managed}");
+    let counted = |s: &Value| -> u64 {
+        s["counts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c.as_u64().unwrap())
+            .sum()
+    };
+    assert_eq!(counted(managed), 3);
+    assert_eq!(
+        managed["counts"][3], 1,
+        "M-1 falls in the last quarter hour: {managed}"
+    );
+    assert_eq!(managed["only_here"], 1);
+    assert_eq!(managed["only_here_sample"][0]["id"], managed_only["id"]);
+
+    let in_window: Vec<&Value> = fab1
+        .iter()
+        .filter(|e| {
+            e["site"] == "fab1" && {
+                let t = e["time"].as_str().unwrap();
+                t >= ts(W).as_str() && t < ts(W + HOUR).as_str()
+            }
+        })
+        .collect();
+    assert_eq!(plant["ok"], true, "{plant}");
+    assert_eq!(plant["type"], "filesystem");
+    assert_eq!(plant["total"], in_window.len(), "{plant}");
+    assert_eq!(counted(plant), in_window.len() as u64);
+    assert_eq!(plant["only_here"], in_window.len() - 2, "{plant}");
+    let only: Vec<&str> = plant["only_here_sample"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["id"].as_str().unwrap())
+        .collect();
+    assert!(!only.contains(&fab1[0]["id"].as_str().unwrap()), "{plant}");
+
+    // A source that cannot be read is reported, and proves nothing about the others.
+    assert_eq!(gone["ok"], false, "{gone}");
+    assert!(
+        gone["error"].as_str().is_some_and(|e| !e.is_empty()),
+        "{gone}"
+    );
+    assert_eq!(gone["total"], 0);
+
+    let app = gw.get_json(&format!("/v1/sources/compare?site=fab1&app=etch&{window}"));
+    assert_eq!(
+        app["sources"][0]["total"], 1,
+        "only M-1 is from app etch: {app}"
+    );
+    assert_eq!(app["sources"][1]["total"], 0, "{app}");
+
+    gw.get(&format!("/v1/sources/compare?{window}&buckets=0"))
+        .expect_error(400, "buckets");
+    gw.get("/v1/sources/compare?start=yesterday")
+        .expect_error(400, "start");
 }

@@ -15,6 +15,8 @@ on_both_stores! {
     an_id_used_at_two_sites_needs_a_site => an_id_used_at_two_sites_needs_a_site_sqlite, an_id_used_at_two_sites_needs_a_site_postgres;
     stats_count_rates_and_percentiles_per_app_and_hour => stats_count_rates_and_percentiles_per_app_and_hour_sqlite, stats_count_rates_and_percentiles_per_app_and_hour_postgres;
     awkward_ids_round_trip_through_paths_and_cursors => awkward_ids_round_trip_through_paths_and_cursors_sqlite, awkward_ids_round_trip_through_paths_and_cursors_postgres;
+    stats_summarise_each_app_and_take_any_bucket_width => stats_summarise_each_app_and_take_any_bucket_width_sqlite, stats_summarise_each_app_and_take_any_bucket_width_postgres;
+    jobs_are_found_by_part_of_their_business_key => jobs_are_found_by_part_of_their_business_key_sqlite, jobs_are_found_by_part_of_their_business_key_postgres;
 }
 
 /// What the test knows about one of the jobs it made.
@@ -414,6 +416,130 @@ fn stats_count_rates_and_percentiles_per_app_and_hour(db: &str) {
         encode(&ts(HOUR))
     ));
     assert_eq!(early["hours"][0]["hour"], ts(-HOUR), "{early}");
+}
+
+fn stats_summarise_each_app_and_take_any_bucket_width(db: &str) {
+    let gw = Gateway::start(db);
+    let h = T0 + 30 * HOUR;
+    let mut events = Vec::new();
+    let mut end = |app: &str, id: &str, kind: &str, at: i64, duration: f64, cpu: f64, rss: f64| {
+        events.push(ev("fab1", app, id, "started", at - 100 * SECOND).build());
+        events.push(
+            ev("fab1", app, id, kind, at)
+                .metric("duration_s", duration)
+                .metric("cpu_user_s", cpu * 0.75)
+                .metric("cpu_system_s", cpu * 0.25)
+                .metric("max_rss_bytes", rss)
+                .build(),
+        );
+    };
+    end("etch", "e1", "finished", h + 5 * MINUTE, 1.0, 2.0, 100.0);
+    end("etch", "e2", "failed", h + 20 * MINUTE, 3.0, 4.0, 300.0);
+    end("etch", "e3", "finished", h + 50 * MINUTE, 2.0, 6.0, 200.0);
+    end("litho", "l1", "canceled", h + 40 * MINUTE, 8.0, 1.0, 50.0);
+    gw.ingest(&events);
+    let window = format!("start={}&end={}", encode(&ts(h)), encode(&ts(h + HOUR)));
+
+    let stats = gw.get_json(&format!("/v1/stats?{window}&bucket_s=1800"));
+    assert_eq!(stats["bucket_s"], 1800, "{stats}");
+    let buckets: Vec<(&str, &str, i64)> = stats["hours"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| {
+            (
+                b["app"].as_str().unwrap(),
+                b["hour"].as_str().unwrap(),
+                b["ended"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    let half = ts(h + 30 * MINUTE);
+    let first = ts(h);
+    assert_eq!(
+        buckets,
+        vec![
+            ("etch", first.as_str(), 2),
+            ("etch", half.as_str(), 1),
+            ("litho", half.as_str(), 1)
+        ],
+        "{stats}"
+    );
+
+    let apps = stats["apps"].as_array().unwrap();
+    assert_eq!(apps.len(), 2, "{stats}");
+    let etch = &apps[0];
+    assert_eq!(etch["app"], "etch");
+    assert_eq!(
+        (&etch["ended"], &etch["succeeded"], &etch["failed"]),
+        (&json!(3), &json!(2), &json!(1))
+    );
+    assert!(approx(&etch["p50_duration_s"], 2.0), "{etch}");
+    assert!(approx(&etch["p95_duration_s"], 2.9), "{etch}");
+    assert!(approx(&etch["mean_cpu_s"], 4.0), "{etch}");
+    assert!(approx(&etch["peak_rss_bytes"], 300.0), "{etch}");
+    assert!(approx(&etch["success_rate"], 2.0 / 3.0), "{etch}");
+    let litho = &apps[1];
+    assert_eq!(
+        (&litho["app"], &litho["canceled"]),
+        (&json!("litho"), &json!(1))
+    );
+    assert!(approx(&litho["mean_cpu_s"], 1.0), "{litho}");
+
+    for bad in ["0", "59", "7", "100000", "-1", "x"] {
+        let reply = gw.get(&format!("/v1/stats?{window}&bucket_s={bad}"));
+        assert_eq!(reply.status, 400, "bucket_s={bad}");
+        assert!(
+            reply.body.contains("bucket_s"),
+            "bucket_s={bad}: {}",
+            reply.body
+        );
+    }
+}
+
+fn jobs_are_found_by_part_of_their_business_key(db: &str) {
+    let gw = Gateway::start(db);
+    let at = T0 + 40 * HOUR;
+    gw.ingest(&[
+        ev("fab1", "etch", "j1", "started", at)
+            .key("LOT-1001")
+            .build(),
+        ev("fab1", "etch", "j2", "started", at)
+            .key("LOT-1002")
+            .build(),
+        ev("fab1", "etch", "j3", "started", at)
+            .key("LOT_2001%")
+            .build(),
+        ev("fab1", "etch", "j4", "started", at)
+            .name("rework LOT-1001")
+            .build(),
+    ]);
+    let found = |q: &str| {
+        let mut ids: Vec<String> = gw
+            .all_jobs(&format!("q={}", encode(q)), 100)
+            .iter()
+            .map(|j| j["id"].as_str().unwrap().to_string())
+            .collect();
+        ids.sort();
+        ids
+    };
+    assert_eq!(
+        found("lot-100"),
+        ["j1", "j2", "j4"],
+        "any case, key or name"
+    );
+    assert_eq!(found("LOT-1001"), ["j1", "j4"]);
+    // LIKE's wildcards are taken as the characters they are.
+    assert_eq!(found("T_2"), ["j3"]);
+    assert_eq!(found("2001%"), ["j3"]);
+    assert_eq!(found("%"), ["j3"]);
+    assert_eq!(found("j2"), ["j2"], "the id matches too");
+    assert_eq!(
+        found("  LOT-1002 "),
+        ["j2"],
+        "surrounding spaces are ignored"
+    );
+    assert!(found("LOT-9").is_empty());
 }
 
 fn awkward_ids_round_trip_through_paths_and_cursors(db: &str) {

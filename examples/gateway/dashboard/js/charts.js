@@ -60,7 +60,7 @@ export function timeChart(title, x, series, format = String, span = null, height
         points: { show: x.length < 60 },
         value: (_, v) => (v === null || v === undefined ? '–' : format(v)),
       }))],
-      axes: [{}, { values: (_, ticks) => ticks.map(format), size: 60 }],
+      axes: [{}, { values: (_, ticks) => ticks.map(format), size: 90 }],
       scales: {
         x: span ? { range: () => span } : {},
         y: { range: (_, min, max) => [0, max > 0 ? max * 1.1 : 1] },
@@ -97,7 +97,7 @@ export function categoryBars(title, categories, series, format = String, height 
       axes: [
         { values: (_, ticks) => ticks.map((t) => (Number.isInteger(t) ? categories[t] ?? '' : '')),
           splits: () => x, gap: 6 },
-        { values: (_, ticks) => ticks.map(format), size: 70 },
+        { values: (_, ticks) => ticks.map(format), size: 90 },
       ],
       cursor: { points: { show: false } },
     }, [x, ...series.map((s) => s.values.map((v) => v ?? null))], holder);

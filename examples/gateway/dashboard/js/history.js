@@ -9,6 +9,16 @@ import { navigate } from './main.js';
 
 export const WINDOWS = { '1h': 3_600_000, '6h': 21_600_000, '24h': 86_400_000, '7d': 604_800_000 };
 const PAGE_SIZE = 50;
+/** Bucket widths the stats API takes (they divide a day), smallest first. */
+const BUCKETS_S = [60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400];
+const BUCKETS_PER_CHART = 30;
+
+/** About 30 buckets over the window: 2 min for an hour, 1 h for a day, 6 h for a week. */
+function bucketFor(start, end) {
+  const span = ((end ? Date.parse(end) : Date.now()) - Date.parse(start)) / 1000;
+  // A little slack: "the last hour" is a few milliseconds more than 3600 s by now.
+  return BUCKETS_S.find((b) => b * BUCKETS_PER_CHART >= span * 0.99) || BUCKETS_S.at(-1);
+}
 const STATUSES = ['running', 'succeeded', 'failed', 'canceled'];
 const FILTERS = ['site', 'app', 'status', 'kind', 'q'];
 
@@ -92,7 +102,8 @@ export function mount(main, params) {
       charts),
     jobsSection);
 
-  loadCharts(charts, { site: filters.site, app: filters.app, kind: filters.kind, start, end });
+  loadCharts(charts, { site: filters.site, app: filters.app, kind: filters.kind, start, end,
+    bucket_s: bucketFor(start, end) });
   const jobQuery = { site: filters.site, app: filters.app, status: filters.status, kind: filters.kind,
     q: filters.q, start, end, limit: PAGE_SIZE };
   showJobs(jobsSection, jobQuery);
@@ -108,19 +119,20 @@ async function loadCharts(holder, query) {
     holder.removeAttribute('aria-busy');
     return;
   }
-  // Every hour of the window, summed over apps; hours with nothing ended count zero.
-  const hours = new Map();
-  const firstHour = Math.floor(Date.parse(stats.start) / 3_600_000) * 3600;
-  const lastHour = Math.floor((Date.parse(stats.end) - 1) / 3_600_000) * 3600;
-  for (let t = firstHour; t <= lastHour; t += 3600) hours.set(t, { succeeded: 0, failed: 0, canceled: 0 });
+  // Every bucket of the window, summed over apps; buckets with nothing ended count zero.
+  const width = stats.bucket_s;
+  const buckets = new Map();
+  const first = Math.floor(Date.parse(stats.start) / 1000 / width) * width;
+  const last = Math.floor((Date.parse(stats.end) / 1000 - 0.001) / width) * width;
+  for (let t = first; t <= last; t += width) buckets.set(t, { succeeded: 0, failed: 0, canceled: 0 });
   for (const row of stats.hours) {
-    const sum = hours.get(Date.parse(row.hour) / 1000);
+    const sum = buckets.get(Date.parse(row.hour) / 1000);
     if (!sum) continue;
     sum.succeeded += row.succeeded;
     sum.failed += row.failed;
     sum.canceled += row.canceled;
   }
-  const x = [...hours.keys()];
+  const x = [...buckets.keys()];
   const count = (v) => fmt.number(v);
   const apps = stats.apps.map((a) => a.app);
   replace(holder,
@@ -128,9 +140,9 @@ async function loadCharts(holder, query) {
       `${fmt.number(stats.totals.ended)} jobs ended: ${fmt.number(stats.totals.succeeded)} succeeded, `,
       `${fmt.number(stats.totals.failed)} failed, ${fmt.number(stats.totals.canceled)} canceled; `,
       `${fmt.number(stats.running)} running.`),
-    timeChart('Jobs ended per hour, by status', x,
-      ['succeeded', 'failed', 'canceled'].map((s) => ({ label: s, color: COLORS[s], values: x.map((t) => hours.get(t)[s]) })),
-      count, [firstHour, lastHour + 3600]),
+    timeChart(`Jobs ended per ${fmt.duration(width)}, by status`, x,
+      ['succeeded', 'failed', 'canceled'].map((s) => ({ label: s, color: COLORS[s], values: x.map((t) => buckets.get(t)[s]) })),
+      count, [first, last + width]),
     categoryBars('Duration per app (p50 and p95)', apps, [
       { label: 'p50', color: COLORS.p50, values: stats.apps.map((a) => a.p50_duration_s) },
       { label: 'p95', color: COLORS.p95, values: stats.apps.map((a) => a.p95_duration_s) },

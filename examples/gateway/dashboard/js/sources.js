@@ -79,7 +79,7 @@ function show(body, answer) {
               h('td', {}, fmt.time(e.time)),
               h('td', {}, e.site),
               h('td', {}, e.app && e.app.name),
-              h('td', {}, `${e.entity ? e.entity.key || e.entity.id : ''} (${e.entity ? e.entity.kind : ''})`),
+              h('td', {}, e.entity ? `${e.entity.key || e.entity.name || e.entity.id} (${e.entity.kind})` : ''),
               h('td', {}, e.kind),
               h('td', {}, h('code', {}, e.id)))))))));
 }

@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 
 use super::params::{self, render_time, Query};
 use super::{unavailable, ApiError, AppState};
-use crate::store::{Cursor, JobFilter, JobState, StatsQuery};
+use crate::store::{Cursor, EndedJobs, JobFilter, JobState, StatsQuery};
 
 const DEFAULT_PAGE: u32 = 100;
 const MAX_PAGE: u32 = 1000;
@@ -129,73 +129,102 @@ pub struct StatsParams {
     kind: Option<String>,
     start: Option<String>,
     end: Option<String>,
+    bucket_s: Option<u32>,
 }
+
+const HOUR_S: u32 = 3600;
+const DAY_S: u32 = 86_400;
+/// The smallest bucket: a week of one-minute buckets is about 10,000 per app.
+const MIN_BUCKET_S: u32 = 60;
 
 pub async fn stats(
     State(state): State<Arc<AppState>>,
     Query(p): Query<StatsParams>,
 ) -> Result<Json<Value>, ApiError> {
     let (start, end) = params::range(&p.start, &p.end, DAY_MICROS)?;
+    let bucket_s = p.bucket_s.unwrap_or(HOUR_S);
+    if !(MIN_BUCKET_S..=DAY_S).contains(&bucket_s) || !DAY_S.is_multiple_of(bucket_s) {
+        return Err(ApiError::bad_request(
+            "bucket_s",
+            format!("must divide a day ({DAY_S} s) and be at least {MIN_BUCKET_S} s, e.g. 60, 300, 600, 3600"),
+        ));
+    }
     let query = StatsQuery {
         site: p.site,
         app: p.app,
         entity_kind: p.kind,
         start,
         end,
+        bucket_s,
     };
     let stats = state
         .store
         .stats(&query)
         .await
         .map_err(|e| unavailable(&state, &e))?;
-    let rate = |succeeded: i64, ended: i64| (ended > 0).then(|| succeeded as f64 / ended as f64);
-    let (mut ended, mut succeeded, mut failed, mut canceled) = (0, 0, 0, 0);
+    let mut totals = EndedJobs {
+        count: 0,
+        succeeded: 0,
+        failed: 0,
+        canceled: 0,
+        p50_duration_s: None,
+        p95_duration_s: None,
+    };
     let hours: Vec<Value> = stats
         .hours
         .iter()
         .map(|h| {
-            ended += h.ended;
-            succeeded += h.succeeded;
-            failed += h.failed;
-            canceled += h.canceled;
-            json!({
-                "app": h.app,
-                "hour": render_time(h.hour),
-                "ended": h.ended,
-                "succeeded": h.succeeded,
-                "failed": h.failed,
-                "canceled": h.canceled,
-                "success_rate": rate(h.succeeded, h.ended),
-                "p50_duration_s": h.p50_duration_s,
-                "p95_duration_s": h.p95_duration_s,
-            })
+            totals.count += h.jobs.count;
+            totals.succeeded += h.jobs.succeeded;
+            totals.failed += h.jobs.failed;
+            totals.canceled += h.jobs.canceled;
+            let mut row = ended_json(&h.jobs);
+            row.insert("app".into(), json!(h.app));
+            row.insert("hour".into(), json!(render_time(h.hour)));
+            Value::Object(row)
         })
         .collect();
+    let apps: Vec<Value> = stats
+        .apps
+        .iter()
+        .map(|a| {
+            let mut row = ended_json(&a.jobs);
+            row.insert("app".into(), json!(a.app));
+            row.insert("mean_cpu_s".into(), json!(a.mean_cpu_s));
+            row.insert("peak_rss_bytes".into(), json!(a.peak_rss_bytes));
+            Value::Object(row)
+        })
+        .collect();
+    // Percentiles do not add up across hours; the totals carry counts only.
+    let mut totals = ended_json(&totals);
+    totals.remove("p50_duration_s");
+    totals.remove("p95_duration_s");
     Ok(Json(json!({
         "start": render_time(start),
         "end": render_time(end),
         "running": stats.running,
-        "totals": {
-            "ended": ended,
-            "succeeded": succeeded,
-            "failed": failed,
-            "canceled": canceled,
-            "success_rate": rate(succeeded, ended),
-        },
+        "bucket_s": bucket_s,
+        "totals": totals,
         "hours": hours,
-        "apps": stats.apps.iter().map(|a| json!({
-            "app": a.app,
-            "ended": a.ended,
-            "succeeded": a.succeeded,
-            "failed": a.failed,
-            "canceled": a.canceled,
-            "success_rate": rate(a.succeeded, a.ended),
-            "p50_duration_s": a.p50_duration_s,
-            "p95_duration_s": a.p95_duration_s,
-            "mean_cpu_s": a.mean_cpu_s,
-            "peak_rss_bytes": a.peak_rss_bytes,
-        })).collect::<Vec<_>>(),
+        "apps": apps,
     })))
+}
+
+/// Counts, success rate and duration percentiles of finished entities, as the API shows them.
+fn ended_json(jobs: &EndedJobs) -> serde_json::Map<String, Value> {
+    let rate = (jobs.count > 0).then(|| jobs.succeeded as f64 / jobs.count as f64);
+    [
+        ("ended", json!(jobs.count)),
+        ("succeeded", json!(jobs.succeeded)),
+        ("failed", json!(jobs.failed)),
+        ("canceled", json!(jobs.canceled)),
+        ("success_rate", json!(rate)),
+        ("p50_duration_s", json!(jobs.p50_duration_s)),
+        ("p95_duration_s", json!(jobs.p95_duration_s)),
+    ]
+    .into_iter()
+    .map(|(name, value)| (name.to_string(), value))
+    .collect()
 }
 
 /// An entity as the API shows it.

@@ -47,13 +47,10 @@ pub struct JobDetail {
     pub events: Vec<String>,
 }
 
-/// One (app, hour) of finished entities.
+/// Finished entities of one group: how many, by status, and their duration percentiles.
 #[derive(Debug, Clone, PartialEq)]
-pub struct HourStats {
-    pub app: String,
-    /// Start of the hour, microseconds since the epoch.
-    pub hour: i64,
-    pub ended: i64,
+pub struct EndedJobs {
+    pub count: i64,
     pub succeeded: i64,
     pub failed: i64,
     pub canceled: i64,
@@ -61,16 +58,20 @@ pub struct HourStats {
     pub p95_duration_s: Option<f64>,
 }
 
+/// One (app, time bucket) of finished entities; the bucket is an hour unless asked otherwise.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HourStats {
+    pub app: String,
+    /// Start of the bucket, microseconds since the epoch.
+    pub hour: i64,
+    pub jobs: EndedJobs,
+}
+
 /// One app's finished entities over the whole window.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AppSummary {
     pub app: String,
-    pub ended: i64,
-    pub succeeded: i64,
-    pub failed: i64,
-    pub canceled: i64,
-    pub p50_duration_s: Option<f64>,
-    pub p95_duration_s: Option<f64>,
+    pub jobs: EndedJobs,
     pub mean_cpu_s: Option<f64>,
     pub peak_rss_bytes: Option<f64>,
 }
@@ -255,8 +256,6 @@ pub fn redact(url: &str) -> String {
         _ => url.to_string(),
     }
 }
-
-const HOUR_MICROS: i64 = 3_600_000_000;
 
 #[cfg(test)]
 mod tests {

@@ -14,8 +14,8 @@ use uuid::Uuid;
 
 use super::query::{self, Dialect, Param};
 use super::{
-    fold_states, AppSummary, Ending, EventRange, HourStats, Incoming, JobDetail, JobFilter,
-    JobPage, JobState, Result, Stats, StatsQuery, StoreError, StoreInfo,
+    fold_states, AppSummary, EndedJobs, Ending, EventRange, HourStats, Incoming, JobDetail,
+    JobFilter, JobPage, JobState, Result, Stats, StatsQuery, StoreError, StoreInfo,
 };
 
 /// Text keys are compared byte-wise (`COLLATE "C"`): the same order the database's
@@ -131,6 +131,18 @@ fn failed(context: &'static str) -> impl Fn(tokio_postgres::Error) -> Failure {
 fn time(micros: i64) -> OffsetDateTime {
     OffsetDateTime::from_unix_timestamp_nanos(i128::from(micros) * 1000)
         .unwrap_or(OffsetDateTime::UNIX_EPOCH)
+}
+
+/// count, succeeded, failed, canceled, p50, p95 from six columns starting at `first`.
+fn ended_jobs(row: &tokio_postgres::Row, first: usize) -> EndedJobs {
+    EndedJobs {
+        count: row.get(first),
+        succeeded: row.get(first + 1),
+        failed: row.get(first + 2),
+        canceled: row.get(first + 3),
+        p50_duration_s: row.get(first + 4),
+        p95_duration_s: row.get(first + 5),
+    }
 }
 
 fn micros(t: OffsetDateTime) -> i64 {
@@ -499,6 +511,8 @@ impl PgStore {
         let mut client = self.pool.get().await.map_err(pool_err)?;
         let ended = query::stats_conditions(Dialect::Postgres, q);
         let filter = ended.sql();
+        // An integer the API checked, so it is written into the SQL rather than bound.
+        let bucket = format!("interval '{} seconds'", q.bucket_s);
         let sql = format!(
             "WITH RECURSIVE apps(app) AS (
                SELECT min(app) FROM jobs
@@ -507,10 +521,10 @@ impl PgStore {
                FROM apps WHERE apps.app IS NOT NULL)
              SELECT a.app, h.hour, s.ended, s.succeeded, s.failed, s.canceled, s.p50, s.p95
              FROM apps AS a,
-                  LATERAL (SELECT date_trunc('hour', min(ended_at)) AS first,
+                  LATERAL (SELECT date_bin({bucket}, min(ended_at), timestamptz 'epoch') AS first,
                                   max(ended_at) AS last
                            FROM jobs{filter} AND app = a.app) AS b,
-                  generate_series(b.first, b.last, interval '1 hour') AS h(hour),
+                  generate_series(b.first, b.last, {bucket}) AS h(hour),
                   LATERAL (
                     SELECT count(*) AS ended,
                            count(*) FILTER (WHERE status = 'succeeded') AS succeeded,
@@ -519,7 +533,7 @@ impl PgStore {
                            percentile_cont(0.5) WITHIN GROUP (ORDER BY duration_s) AS p50,
                            percentile_cont(0.95) WITHIN GROUP (ORDER BY duration_s) AS p95
                     FROM jobs{filter} AND app = a.app
-                      AND ended_at >= h.hour AND ended_at < h.hour + interval '1 hour'
+                      AND ended_at >= h.hour AND ended_at < h.hour + {bucket}
                     HAVING count(*) > 0) AS s
              ORDER BY h.hour, a.app"
         );
@@ -559,24 +573,14 @@ impl PgStore {
             .map(|r| HourStats {
                 app: r.get(0),
                 hour: micros(r.get(1)),
-                ended: r.get(2),
-                succeeded: r.get(3),
-                failed: r.get(4),
-                canceled: r.get(5),
-                p50_duration_s: r.get(6),
-                p95_duration_s: r.get(7),
+                jobs: ended_jobs(r, 2),
             })
             .collect();
         let apps = app_rows
             .iter()
             .map(|r| AppSummary {
                 app: r.get(0),
-                ended: r.get(1),
-                succeeded: r.get(2),
-                failed: r.get(3),
-                canceled: r.get(4),
-                p50_duration_s: r.get(5),
-                p95_duration_s: r.get(6),
+                jobs: ended_jobs(r, 1),
                 mean_cpu_s: r.get(7),
                 peak_rss_bytes: r.get(8),
             })

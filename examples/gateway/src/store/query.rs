@@ -70,6 +70,9 @@ pub struct StatsQuery {
     pub entity_kind: Option<String>,
     pub start: i64,
     pub end: i64,
+    /// Width of the time buckets in seconds; divides a day, so buckets start on the hour
+    /// or on a day boundary (UTC) like `date_trunc` would.
+    pub bucket_s: u32,
 }
 
 /// Stored events in [start, end), for the unified view.

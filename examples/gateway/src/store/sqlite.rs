@@ -11,8 +11,8 @@ use rusqlite::{params, params_from_iter, Connection, OptionalExtension, Row, Tra
 
 use super::query::{self, Dialect, Param};
 use super::{
-    fold_states, percentile, AppSummary, EventRange, HourStats, Incoming, JobDetail, JobFilter,
-    JobPage, JobState, Result, Stats, StatsQuery, StoreError, StoreInfo, HOUR_MICROS,
+    fold_states, percentile, AppSummary, EndedJobs, EventRange, HourStats, Incoming, JobDetail,
+    JobFilter, JobPage, JobState, Result, Stats, StatsQuery, StoreError, StoreInfo,
 };
 
 /// Versioned migrations; each runs once, in order, inside a transaction.
@@ -105,38 +105,22 @@ impl Ended {
         }
     }
 
-    fn percentiles(&mut self) -> (Option<f64>, Option<f64>) {
+    fn jobs(&mut self) -> EndedJobs {
         self.durations.sort_by(f64::total_cmp);
-        (
-            percentile(&self.durations, 0.5),
-            percentile(&self.durations, 0.95),
-        )
-    }
-
-    fn hour(mut self, app: String, hour: i64) -> HourStats {
-        let (p50, p95) = self.percentiles();
-        HourStats {
-            app,
-            hour,
-            ended: self.counts.iter().sum(),
+        EndedJobs {
+            count: self.counts.iter().sum(),
             succeeded: self.counts[0],
             failed: self.counts[1],
             canceled: self.counts[2],
-            p50_duration_s: p50,
-            p95_duration_s: p95,
+            p50_duration_s: percentile(&self.durations, 0.5),
+            p95_duration_s: percentile(&self.durations, 0.95),
         }
     }
 
     fn summary(mut self, app: String) -> AppSummary {
-        let (p50, p95) = self.percentiles();
         AppSummary {
             app,
-            ended: self.counts.iter().sum(),
-            succeeded: self.counts[0],
-            failed: self.counts[1],
-            canceled: self.counts[2],
-            p50_duration_s: p50,
-            p95_duration_s: p95,
+            jobs: self.jobs(),
             mean_cpu_s: (self.cpu_count > 0).then(|| self.cpu_total / f64::from(self.cpu_count)),
             peak_rss_bytes: self.peak_rss,
         }
@@ -341,10 +325,11 @@ impl SqliteStore {
     pub async fn stats(&self, q: &StatsQuery) -> Result<Stats> {
         let ended = query::stats_conditions(Dialect::Sqlite, q);
         let running = query::running_conditions(Dialect::Sqlite, q);
+        let bucket = i64::from(q.bucket_s) * 1_000_000;
         with(&self.reader, move |conn| {
             let sql = format!(
-                // Floor, not truncation toward zero, so hours before 1970 match PostgreSQL.
-                "SELECT app, ended_at - ((ended_at % {HOUR_MICROS}) + {HOUR_MICROS}) % {HOUR_MICROS},
+                // Floor, not truncation toward zero, so buckets before 1970 match PostgreSQL.
+                "SELECT app, ended_at - ((ended_at % {bucket}) + {bucket}) % {bucket},
                         status, duration_s, cpu_s, max_rss_bytes
                  FROM jobs{}",
                 ended.sql()
@@ -366,11 +351,17 @@ impl SqliteStore {
                     .entry((app.clone(), hour))
                     .or_default()
                     .add(&status, duration, cpu, rss);
-                apps.entry(app).or_default().add(&status, duration, cpu, rss);
+                apps.entry(app)
+                    .or_default()
+                    .add(&status, duration, cpu, rss);
             }
             let mut hours: Vec<HourStats> = hours
                 .into_iter()
-                .map(|((app, hour), ended)| ended.hour(app, hour))
+                .map(|((app, hour), mut ended)| HourStats {
+                    app,
+                    hour,
+                    jobs: ended.jobs(),
+                })
                 .collect();
             hours.sort_by(|a, b| (a.hour, &a.app).cmp(&(b.hour, &b.app)));
             let apps = apps

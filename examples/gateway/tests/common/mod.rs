@@ -691,6 +691,7 @@ pub struct Ev {
     entity_id: String,
     parent: Option<String>,
     name: Option<String>,
+    key: Option<String>,
     kind: String,
     status: Option<String>,
     progress: Option<f64>,
@@ -739,6 +740,7 @@ pub fn ev(site: &str, app: &str, entity_id: &str, kind: &str, time: i64) -> Ev {
         entity_id: entity_id.into(),
         parent: None,
         name: None,
+        key: None,
         kind: kind.into(),
         status: None,
         progress: None,
@@ -760,6 +762,11 @@ impl Ev {
 
     pub fn name(mut self, name: &str) -> Ev {
         self.name = Some(name.into());
+        self
+    }
+
+    pub fn key(mut self, key: &str) -> Ev {
+        self.key = Some(key.into());
         self
     }
 
@@ -806,6 +813,9 @@ impl Ev {
         }
         if let Some(n) = &self.name {
             entity["name"] = json!(n);
+        }
+        if let Some(k) = &self.key {
+            entity["key"] = json!(k);
         }
         let mut event = json!({
             "v": 1,
