@@ -183,3 +183,48 @@ browserTest('an unreachable gateway is explained in the page, not left blank', a
   await page.evaluate(() => { location.hash = '#/history?kind=lot'; });
   await page.getByRole('alert').filter({ hasText: 'cannot be reached' }).first().waitFor({ timeout: 10_000 });
 });
+
+browserTest('a custom window is kept in the URL and bounds the table', async (fab) => {
+  const { page } = await fab.open('/#/history?kind=lot');
+  await waitForJobs(page, (l) => l.length === 4, 'the four seeded lots');
+  // datetime-local takes local time: let the page's own clock write the values.
+  const [from, to, before] = await page.evaluate(() => {
+    const local = (ms) => {
+      const d = new Date(ms);
+      const pad = (n) => String(n).padStart(2, '0');
+      return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}T${pad(d.getHours())}:${pad(d.getMinutes())}`;
+    };
+    const now = Date.now();
+    return [local(now - 2 * 3_600_000), local(now + 3_600_000), local(now - 3_600_000)];
+  });
+  await page.locator('#f-window').selectOption('custom');
+  await page.locator('#f-start').fill(from);
+  await page.locator('#f-end').fill(to);
+  await page.getByRole('button', { name: 'Apply' }).press('Enter');
+  await waitForJobs(page, (l) => l.length === 4, 'the lots inside the custom window');
+  assert.match(page.url(), /window=custom&start=[^&]+&end=/);
+  await page.reload();
+  assert.equal(await page.locator('#f-start').inputValue(), from);
+  await waitForJobs(page, (l) => l.length === 4, 'the custom window after a reload');
+
+  // A window that ended an hour ago holds none of them, and says so.
+  await page.locator('#f-end').fill(before);
+  await page.getByRole('button', { name: 'Apply' }).press('Enter');
+  await page.getByText('No jobs match these filters in this window.').waitFor({ timeout: 10_000 });
+  assert.deepEqual(fab.errors, [], 'console or page errors');
+});
+
+browserTest('the views are reachable from the keyboard alone', async (fab) => {
+  const { page } = await fab.open('/');
+  await page.getByText('Live: connected').waitFor({ timeout: 10_000 });
+  await page.keyboard.press('Tab');
+  assert.equal(await page.evaluate(() => document.activeElement.textContent), 'Skip to content');
+  // Skip link, then Live, History, Sources.
+  for (let i = 0; i < 3; i += 1) await page.keyboard.press('Tab');
+  assert.equal(await page.evaluate(() => document.activeElement.textContent), 'Sources');
+  await page.keyboard.press('Enter');
+  await page.locator('#sources-table').waitFor({ timeout: 10_000 });
+  assert.equal(await page.locator('nav a[aria-current="page"]').innerText(), 'Sources');
+  assert.equal(await page.locator('h1').innerText(), 'Sources');
+  assert.deepEqual(fab.errors, [], 'console or page errors');
+});

@@ -20,6 +20,19 @@ export function paletteColor(i) {
   return PALETTE[i % PALETTE.length];
 }
 
+/** Axis text sized like the page's, which grows on a wall screen (canvas text does not). */
+function axisFont() {
+  const rem = parseFloat(getComputedStyle(document.documentElement).fontSize) || 15;
+  return {
+    font: `${Math.round(rem * 0.8)}px system-ui, sans-serif`,
+    size: Math.round(rem * 6),
+    // Time labels take two lines (time, then the date under the first).
+    timeSize: Math.round(rem * 3.4),
+    // Room between time labels, so larger text does not make them overlap.
+    space: Math.round(rem * 7),
+  };
+}
+
 /** Keep a chart as wide as its container. */
 function fitWidth(plot, holder, height) {
   const observer = new ResizeObserver(() => {
@@ -60,7 +73,8 @@ export function timeChart(title, x, series, format = String, span = null, height
         points: { show: x.length < 60 },
         value: (_, v) => (v === null || v === undefined ? '–' : format(v)),
       }))],
-      axes: [{}, { values: (_, ticks) => ticks.map(format), size: 90 }],
+      axes: [{ font: axisFont().font, space: axisFont().space, size: axisFont().timeSize },
+        { values: (_, ticks) => ticks.map(format), font: axisFont().font, size: axisFont().size }],
       scales: {
         x: span ? { range: () => span } : {},
         y: { range: (_, min, max) => [0, max > 0 ? max * 1.1 : 1] },
@@ -96,8 +110,8 @@ export function categoryBars(title, categories, series, format = String, height 
       }))],
       axes: [
         { values: (_, ticks) => ticks.map((t) => (Number.isInteger(t) ? categories[t] ?? '' : '')),
-          splits: () => x, gap: 6 },
-        { values: (_, ticks) => ticks.map(format), size: 90 },
+          splits: () => x, gap: 6, font: axisFont().font },
+        { values: (_, ticks) => ticks.map(format), font: axisFont().font, size: axisFont().size },
       ],
       cursor: { points: { show: false } },
     }, [x, ...series.map((s) => s.values.map((v) => v ?? null))], holder);

@@ -14,7 +14,10 @@ const HOUR_MS = 3_600_000;
 export function mount(main) {
   const running = new Map();
   const arrivals = [];
-  const failures = [];
+  // site/id -> when it failed, so a failure seen in both the snapshot and the stream counts once.
+  const failures = new Map();
+  // Events that arrive while a snapshot loads wait here and are applied on top of it.
+  let pending = null;
   const mountedAt = Date.now();
 
   const runningCount = h('dd', { id: 'running-count' }, '–');
@@ -58,7 +61,7 @@ export function mount(main) {
         (a.parent ? 1 : 0) - (b.parent ? 1 : 0) || String(a.started_at).localeCompare(String(b.started_at)));
       runningCount.textContent = fmt.number(jobs.length);
       replace(runningBody, jobs.length
-        ? jobs.slice(0, RUNNING_SHOWN).map(runningRow)
+        ? jobs.slice(0, RUNNING_SHOWN).map((job) => runningRow(job, running))
         : h('tr', {}, h('td', { colspan: 6, class: 'muted' }, 'Nothing is running.')));
       runningMore.textContent = jobs.length > RUNNING_SHOWN
         ? `and ${jobs.length - RUNNING_SHOWN} more running` : '';
@@ -68,47 +71,62 @@ export function mount(main) {
   const tick = () => {
     const now = Date.now();
     while (arrivals.length && arrivals[0] < now - RATE_WINDOW_MS) arrivals.shift();
-    while (failures.length && failures[0] < now - HOUR_MS) failures.shift();
+    for (const [key, at] of failures) if (at < now - HOUR_MS) failures.delete(key);
     const span = Math.min(RATE_WINDOW_MS, Math.max(1000, now - mountedAt));
     rate.textContent = fmt.number(arrivals.length / (span / 1000), 1);
-    failedCount.textContent = fmt.number(failures.length);
+    failedCount.textContent = fmt.number(failures.size);
   };
   const timer = setInterval(tick, 1000);
 
-  const onEvent = (event) => {
-    const now = Date.now();
-    arrivals.push(now);
-    showNewest(newestBody, event, now);
+  const apply = (event) => {
     const key = `${event.site}/${event.entity.id}`;
     if (['finished', 'failed', 'canceled'].includes(event.kind)) {
       running.delete(key);
-      if (event.kind === 'failed') failures.push(new Date(event.time).getTime() || now);
+      if (event.kind === 'failed') failures.set(key, new Date(event.time).getTime() || Date.now());
     } else if (event.status === 'running') {
       const job = running.get(key) || fromEvent(event);
       if (event.kind === 'progress' && Number.isFinite(event.progress)) job.progress = event.progress;
       running.set(key, job);
     }
+  };
+
+  const onEvent = (event) => {
+    const now = Date.now();
+    arrivals.push(now);
+    showNewest(newestBody, event, now);
+    if (pending) pending.push(event);
+    else apply(event);
     drawRunning();
   };
 
+  // A snapshot on every (re)connection: what ended while the stream was down must not stay
+  // "running" on the page.
+  let loads = 0;
   const load = async () => {
+    const generation = ++loads;
+    pending = pending || [];
     try {
       const since = new Date(Date.now() - HOUR_MS).toISOString();
       const [now, failed] = await Promise.all([
         getJson('/v1/jobs', { status: 'running', limit: 1000 }),
         getJson('/v1/jobs', { status: 'failed', start: since, limit: 1000 }),
       ]);
-      for (const job of now.jobs) {
-        const key = `${job.site}/${job.id}`;
-        if (!running.has(key)) running.set(key, job);
+      // A newer connection's snapshot supersedes this one.
+      if (generation !== loads) return;
+      running.clear();
+      for (const job of now.jobs) running.set(`${job.site}/${job.id}`, job);
+      failures.clear();
+      for (const job of failed.jobs) {
+        failures.set(`${job.site}/${job.id}`, new Date(job.ended_at || job.last_event_at).getTime());
       }
-      for (const job of failed.jobs) failures.push(new Date(job.ended_at || job.last_event_at).getTime());
-      failures.sort((a, b) => a - b);
       problem.hidden = true;
     } catch (error) {
+      if (generation !== loads) return;
       problem.textContent = error.message;
       problem.hidden = false;
     }
+    for (const event of pending) apply(event);
+    pending = null;
     drawRunning();
     tick();
   };
@@ -150,9 +168,10 @@ function jobLink(job) {
   return h('a', { href: `#/job?${query}` }, fmt.entityLabel(job));
 }
 
-function runningRow(job) {
+function runningRow(job, running) {
+  const parent = job.parent && running.get(`${job.site}/${job.parent}`);
   return h('tr', { 'data-job': job.id },
-    h('td', {}, jobLink(job)),
+    h('td', {}, jobLink(job), parent ? h('span', { class: 'muted' }, ` in ${fmt.entityLabel(parent)}`) : null),
     h('td', {}, job.kind),
     h('td', {}, job.app),
     h('td', {}, job.site),
