@@ -12,6 +12,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::params::{self, render_time, Query};
+use super::sources::{event_id, event_time};
 use super::{unavailable, ApiError, AppState};
 use crate::config::MANAGED_SOURCE;
 use crate::external::{ExternalQuery, Filters};
@@ -145,22 +146,6 @@ async fn read_managed(
         incomplete: None,
         millis: began.elapsed().as_millis(),
     })
-}
-
-fn event_time(event: &Value) -> i64 {
-    event
-        .get("time")
-        .and_then(Value::as_str)
-        .and_then(|t| wafermon::event::Timestamp::parse(t).ok())
-        .map_or(0, wafermon::event::Timestamp::unix_micros)
-}
-
-fn event_id(event: &Value) -> String {
-    event
-        .get("id")
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-        .to_string()
 }
 
 fn render(reads: &[Read], start: i64, end: i64, buckets: u32) -> Value {

@@ -218,20 +218,28 @@ pub async fn unified(
 }
 
 fn tag(event: Value, source: &str) -> Tagged {
-    let time = event
-        .get("time")
-        .and_then(Value::as_str)
-        .and_then(|t| wafermon::event::Timestamp::parse(t).ok())
-        .map_or(0, wafermon::event::Timestamp::unix_micros);
     Tagged {
-        time,
+        time: event_time(&event),
         seq: event.get("seq").and_then(Value::as_u64).unwrap_or(0),
-        id: event
-            .get("id")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_string(),
+        id: event_id(&event),
         source: source.to_string(),
         event,
     }
+}
+
+/// A stored event's time in microseconds (0 if it has none a reader can parse).
+pub fn event_time(event: &Value) -> i64 {
+    event
+        .get("time")
+        .and_then(Value::as_str)
+        .and_then(|t| wafermon::event::Timestamp::parse(t).ok())
+        .map_or(0, wafermon::event::Timestamp::unix_micros)
+}
+
+pub fn event_id(event: &Value) -> String {
+    event
+        .get("id")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string()
 }
