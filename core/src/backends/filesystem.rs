@@ -52,9 +52,11 @@ pub struct Filesystem {
     scratch: Vec<u8>,
 }
 
-/// A path component that cannot escape its folder.
-fn component(raw: &str) -> String {
-    let cleaned: String = raw
+/// A path component that cannot escape its folder: letters, digits, `-`, `_` and `.` stay,
+/// anything else (`/` above all) becomes `_`, and an empty or dot-led name gets a leading `_`
+/// ("." and ".." are not names). The S3 backend's keys follow the same rule.
+pub(crate) fn component(raw: &str) -> String {
+    let mut cleaned: String = raw
         .chars()
         .map(|c| {
             if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') {
@@ -64,11 +66,10 @@ fn component(raw: &str) -> String {
             }
         })
         .collect();
-    if cleaned.starts_with('.') {
-        format!("_{cleaned}")
-    } else {
-        cleaned
+    if cleaned.is_empty() || cleaned.starts_with('.') {
+        cleaned.insert(0, '_');
     }
+    cleaned
 }
 
 impl Filesystem {

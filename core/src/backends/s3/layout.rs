@@ -24,23 +24,10 @@ pub fn hour_of(micros: i64) -> i64 {
     micros.div_euclid(HOUR_MICROS)
 }
 
-/// A site as one key segment: letters, digits, `-`, `_` and `.` stay, anything else (`/`
-/// above all) becomes `_`, so a site can never reach into another site's keys.
+/// A site as one key segment, by the filesystem backend's folder rule, so a site can never
+/// reach into another site's keys; keys stay well under S3's 1024 bytes.
 pub fn site_segment(site: &str) -> String {
-    let mut out: String = site
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    // "." and ".." are not valid path segments; keys stay well under S3's 1024 bytes.
-    if out.is_empty() || out.starts_with('.') {
-        out.insert(0, '_');
-    }
+    let mut out = crate::backends::filesystem::component(site);
     out.truncate(200);
     out
 }
