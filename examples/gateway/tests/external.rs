@@ -7,7 +7,9 @@ use std::path::Path;
 
 use serde_json::{json, Value};
 
-use common::{counts, encode, ev, fab1_jobs, fab2_failures, ts, Ev, Launch, HOUR, MINUTE, T0};
+use common::{
+    counts, encode, ev, fab1_jobs_and_outliers, fab2_failures, ts, Launch, HOUR, MINUTE, T0,
+};
 
 on_both_stores! {
     external_queries_read_configured_files_by_name => external_queries_read_configured_files_by_name_sqlite, external_queries_read_configured_files_by_name_postgres;
@@ -21,15 +23,7 @@ const W: i64 = T0 + 14 * HOUR;
 /// Files for two sites written by the core's filesystem backend; returns the events of
 /// fab1 and fab2 as they were written.
 fn write_files(root: &Path) -> (Vec<Value>, Vec<Value>) {
-    let fab1: Vec<Ev> = fab1_jobs(W)
-        .into_iter()
-        .chain([
-            // The day before: its file must not even be opened for today's window.
-            ev("fab1", "etch-tool", "F-old", "started", W - DAY_AND_HOUR),
-            // Later the same day, outside a one-hour window.
-            ev("fab1", "etch-tool", "F-late", "started", W + 2 * HOUR),
-        ])
-        .collect();
+    let fab1 = fab1_jobs_and_outliers(W);
     let fab2 = fab2_failures(W);
     let one = common::write_with_core_client(root, "fab1", "etch-tool", &fab1);
     let two = common::write_with_core_client(root, "fab2", "etch-tool", &fab2);

@@ -9,7 +9,9 @@ use std::path::Path;
 use serde_json::{json, Value};
 
 use common::servers::{free_port, server};
-use common::{encode, ev, fab1_jobs, fab2_failures, ts, Ev, Launch, HOUR, MINUTE, PATIENCE, T0};
+use common::{
+    encode, ev, fab1_jobs_and_outliers, fab2_failures, ts, Ev, Launch, HOUR, MINUTE, PATIENCE, T0,
+};
 
 /// 2026-03-01 14:00 to 15:00 UTC.
 const W: i64 = T0 + 14 * HOUR;
@@ -55,12 +57,9 @@ fn write(url: &str, index: &str, template: bool, files: &Path, events: &[Ev]) ->
 }
 
 fn plant_events() -> Vec<Ev> {
-    let mut events = fab1_jobs(W);
+    // F-old lands in yesterday's index.
+    let mut events = fab1_jobs_and_outliers(W);
     events.extend([
-        // In yesterday's index.
-        ev("fab1", "etch-tool", "F-old", "started", W - 25 * HOUR),
-        // Later the same day, outside a one-hour window.
-        ev("fab1", "etch-tool", "F-late", "started", W + 2 * HOUR),
         // Text search would match "fab1" here; an exact filter must not.
         ev("fab1 annex", "etch-tool", "A-1", "started", W + 10 * MINUTE),
         ev("fab1", "litho", "L-1", "progress", W + 12 * MINUTE)

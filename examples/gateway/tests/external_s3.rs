@@ -10,7 +10,9 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use common::{ev, fab1_jobs, fab2_failures, read_jsonl, ts, Ev, Launch, HOUR, MINUTE, T0};
+use common::{
+    ev, fab1_jobs_and_outliers, fab2_failures, read_jsonl, ts, Ev, Launch, HOUR, MINUTE, T0,
+};
 
 /// The window most events fall in: 2026-03-01 14:00 to 15:00 UTC.
 const W: i64 = T0 + 14 * HOUR;
@@ -88,13 +90,7 @@ fn write_both_sites() -> Written {
     let endpoint = common::servers::server("seaweedfs");
     let keys = s3_keys(&endpoint);
     let files = tempfile::tempdir().unwrap();
-    let fab1: Vec<Ev> = fab1_jobs(W)
-        .into_iter()
-        .chain([
-            ev("fab1", "etch-tool", "F-old", "started", W - DAY_AND_HOUR),
-            ev("fab1", "etch-tool", "F-late", "started", W + 2 * HOUR),
-        ])
-        .collect();
+    let fab1 = fab1_jobs_and_outliers(W);
     let fab2 = fab2_failures(W);
     Written {
         fab1: write_with_s3_backend(&keys, files.path(), "fab1", false, &fab1),

@@ -718,6 +718,17 @@ pub fn fab1_jobs(start: i64) -> Vec<Ev> {
         .collect()
 }
 
+/// `fab1_jobs(start)` and two jobs a one-hour window from `start` must leave out: F-old the
+/// day before (25 h earlier, in yesterday's files, index or objects) and F-late two hours on.
+pub fn fab1_jobs_and_outliers(start: i64) -> Vec<Ev> {
+    let mut jobs = fab1_jobs(start);
+    jobs.extend([
+        ev("fab1", "etch-tool", "F-old", "started", start - 25 * HOUR),
+        ev("fab1", "etch-tool", "F-late", "started", start + 2 * HOUR),
+    ]);
+    jobs
+}
+
 /// fab2's failed etch-tool jobs G-0 to G-2, a minute apart from `start` + 30 s, so they
 /// interleave with fab1's series.
 pub fn fab2_failures(start: i64) -> Vec<Ev> {
