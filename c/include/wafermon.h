@@ -101,6 +101,26 @@ extern "C" {
 WM_MUST_USE enum wm_status wm_client_new(const struct wm_config *config, struct wm_client **out);
 
 /**
+ * `wm_client_new` for a program that runs under an interpreter (a Perl script, ...): when
+ * the configuration sets no `app.name`, the client reports `program_name` instead of the
+ * executable's name ("perl"). An unusable name (empty, over 256 characters, control
+ * characters) is ignored; NULL gives WM_ERR_INVALID_ARGUMENT.
+ */
+WM_MUST_USE
+enum wm_status wm_client_new_for_program(const struct wm_config *config,
+                                         const char *program_name,
+                                         struct wm_client **out);
+
+/**
+ * Close `client` when the process exits normally (`exit()` or a return from `main`; not
+ * `_exit`, a signal or an abort), waiting up to `timeout_ms` for delivery, or about 0.5 s
+ * when every backend is down (the rest stays in the spool). For C and Perl, whose own exit
+ * paths give no such hook; runs once per process, and a forked child closes only what it
+ * used itself. The client may still be closed and freed earlier as usual.
+ */
+WM_MUST_USE enum wm_status wm_close_at_exit(struct wm_client *client, uint64_t timeout_ms);
+
+/**
  * Free a client, closing it first (waiting up to 5 s for delivery; the rest stays in the
  * spool) if `wm_close` was not called. NULL is accepted. Jobs of this client stay valid
  * handles but report WM_ERR_CLOSED.

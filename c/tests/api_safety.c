@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <wafermon.h>
@@ -435,6 +436,64 @@ static void test_threads_share_a_client(void) {
     EXPECT_OK(wm_client_free(client));
 }
 
+/* True when some file under dir contains text (grep -r). */
+static int written_under(const char *dir, const char *text) {
+    char command[4096];
+    snprintf(command, sizeof command, "grep -rqF '%s' '%s'", text, dir);
+    return system(command) == 0;
+}
+
+static void test_program_name(void) {
+    char json[1024];
+    snprintf(json, sizeof json,
+             "{\"direct_backends\": [{\"type\": \"filesystem\", \"path\": \"%s/program/data\"}],"
+             " \"spool\": {\"path\": \"%s/program/spool\"}}",
+             tmp_dir, tmp_dir);
+    wm_config *config = NULL;
+    wm_client *client = NULL;
+    EXPECT_OK(wm_config_from_json(json, &config));
+    EXPECT(wm_client_new_for_program(NULL, "x", &client), WM_ERR_INVALID_ARGUMENT, "config is NULL");
+    EXPECT(wm_client_new_for_program(config, NULL, &client), WM_ERR_INVALID_ARGUMENT,
+           "program_name is NULL");
+    EXPECT(wm_client_new_for_program(config, "x", NULL), WM_ERR_INVALID_ARGUMENT, "out is NULL");
+    /* No app.name configured: the program's name is reported, not the executable's. */
+    EXPECT_OK(wm_client_new_for_program(config, "lot_inspection", &client));
+    EXPECT_OK(wm_emit_json(client, "{\"kind\": \"heartbeat\", \"entity\": {\"kind\": \"tool\", \"id\": \"T1\"}}"));
+    EXPECT_OK(wm_close(client, 10000));
+    EXPECT_OK(wm_client_free(client));
+    EXPECT_OK(wm_config_free(config));
+    char data[1024];
+    snprintf(data, sizeof data, "%s/program/data", tmp_dir);
+    CHECK(written_under(data, "\"name\":\"lot_inspection\""));
+}
+
+static void test_close_at_exit(void) {
+    EXPECT(wm_close_at_exit(NULL, 1000), WM_ERR_INVALID_ARGUMENT, "client is NULL");
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid == 0) {
+        /* A flush interval of an hour: only the exit hook can deliver before the child ends. */
+        char json[1024];
+        snprintf(json, sizeof json,
+                 "{\"app\": {\"name\": \"api-safety\"}, \"batch\": {\"flush_interval\": 3600},"
+                 " \"direct_backends\": [{\"type\": \"filesystem\", \"path\": \"%s/exit/data\"}],"
+                 " \"spool\": {\"path\": \"%s/exit/spool\"}}",
+                 tmp_dir, tmp_dir);
+        wm_config *config = NULL;
+        wm_client *client = NULL;
+        int ok = wm_config_from_json(json, &config) == WM_OK && wm_client_new(config, &client) == WM_OK &&
+                 wm_close_at_exit(client, 10000) == WM_OK &&
+                 wm_emit_json(client, "{\"kind\": \"heartbeat\", \"entity\": {\"kind\": \"tool\", \"id\": \"exit-hook\"}}") == WM_OK;
+        exit(ok ? 0 : 3); /* neither closed nor freed */
+    }
+    int status = 0;
+    CHECK(pid > 0 && waitpid(pid, &status, 0) == pid);
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    char data[1024];
+    snprintf(data, sizeof data, "%s/exit/data", tmp_dir);
+    CHECK(written_under(data, "exit-hook"));
+}
+
 static int remove_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw) {
     (void)sb;
     (void)flag;
@@ -464,6 +523,8 @@ int main(void) {
         {"panics are caught", test_panics_are_caught},
         {"last error is per thread", test_last_error_is_per_thread},
         {"threads share a client and its jobs", test_threads_share_a_client},
+        {"the program's name when no app name is configured", test_program_name},
+        {"clients closed at exit", test_close_at_exit},
     };
     for (size_t i = 0; i < sizeof tests / sizeof tests[0]; i++) {
         int before = failed;

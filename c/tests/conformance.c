@@ -258,6 +258,62 @@ static const char *kind_name(int status) {
     return KIND_NAMES[status];
 }
 
+/* The header's names of the statuses, to check error_kinds.json's c_status against. */
+static const char *const STATUS_NAMES[] = {
+    [WM_OK] = "WM_OK",
+    [WM_ERR_INVALID_ARGUMENT] = "WM_ERR_INVALID_ARGUMENT",
+    [WM_ERR_INVALID_CONFIG] = "WM_ERR_INVALID_CONFIG",
+    [WM_ERR_INVALID_EVENT] = "WM_ERR_INVALID_EVENT",
+    [WM_ERR_CLOSED] = "WM_ERR_CLOSED",
+    [WM_ERR_TIMEOUT] = "WM_ERR_TIMEOUT",
+    [WM_ERR_IO] = "WM_ERR_IO",
+    [WM_ERR_BACKEND] = "WM_ERR_BACKEND",
+    [WM_ERR_PANIC] = "WM_ERR_PANIC",
+};
+
+#define STATUS_COUNT ((int)(sizeof STATUS_NAMES / sizeof STATUS_NAMES[0]))
+
+/* One entry of error_kinds.json: its status has the file's name, and (for a core kind) this
+ * table's kind name is the file's. Marks the value as seen. */
+static int check_status_entry(const cJSON *entry, int is_kind, int *seen) {
+    const cJSON *value = cJSON_GetObjectItemCaseSensitive(entry, "c_value");
+    const cJSON *status = cJSON_GetObjectItemCaseSensitive(entry, "c_status");
+    const cJSON *name = cJSON_GetObjectItemCaseSensitive(entry, "name");
+    if (!cJSON_IsNumber(value) || !cJSON_IsString(status)) return fail("an entry lacks c_value or c_status");
+    int v = value->valueint;
+    if (v < 0 || v >= STATUS_COUNT) return fail("%s = %d is not a wm_status of the header", status->valuestring, v);
+    if (seen[v]++) return fail("wm_status %d is listed twice", v);
+    if (strcmp(STATUS_NAMES[v], status->valuestring) != 0)
+        return fail("wm_status %d is %s in the header, %s in the file", v, STATUS_NAMES[v], status->valuestring);
+    if (is_kind && (!cJSON_IsString(name) || strcmp(KIND_NAMES[v], name->valuestring) != 0))
+        return fail("%s: the C table says '%s', the file '%s'", status->valuestring, KIND_NAMES[v],
+                    cJSON_IsString(name) ? name->valuestring : "(no name)");
+    return 1;
+}
+
+/* error_kinds.json: the C error table covers exactly the core's kinds plus WM_OK and
+ * WM_ERR_PANIC, with the same names and values. */
+static int run_error_kinds(const char *root) {
+    char path[4096];
+    snprintf(path, sizeof path, "%s/error_kinds.json", root);
+    cJSON *file = load_json(path);
+    int ok = file != NULL;
+    int seen[STATUS_COUNT] = {0};
+    const cJSON *entry;
+    cJSON_ArrayForEach(entry, cJSON_GetObjectItemCaseSensitive(file, "kinds")) {
+        ok = ok && check_status_entry(entry, 1, seen);
+    }
+    cJSON_ArrayForEach(entry, cJSON_GetObjectItemCaseSensitive(file, "c_only")) {
+        ok = ok && check_status_entry(entry, 0, seen);
+    }
+    for (int v = 0; ok && v < STATUS_COUNT; v++) {
+        if (!seen[v]) ok = fail("%s is not in error_kinds.json", STATUS_NAMES[v]);
+    }
+    report(ok, "error kinds", "the wm_status table is error_kinds.json");
+    cJSON_Delete(file);
+    return 1;
+}
+
 /* A call that was expected to fail as `expected` ({"kind"?, "path"}) returned `status` with
  * `message`. `default_kind` applies when the vector names no kind. */
 static int check_error(int status, const char *message, const cJSON *expected,
@@ -695,7 +751,8 @@ int main(int argc, char **argv) {
     }
     const char *root = argv[1];
     printf("conformance vectors from %s (wafermon %s)\n", root, wm_version());
-    int vectors = run_scenarios(root);
+    int vectors = run_error_kinds(root);
+    vectors += run_scenarios(root);
     vectors += run_cases(root, "config_cases.json", 0);
     vectors += run_cases(root, "event_cases.json", 1);
     if (vectors == 0) printf("no conformance vectors found in %s: that is a failure\n", root);

@@ -43,3 +43,13 @@ pub fn shutdown(timeout: Duration) -> Option<Stats> {
     let client = slot().take()?;
     Some(client.close(timeout))
 }
+
+/// The global client, if there is one and its lock is free: for the exit hook, which must
+/// not wait (a thread that held the lock at a fork or at exit never gives it back).
+pub(crate) fn peek_without_waiting() -> Option<Client> {
+    match GLOBAL.try_lock() {
+        Ok(slot) => slot.clone(),
+        Err(std::sync::TryLockError::Poisoned(p)) => p.into_inner().clone(),
+        Err(std::sync::TryLockError::WouldBlock) => None,
+    }
+}

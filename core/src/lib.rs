@@ -20,6 +20,7 @@ pub mod event;
 mod fork;
 mod global;
 mod pipeline;
+pub mod skin;
 
 pub use client::{Client, Job, JobBuilder};
 pub use config::Config;

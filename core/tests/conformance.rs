@@ -1,5 +1,7 @@
 //! Runs the shared conformance vectors (core/conformance) through the Rust API. The C suite
-//! and every language package run the same files.
+//! and every language package run the same files; the checking is the core's
+//! (`wafermon::skin::conformance`), as every skin's runner uses it: this file only runs the
+//! steps and validates against the JSON schemas.
 
 mod common;
 
@@ -7,78 +9,22 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use serde_json::{json, Value};
+use wafermon::skin::conformance;
 use wafermon::{Client, Config, ErrorKind, Job, Level};
 
-use common::{config_in, core_dir, load_json, read_events, same_json, schema_validator};
-
-const RESOURCE_METRICS: [&str; 4] = ["cpu_user_s", "cpu_system_s", "max_rss_bytes", "duration_s"];
-
-fn kind_name(kind: ErrorKind) -> &'static str {
-    match kind {
-        ErrorKind::InvalidConfig => "invalid_config",
-        ErrorKind::InvalidEvent => "invalid_event",
-        ErrorKind::Closed => "closed",
-        ErrorKind::Timeout => "timeout",
-        ErrorKind::Io => "io",
-        ErrorKind::Backend => "backend",
-    }
-}
+use common::{core_dir, load_json, schema_validator};
 
 fn check_error(err: &wafermon::Error, expected: &Value, what: &str) {
-    if let Some(kind) = expected["kind"].as_str() {
-        assert_eq!(kind_name(err.kind()), kind, "{what}: error kind of {err}");
-    }
-    let path = expected["path"].as_str().unwrap_or("");
-    let message = err.to_string();
-    if path.is_empty() {
-        assert!(
-            message.starts_with(&kind_name(err.kind()).replace('_', " ")),
-            "{what}: '{message}'"
-        );
-    } else {
-        assert!(
-            message.contains(&format!("at {path}:")),
-            "{what}: '{message}' should name {path}"
-        );
-    }
-}
-
-fn normalize(event: &mut Value, job_ids: &HashMap<String, String>, last_seq: &mut u64) {
-    let id = event["id"].as_str().expect("id is a string");
-    let uuid = uuid::Uuid::parse_str(id).expect("id is a UUID");
-    assert_eq!(uuid.get_version_num(), 7, "id {id} is a UUIDv7");
-    event["id"] = json!("<id>");
-    let time = event["time"].as_str().expect("time is a string");
-    assert!(
-        time.len() == 27 && time.ends_with('Z') && time.as_bytes()[19] == b'.',
-        "time {time} has microseconds in UTC"
-    );
-    event["time"] = json!("<time>");
-    let seq = event["seq"].as_u64().expect("seq is an integer");
-    assert!(seq > *last_seq, "seq {seq} increases");
-    *last_seq = seq;
-    event["seq"] = json!("<seq>");
-    for field in ["id", "parent"] {
-        if let Some(value) = event["entity"][field].as_str() {
-            if let Some(alias) = job_ids.get(value) {
-                event["entity"][field] = json!(format!("<job:{alias}>"));
-            }
-        }
-    }
-    if let Some(metrics) = event.get_mut("metrics").and_then(Value::as_object_mut) {
-        for name in RESOURCE_METRICS {
-            if let Some(v) = metrics.get_mut(name) {
-                assert!(v.as_f64().is_some_and(|n| n >= 0.0), "{name} = {v}");
-                *v = json!("<number>");
-            }
-        }
+    if let Err(problem) = conformance::check_error(err.kind().as_str(), &err.to_string(), expected)
+    {
+        panic!("{what}: {problem}");
     }
 }
 
 fn run_step(
     client: &Client,
     jobs: &mut HashMap<String, Job>,
-    job_ids: &mut HashMap<String, String>,
+    job_ids: &mut Vec<(String, String)>,
     step: &Value,
 ) -> wafermon::Result<()> {
     let job = |name: &str| step[name].as_str().unwrap_or_default().to_string();
@@ -113,7 +59,7 @@ fn run_step(
                 }
             }
             let started = builder.start()?;
-            job_ids.insert(started.id().to_string(), job("as"));
+            job_ids.push((job("as"), started.id().to_string()));
             jobs.insert(job("as"), started);
             Ok(())
         }
@@ -158,17 +104,14 @@ fn event_text(event: &Value) -> String {
 }
 
 fn merged_config(dir: &std::path::Path, scenario_config: &Value) -> Config {
-    Config::from_value(config_in(dir, scenario_config.clone())).expect("scenario config is valid")
+    Config::from_value(conformance::scenario_config(dir, scenario_config))
+        .expect("scenario config is valid")
 }
 
 #[test]
 fn scenarios_produce_the_expected_events() {
     let event_schema = schema_validator("event.v1.schema.json");
-    let mut files: Vec<_> = std::fs::read_dir(core_dir().join("conformance/scenarios"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
-    files.sort();
+    let files = conformance::scenario_files(&core_dir().join("conformance")).unwrap();
     assert!(!files.is_empty(), "no scenario files");
     for file in files {
         let scenario = load_json(&file);
@@ -176,7 +119,7 @@ fn scenarios_produce_the_expected_events() {
         let dir = tempfile::tempdir().unwrap();
         let client = Client::new(merged_config(dir.path(), &scenario["config"])).unwrap();
         let mut jobs = HashMap::new();
-        let mut job_ids = HashMap::new();
+        let mut job_ids = Vec::new();
         for (i, step) in scenario["steps"].as_array().unwrap().iter().enumerate() {
             let result = run_step(&client, &mut jobs, &mut job_ids, step);
             match (&step["error"], result) {
@@ -188,10 +131,10 @@ fn scenarios_produce_the_expected_events() {
         }
         let stats = client.close(Duration::from_secs(10));
         assert_eq!(stats.pending(), 0, "{name}: {stats:?}");
-        let mut events = read_events(&dir.path().join("data"));
-        for event in &events {
+        let data = dir.path().join("data");
+        for event in conformance::read_events(&data).unwrap() {
             let errors: Vec<String> = event_schema
-                .iter_errors(event)
+                .iter_errors(&event)
                 .map(|e| e.to_string())
                 .collect();
             assert!(
@@ -199,17 +142,8 @@ fn scenarios_produce_the_expected_events() {
                 "{name}: {event} violates the schema: {errors:?}"
             );
         }
-        let mut last_seq = 0;
-        for event in &mut events {
-            normalize(event, &job_ids, &mut last_seq);
-        }
-        let expected = scenario["expect"].as_array().unwrap();
-        assert_eq!(events.len(), expected.len(), "{name}: got {events:#?}");
-        for (i, (got, want)) in events.iter().zip(expected).enumerate() {
-            assert!(
-                same_json(got, want),
-                "{name}: event {i}\n got: {got}\nwant: {want}"
-            );
+        if let Err(problem) = conformance::check_events(&data, &scenario["expect"], &job_ids) {
+            panic!("{name}: {problem}");
         }
     }
 }
@@ -266,7 +200,7 @@ fn event_cases_are_accepted_or_rejected_with_their_path() {
         }
     }
     client.close(Duration::from_secs(10));
-    let events = read_events(&dir.path().join("data"));
+    let events = conformance::read_events(&dir.path().join("data")).unwrap();
     assert_eq!(events.len(), accepted);
     for event in &events {
         let errors: Vec<String> = event_schema
@@ -312,7 +246,7 @@ fn legacy_cases_convert_to_schema_v1_or_name_the_legacy_field() {
                     "{name}: {got} violates the schema: {errors:?}"
                 );
                 assert!(
-                    same_json(&got, expected),
+                    conformance::same_json(&got, expected),
                     "{name}\n got: {got}\nwant: {expected}"
                 );
                 if let Some(other) = case["same_id_as"].as_str() {

@@ -36,6 +36,50 @@ pub unsafe extern "C" fn wm_client_new(
     })
 }
 
+/// `wm_client_new` for a program that runs under an interpreter (a Perl script, ...): when
+/// the configuration sets no `app.name`, the client reports `program_name` instead of the
+/// executable's name ("perl"). An unusable name (empty, over 256 characters, control
+/// characters) is ignored; NULL gives WM_ERR_INVALID_ARGUMENT.
+#[no_mangle]
+#[must_use]
+pub unsafe extern "C" fn wm_client_new_for_program(
+    config: *const wm_config,
+    program_name: *const c_char,
+    out: *mut *mut wm_client,
+) -> wm_status {
+    guard("wm_client_new_for_program", || {
+        // SAFETY: the ABI contract of this crate (see lib.rs).
+        let (out, program) = unsafe {
+            (
+                args::out(out, "out")?,
+                args::text(program_name, "program_name")?,
+            )
+        };
+        let config = handle::get(config, "config")?;
+        let mut config = config.config.clone();
+        wafermon_core::skin::names::use_program_name(&mut config, program);
+        let client = Client::new(config)?;
+        *out = register(wm_client { client });
+        Ok(())
+    })
+}
+
+/// Close `client` when the process exits normally (`exit()` or a return from `main`; not
+/// `_exit`, a signal or an abort), waiting up to `timeout_ms` for delivery, or about 0.5 s
+/// when every backend is down (the rest stays in the spool). For C and Perl, whose own exit
+/// paths give no such hook; runs once per process, and a forked child closes only what it
+/// used itself. The client may still be closed and freed earlier as usual.
+#[no_mangle]
+#[must_use]
+pub unsafe extern "C" fn wm_close_at_exit(client: *mut wm_client, timeout_ms: u64) -> wm_status {
+    guard("wm_close_at_exit", || {
+        let client = handle::get(client, "client")?;
+        wafermon_core::skin::exit::register(&client.client);
+        wafermon_core::skin::exit::close_at_exit(Duration::from_millis(timeout_ms));
+        Ok(())
+    })
+}
+
 /// Free a client, closing it first (waiting up to 5 s for delivery; the rest stays in the
 /// spool) if `wm_close` was not called. NULL is accepted. Jobs of this client stay valid
 /// handles but report WM_ERR_CLOSED.

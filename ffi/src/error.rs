@@ -35,9 +35,11 @@ pub enum wm_status {
     WM_ERR_PANIC = 8,
 }
 
-/// The error table of the C skin: core error kinds, one to one.
+/// The error table of the C skin: core error kinds, one to one (the list and the values are
+/// core/conformance/error_kinds.json; a test checks this table against it).
 pub(crate) fn status_of(kind: ErrorKind) -> wm_status {
     match kind {
+        ErrorKind::InvalidArgument => wm_status::WM_ERR_INVALID_ARGUMENT,
         ErrorKind::InvalidConfig => wm_status::WM_ERR_INVALID_CONFIG,
         ErrorKind::InvalidEvent => wm_status::WM_ERR_INVALID_EVENT,
         ErrorKind::Closed => wm_status::WM_ERR_CLOSED,
@@ -174,6 +176,38 @@ mod tests {
             last(),
             "invalid event at progress: must be a number from 0 to 100, got 120"
         );
+    }
+
+    /// Every core kind has the status core/conformance/error_kinds.json gives it, and the
+    /// only statuses that are not kinds are the file's `c_only` ones.
+    #[test]
+    fn status_table_matches_error_kinds_json() {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../core/conformance/error_kinds.json"
+        );
+        let file: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        let kinds = file["kinds"].as_array().unwrap();
+        assert_eq!(kinds.len(), ErrorKind::ALL.len());
+        let mut values = vec![];
+        for entry in kinds {
+            let kind = ErrorKind::parse(entry["name"].as_str().unwrap()).unwrap();
+            let status = status_of(kind);
+            assert_eq!(status as i64, entry["c_value"].as_i64().unwrap(), "{kind}");
+            assert_eq!(format!("{status:?}"), entry["c_status"].as_str().unwrap());
+            values.push(status as i64);
+        }
+        for entry in file["c_only"].as_array().unwrap() {
+            values.push(entry["c_value"].as_i64().unwrap());
+        }
+        values.sort();
+        // wm_status is 0..=8 with no gaps: the file names every value exactly once.
+        assert_eq!(
+            values,
+            (0..=wm_status::WM_ERR_PANIC as i64).collect::<Vec<_>>()
+        );
+        assert_eq!(format!("{:?}", wm_status::WM_ERR_PANIC), "WM_ERR_PANIC");
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! libwafermon: the C ABI of wafermon, and the only one (c/include/wafermon.h is generated
-//! from this crate by cbindgen; Perl's XS and plain C read the same header).
+//! from this crate by cbindgen; Perl's XS and plain C read the same header). Python, Java
+//! and R bind the core crate directly; what every skin shares lives in `wafermon::skin`.
 //!
 //! Rules every entry point keeps:
 //! - Handles (`wm_config*`, `wm_client*`, `wm_job*`) are opaque tokens checked against a
@@ -38,7 +39,8 @@ mod misc;
 mod abi_tests;
 
 pub use client::{
-    wm_client, wm_client_free, wm_client_new, wm_close, wm_emit_json, wm_flush, wm_stats_json,
+    wm_client, wm_client_free, wm_client_new, wm_client_new_for_program, wm_close,
+    wm_close_at_exit, wm_emit_json, wm_flush, wm_stats_json,
 };
 pub use config::{
     wm_config, wm_config_free, wm_config_from_env, wm_config_from_file, wm_config_from_json,

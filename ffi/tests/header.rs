@@ -56,6 +56,8 @@ fn header_declares_the_whole_api() {
         "wm_config_from_env",
         "wm_config_free",
         "wm_client_new",
+        "wm_client_new_for_program",
+        "wm_close_at_exit",
         "wm_client_free",
         "wm_emit_json",
         "wm_job_start",

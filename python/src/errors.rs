@@ -1,5 +1,7 @@
 //! Core errors become Python exceptions through one table, which lives in Python
-//! (`wafermon/_errors.py`) and is handed over at import: kind name -> exception class.
+//! (`wafermon/_errors.py`) and is handed over at import: kind name (`ErrorKind::as_str`)
+//! -> exception class. `error_kind_names()` lets the tests check the table covers exactly
+//! the core's kinds (core/conformance/error_kinds.json).
 
 use std::sync::Mutex;
 
@@ -17,18 +19,6 @@ fn table(py: Python<'_>) -> Option<Bound<'_, PyDict>> {
     slot.as_ref().map(|t| t.bind(py).clone())
 }
 
-/// The stable name of a kind, as the conformance vectors and the Python table spell it.
-pub fn kind_name(kind: ErrorKind) -> &'static str {
-    match kind {
-        ErrorKind::InvalidConfig => "invalid_config",
-        ErrorKind::InvalidEvent => "invalid_event",
-        ErrorKind::Closed => "closed",
-        ErrorKind::Timeout => "timeout",
-        ErrorKind::Io => "io",
-        ErrorKind::Backend => "backend",
-    }
-}
-
 /// Install the table (called by `wafermon/_errors.py` when it is imported).
 #[pyfunction]
 pub fn set_error_table(table: Bound<'_, PyDict>) {
@@ -42,7 +32,7 @@ pub fn set_error_table(table: Bound<'_, PyDict>) {
 /// The Python exception for a core error: `cls(message, kind, path)` from the table.
 pub fn to_py(py: Python<'_>, err: Error) -> PyErr {
     let message = err.to_string();
-    let kind = kind_name(err.kind());
+    let kind = err.kind().as_str();
     if let Some(table) = table(py) {
         if let Ok(Some(cls)) = table.get_item(kind) {
             return match cls.call1((message, kind, err.path())) {
@@ -53,7 +43,9 @@ pub fn to_py(py: Python<'_>, err: Error) -> PyErr {
     }
     // Only reached when the extension is used without the Python package around it.
     match err.kind() {
-        ErrorKind::InvalidConfig | ErrorKind::InvalidEvent => PyValueError::new_err(message),
+        ErrorKind::InvalidConfig | ErrorKind::InvalidEvent | ErrorKind::InvalidArgument => {
+            PyValueError::new_err(message)
+        }
         _ => PyRuntimeError::new_err(message),
     }
 }
@@ -68,4 +60,10 @@ impl<T> IntoPy<T> for Result<T, Error> {
     fn py_err(self, py: Python<'_>) -> PyResult<T> {
         self.map_err(|e| to_py(py, e))
     }
+}
+
+/// The name of every core error kind (`ErrorKind::ALL`), for the table's test.
+#[pyfunction]
+pub fn error_kind_names() -> Vec<&'static str> {
+    ErrorKind::ALL.iter().map(|k| k.as_str()).collect()
 }

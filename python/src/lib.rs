@@ -1,6 +1,7 @@
 //! `wafermon._native`: the private extension module under the `wafermon` Python package.
 //! It only translates between Python and the core; the public API is the Python code.
 
+mod conformance;
 mod convert;
 mod errors;
 mod job;
@@ -33,21 +34,6 @@ fn parse_config(py: Python<'_>, text: Option<&str>, layered: bool) -> PyResult<C
     } else {
         Config::from_value(value).py_err(py)
     }
-}
-
-/// The core's default app name: the executable's file stem.
-fn executable_name() -> Option<String> {
-    std::env::current_exe()
-        .ok()?
-        .file_stem()
-        .map(|s| s.to_string_lossy().into_owned())
-}
-
-/// A name the schema accepts for `app.name` (1 to 256 characters, no control characters).
-fn usable_name(name: &str) -> bool {
-    !name.is_empty()
-        && name.chars().count() <= wafermon::event::limits::MAX_IDENT
-        && !name.chars().any(char::is_control)
 }
 
 /// Check a configuration (a JSON text) exactly as given: no environment, no file.
@@ -114,10 +100,8 @@ impl Client {
         app_name: Option<&str>,
     ) -> PyResult<Self> {
         let mut config = parse_config(py, config_json, layered)?;
-        if let Some(name) = app_name.filter(|n| usable_name(n)) {
-            if Some(config.app.name.as_str()) == executable_name().as_deref() {
-                config.app.name = name.to_string();
-            }
+        if let Some(name) = app_name {
+            wafermon::skin::names::use_program_name(&mut config, name);
         }
         let blocking_emit = config.queue.on_full == OnFull::Block;
         let inner = py.detach(|| wafermon::Client::new(config)).py_err(py)?;
@@ -197,6 +181,16 @@ impl Client {
         py.detach(|| self.inner.close(t)).to_json()
     }
 
+    /// Close as the process ends (the core's `skin::exit::close_for_exit`): deliver for up
+    /// to `timeout_s`, or only `when_down_s` when every backend is down. Returns the final
+    /// stats as JSON text, or None when there was nothing to close (closed already, or a
+    /// forked child's copy of a client it never used).
+    fn close_for_exit(&self, py: Python<'_>, timeout_s: f64, when_down_s: f64) -> Option<String> {
+        let (t, down) = (timeout(timeout_s), timeout(when_down_s));
+        py.detach(|| wafermon::skin::exit::close_for_exit(&self.inner, t, down))
+            .map(|stats| stats.to_json())
+    }
+
     fn stats_json(&self) -> String {
         self.inner.stats().to_json()
     }
@@ -219,7 +213,11 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(job::in_child, m)?)?;
     m.add_function(wrap_pyfunction!(job::set_child_flush_timeout, m)?)?;
     m.add_function(wrap_pyfunction!(errors::set_error_table, m)?)?;
+    m.add_function(wrap_pyfunction!(errors::error_kind_names, m)?)?;
     m.add_function(wrap_pyfunction!(check_config, m)?)?;
+    m.add_function(wrap_pyfunction!(conformance::conformance_config, m)?)?;
+    m.add_function(wrap_pyfunction!(conformance::conformance_check_error, m)?)?;
+    m.add_function(wrap_pyfunction!(conformance::conformance_check_events, m)?)?;
     m.add_function(wrap_pyfunction!(convert_legacy, m)?)?;
     Ok(())
 }

@@ -24,6 +24,11 @@ class WafermonError(Exception):
         self.path = path
 
 
+class InvalidArgumentError(WafermonError, ValueError):
+    """An argument that is not part of an event cannot be used (for example no job is open
+    where one is needed)."""
+
+
 class InvalidConfigError(WafermonError, ValueError):
     """A configuration value is missing, of the wrong type or out of range.
 
@@ -54,7 +59,9 @@ class BackendError(WafermonError):
     """A backend rejected data or could not be reached."""
 
 
+# Its keys are exactly the core's kinds (core/conformance/error_kinds.json; tested).
 ERROR_TABLE: Dict[str, Type[WafermonError]] = {
+    "invalid_argument": InvalidArgumentError,
     "invalid_config": InvalidConfigError,
     "invalid_event": InvalidEventError,
     "closed": ClosedError,

@@ -29,18 +29,8 @@ exit_timeout_when_down = 0.5
 
 def close_at_exit(client: Client) -> None:
     """Close ``client`` as a process ends: wait for delivery, but only briefly when every
-    backend is down (a first short flush finds out)."""
-    short = min(exit_timeout, exit_timeout_when_down)
-    try:
-        if not client.flush(short):
-            backends = client.stats()["backends"]
-            # A backend in its first retries is still "healthy", but has an error.
-            if backends and all(not b["healthy"] or b["last_error"] for b in backends):
-                client.close(short)
-                return
-    except ClosedError:
-        return
-    client.close(exit_timeout)
+    backend is down (the core's ``skin::exit::close_for_exit``, as every skin does it)."""
+    client._native.close_for_exit(exit_timeout, exit_timeout_when_down)
 
 
 def init(config: ConfigSource = None) -> Client:

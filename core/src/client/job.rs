@@ -60,34 +60,49 @@ impl JobBuilder {
 
     /// Emit `started` and return the guard.
     pub fn start(mut self) -> Result<Job> {
+        self.start_in_place()
+    }
+
+    /// `start` that leaves the builder as it was when it fails (the handle table keeps a
+    /// job that failed to start prepared, without copying the builder first).
+    pub(crate) fn start_in_place(&mut self) -> Result<Job> {
         let time = Timestamp::now();
         let id = new_v7(time.unix_millis());
-        if self.entity.id.is_empty() {
+        let generated_id = self.entity.id.is_empty();
+        if generated_id {
             self.entity.id = id.to_string();
         }
         let mut check = event::NewEvent::new(Kind::Started, "", "");
         check.entity = self.entity.clone();
         check.attrs = std::mem::take(&mut self.attrs);
-        check.validate()?;
         let usage = Usage::now();
-        self.client.submit(&Fields {
-            id,
-            seq: 0,
-            time,
-            site: None,
-            app: None,
-            entity: (&self.entity).into(),
-            kind: Kind::Started,
-            status: Status::Running,
-            progress: None,
-            level: None,
-            message: None,
-            metrics: Metrics::None,
-            attrs: Attrs::List(&check.attrs),
-        })?;
+        let sent = check.validate().and_then(|_| {
+            self.client.submit(&Fields {
+                id,
+                seq: 0,
+                time,
+                site: None,
+                app: None,
+                entity: (&check.entity).into(),
+                kind: Kind::Started,
+                status: Status::Running,
+                progress: None,
+                level: None,
+                message: None,
+                metrics: Metrics::None,
+                attrs: Attrs::List(&check.attrs),
+            })
+        });
+        if let Err(e) = sent {
+            self.attrs = check.attrs;
+            if generated_id {
+                self.entity.id.clear();
+            }
+            return Err(e);
+        }
         Ok(Job {
-            client: self.client,
-            entity: self.entity,
+            client: self.client.clone(),
+            entity: check.entity,
             usage,
             ended: false,
         })
@@ -227,6 +242,12 @@ impl Job {
                 ..NONE
             },
         )
+    }
+
+    /// Let go without an ending: nothing is recorded (a job a forked child inherited,
+    /// which its parent process ends).
+    pub(crate) fn disown(mut self) {
+        self.ended = true;
     }
 
     /// End successfully.

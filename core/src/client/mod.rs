@@ -4,7 +4,7 @@ mod job;
 mod usage;
 
 use std::sync::atomic::{AtomicPtr, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 pub use self::job::{Job, JobBuilder};
@@ -195,5 +195,34 @@ impl Client {
     /// Counters for the client and each backend.
     pub fn stats(&self) -> Stats {
         self.pipeline().map(|p| p.stats()).unwrap_or_default()
+    }
+
+    /// True when this process has its own pipeline of this client: false in a forked
+    /// child that has not used it yet (the parent's copy is never touched there).
+    pub(crate) fn runs_here(&self) -> bool {
+        self.shared.generation.load(Ordering::Acquire) == fork::generation()
+    }
+
+    /// True when both are clones of one client.
+    pub(crate) fn same_as(&self, other: &Client) -> bool {
+        Arc::ptr_eq(&self.shared, &other.shared)
+    }
+
+    /// A reference that does not keep the client open.
+    pub(crate) fn downgrade(&self) -> WeakClient {
+        WeakClient(Arc::downgrade(&self.shared))
+    }
+}
+
+/// A client that may have been dropped (closed) since.
+pub(crate) struct WeakClient(Weak<Shared>);
+
+impl WeakClient {
+    pub(crate) fn upgrade(&self) -> Option<Client> {
+        self.0.upgrade().map(|shared| Client { shared })
+    }
+
+    pub(crate) fn is(&self, client: &Client) -> bool {
+        std::ptr::eq(self.0.as_ptr(), Arc::as_ptr(&client.shared))
     }
 }

@@ -217,14 +217,6 @@ fn one_of<T: Copy>(text: &str, path: &str, choices: &[(&str, T)]) -> Result<T> {
         })
 }
 
-fn default_app_name() -> String {
-    std::env::current_exe()
-        .ok()
-        .and_then(|p| p.file_stem().map(|s| s.to_string_lossy().into_owned()))
-        .filter(|s| !s.is_empty())
-        .unwrap_or_else(|| "app".into())
-}
-
 fn hostname() -> String {
     let mut buf = [0u8; 256];
     // SAFETY: the buffer is valid for its length; gethostname NUL-terminates on success.
@@ -283,7 +275,10 @@ impl Config {
             &[("direct", Mode::Direct), ("sidecar", Mode::Sidecar)],
         )?;
         let app = AppConfig {
-            name: raw.app.name.unwrap_or_else(default_app_name),
+            name: raw
+                .app
+                .name
+                .unwrap_or_else(crate::skin::names::default_app_name),
             version: raw.app.version,
             site_id: raw.app.site_id.unwrap_or_else(|| "default".into()),
             instance_id: raw

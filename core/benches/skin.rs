@@ -1,0 +1,162 @@
+//! What a binding pays for the handle API (`wafermon::skin::JobHandle`, what a JNI or XS
+//! call goes through) beside the `Job` guard API it wraps, in one run, on one client.
+//!
+//! Run: `cargo bench -p wafermon --bench skin`
+//!
+//! Each function times bursts of 1,000 calls while the consumer is idle (the pipeline is
+//! flushed between bursts, outside the timed region), like the `*_burst` rows of the emit
+//! bench. Rows: `metric` and `progress` on an open job, `log` with a 40-character message,
+//! and a whole job (prepare/start with a kind, a key and 4 attributes, then finish; the
+//! handle row also releases). Nothing here asserts a timing.
+
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+use criterion::Criterion;
+use serde_json::json;
+use wafermon::skin::{JobHandle, Parent};
+use wafermon::{Client, Config, Level};
+
+const BURST: u64 = 1_000;
+const MESSAGE: &str = "slot 12 of 25: chamber pressure settled";
+
+fn client(dir: &std::path::Path) -> Client {
+    let config = json!({
+        "app": {"name": "bench", "site_id": "fab-b"},
+        "direct_backends": [{"type": "filesystem", "path": dir.join("data")}],
+        "spool": {"path": dir.join("spool")},
+        "batch": {"flush_interval": 0.05},
+    });
+    Client::new(Config::from_value(config).unwrap()).unwrap()
+}
+
+/// Time `iters` calls of `call` in bursts, flushing between bursts.
+fn bursts(client: &Client, iters: u64, mut call: impl FnMut(u64)) -> Duration {
+    let mut total = Duration::ZERO;
+    let mut done = 0;
+    while done < iters {
+        let n = BURST.min(iters - done);
+        let start = Instant::now();
+        for i in 0..n {
+            call(done + i);
+        }
+        total += start.elapsed();
+        done += n;
+        client.flush(Duration::from_secs(30)).unwrap();
+    }
+    total
+}
+
+fn bench(c: &mut Criterion) {
+    let dir = tempfile::tempdir().unwrap();
+    let client = client(dir.path());
+    let job = client.job("bench-guard").start().unwrap();
+    let handle = JobHandle::prepare(&client, "bench-handle", Parent::Root).unwrap();
+    handle.start().unwrap();
+
+    let mut group = c.benchmark_group("metric");
+    group.bench_function("guard", |b| {
+        b.iter_custom(|n| {
+            bursts(&client, n, |i| {
+                job.metric("thickness_nm", black_box(i as f64)).unwrap()
+            })
+        })
+    });
+    group.bench_function("handle", |b| {
+        b.iter_custom(|n| {
+            bursts(&client, n, |i| {
+                handle.metric("thickness_nm", black_box(i as f64)).unwrap()
+            })
+        })
+    });
+    group.finish();
+
+    let mut group = c.benchmark_group("progress");
+    group.bench_function("guard", |b| {
+        b.iter_custom(|n| {
+            bursts(&client, n, |i| {
+                job.progress(black_box((i % 100) as f64)).unwrap()
+            })
+        })
+    });
+    group.bench_function("handle", |b| {
+        b.iter_custom(|n| {
+            bursts(&client, n, |i| {
+                handle.progress(black_box((i % 100) as f64), None).unwrap()
+            })
+        })
+    });
+    group.finish();
+
+    let mut group = c.benchmark_group("log_40_chars");
+    group.bench_function("guard", |b| {
+        b.iter_custom(|n| {
+            bursts(&client, n, |_| {
+                job.log(Level::Info, black_box(MESSAGE)).unwrap()
+            })
+        })
+    });
+    group.bench_function("handle", |b| {
+        b.iter_custom(|n| {
+            bursts(&client, n, |_| {
+                handle.log(Level::Info, black_box(MESSAGE)).unwrap()
+            })
+        })
+    });
+    group.finish();
+
+    let mut group = c.benchmark_group("job_start_finish_4_attrs");
+    group.bench_function("guard", |b| {
+        b.iter_custom(|n| {
+            bursts(&client, n, |_| {
+                client
+                    .job("lot-dispatch")
+                    .kind("lot")
+                    .key("LOT-1")
+                    .attr("recipe", "R7")
+                    .attr("slots", 25i64)
+                    .attr("temp_c", 21.5)
+                    .attr("rework", false)
+                    .start()
+                    .unwrap()
+                    .finish()
+                    .unwrap()
+            })
+        })
+    });
+    group.bench_function("handle", |b| {
+        b.iter_custom(|n| {
+            bursts(&client, n, |_| {
+                let h = JobHandle::prepare(&client, "lot-dispatch", Parent::Root).unwrap();
+                h.set_kind("lot").unwrap();
+                h.set_key("LOT-1").unwrap();
+                h.attr("recipe", "R7").unwrap();
+                h.attr("slots", 25i64).unwrap();
+                h.attr("temp_c", 21.5).unwrap();
+                h.attr("rework", false).unwrap();
+                h.start().unwrap();
+                h.finish().unwrap();
+                h.release();
+            })
+        })
+    });
+    group.finish();
+
+    job.finish().unwrap();
+    handle.finish().unwrap();
+    handle.release();
+    let stats = client.close(Duration::from_secs(30));
+    println!(
+        "stats: emitted {} dropped {} spilled {} sent {}",
+        stats.emitted, stats.dropped, stats.spilled, stats.backends[0].sent
+    );
+}
+
+fn main() {
+    let mut c = Criterion::default()
+        .configure_from_args()
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(3));
+    bench(&mut c);
+    c.final_summary();
+}

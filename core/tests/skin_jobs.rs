@@ -1,0 +1,345 @@
+//! The handle API a JNI/XS/extendr binding rides on (`wafermon::skin::JobHandle`): what it
+//! records, its failure paths (stale, double-released and reused handles are errors, never
+//! another job), the per-thread current job, threads, and fork.
+
+mod common;
+
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use wafermon::skin::{JobHandle, Parent};
+use wafermon::{Client, Config, ErrorKind, Level};
+
+use common::{config_in, read_events};
+
+fn client_in(dir: &std::path::Path) -> Client {
+    Client::new(Config::from_value(config_in(dir, json!({}))).unwrap()).unwrap()
+}
+
+fn events_of(client: &Client, dir: &std::path::Path) -> Vec<Value> {
+    client.close(Duration::from_secs(10));
+    read_events(&dir.join("data"))
+}
+
+#[test]
+fn a_job_through_handles_records_what_the_guard_api_records() {
+    let dir = tempfile::tempdir().unwrap();
+    let client = client_in(dir.path());
+    let lot = JobHandle::prepare(&client, "lot-dispatch", Parent::Root).unwrap();
+    lot.set_kind("lot").unwrap();
+    lot.set_key("LOT-1").unwrap();
+    lot.attr("recipe", "R7").unwrap();
+    lot.attr("slots", 25i64).unwrap();
+    lot.attr("temp_c", 21.5).unwrap();
+    lot.attr("rework", false).unwrap();
+    lot.start().unwrap();
+    let wafer = lot.prepare_sub("wafer-3").unwrap();
+    wafer.start().unwrap();
+    wafer.progress(50.0, Some("slot 12 of 25")).unwrap();
+    wafer.metric("thickness_nm", 101.2).unwrap();
+    wafer.log(Level::Warning, "pump slow").unwrap();
+    wafer.heartbeat().unwrap();
+    wafer.fail("chamber fault").unwrap();
+    lot.finish().unwrap();
+    let (lot_id, wafer_id) = (lot.id().unwrap(), wafer.id().unwrap());
+    assert!(lot.release());
+    assert!(wafer.release());
+
+    let events = events_of(&client, dir.path());
+    let kinds: Vec<&str> = events.iter().map(|e| e["kind"].as_str().unwrap()).collect();
+    assert_eq!(
+        kinds,
+        [
+            "started",
+            "started",
+            "progress",
+            "metric",
+            "log",
+            "heartbeat",
+            "failed",
+            "finished"
+        ]
+    );
+    let started = &events[0];
+    assert_eq!(started["entity"]["kind"], "lot");
+    assert_eq!(started["entity"]["key"], "LOT-1");
+    assert_eq!(started["entity"]["id"], lot_id.as_str());
+    assert_eq!(
+        started["attrs"],
+        json!({"recipe": "R7", "slots": 25, "temp_c": 21.5, "rework": false})
+    );
+    assert_eq!(events[1]["entity"]["kind"], "subjob");
+    assert_eq!(events[1]["entity"]["parent"], lot_id.as_str());
+    assert_eq!(events[1]["entity"]["id"], wafer_id.as_str());
+    assert_eq!(events[2]["message"], "slot 12 of 25");
+    assert_eq!(events[3]["metrics"]["thickness_nm"], 101.2);
+    assert_eq!(events[4]["level"], "warning");
+    assert_eq!(events[6]["message"], "chamber fault");
+    assert!(events[7]["metrics"]["duration_s"].as_f64().is_some());
+}
+
+#[test]
+fn misuse_gives_errors_naming_the_job_and_stale_handles_never_reach_another_job() {
+    let dir = tempfile::tempdir().unwrap();
+    let client = client_in(dir.path());
+    let job = JobHandle::prepare(&client, "etch", Parent::Root).unwrap();
+    let early = job.metric("x", 1.0).unwrap_err();
+    assert_eq!(early.kind(), ErrorKind::InvalidArgument);
+    assert!(
+        early.to_string().contains("job 'etch' has not started"),
+        "{early}"
+    );
+    assert_eq!(job.id().unwrap_err().kind(), ErrorKind::InvalidArgument);
+    job.start().unwrap();
+    let late = job.set_key("K").unwrap_err();
+    assert_eq!(late.kind(), ErrorKind::InvalidArgument);
+    assert!(late.to_string().contains("already started"), "{late}");
+    assert_eq!(job.start().unwrap_err().kind(), ErrorKind::InvalidArgument);
+    // Invalid values are event errors naming the field; the job goes on.
+    let bad = job.progress(120.0, None).unwrap_err();
+    assert_eq!(
+        (bad.kind(), bad.path()),
+        (ErrorKind::InvalidEvent, Some("progress"))
+    );
+    job.finish().unwrap();
+    let after = job.metric("x", 1.0).unwrap_err();
+    assert_eq!(after.kind(), ErrorKind::Closed);
+    assert!(after.to_string().contains("job 'etch'"), "{after}");
+    assert!(after.to_string().contains("already finished"), "{after}");
+    assert_eq!(job.cancel("again").unwrap_err().kind(), ErrorKind::Closed);
+    assert!(job.is_ended().unwrap());
+    assert_eq!(job.name().unwrap(), "etch");
+
+    assert!(job.release());
+    assert!(!job.release(), "a second release says so and does nothing");
+    let stale = job.metric("x", 1.0).unwrap_err();
+    assert_eq!(stale.kind(), ErrorKind::InvalidArgument);
+    assert!(
+        stale.to_string().contains("not a live job handle"),
+        "{stale}"
+    );
+    // The freed slot is reused by the next jobs; the old handle still reaches none of them.
+    let next: Vec<JobHandle> = (0..4)
+        .map(|i| JobHandle::prepare(&client, &format!("next-{i}"), Parent::Root).unwrap())
+        .collect();
+    assert!(next.iter().all(|h| *h != job));
+    assert_eq!(job.name().unwrap_err().kind(), ErrorKind::InvalidArgument);
+    assert!(!job.release());
+    for h in &next {
+        assert!(h.name().unwrap().starts_with("next-"));
+        assert!(h.release(), "a prepared job is released without an event");
+    }
+    // Numbers that were never handles.
+    for raw in [0, 1, u64::MAX, 12345 << 32] {
+        let h = JobHandle::from_raw(raw);
+        assert_eq!(
+            h.heartbeat().unwrap_err().kind(),
+            ErrorKind::InvalidArgument
+        );
+        assert!(!h.release());
+    }
+    let events = events_of(&client, dir.path());
+    assert_eq!(events.len(), 2, "{events:#?}");
+}
+
+#[test]
+fn a_start_that_fails_leaves_the_job_prepared() {
+    let dir = tempfile::tempdir().unwrap();
+    let client = client_in(dir.path());
+    let job = JobHandle::prepare(&client, "etch", Parent::Root).unwrap();
+    job.attr("bad\nname", 1i64).unwrap();
+    let err = job.start().unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidEvent, "{err}");
+    assert_eq!(
+        job.metric("x", 1.0).unwrap_err().kind(),
+        ErrorKind::InvalidArgument
+    );
+    assert!(job.release());
+    // Releasing a running job records `canceled`, as dropping a guard does.
+    let dropped = JobHandle::prepare(&client, "dropped", Parent::Root).unwrap();
+    dropped.start().unwrap();
+    assert!(dropped.release());
+    let events = events_of(&client, dir.path());
+    assert_eq!(events.len(), 2);
+    assert_eq!(events[1]["kind"], "canceled");
+    assert_eq!(events[1]["message"], "dropped without finish");
+}
+
+#[test]
+fn parentless_jobs_attach_to_the_current_job_of_their_thread() {
+    let dir = tempfile::tempdir().unwrap();
+    let client = client_in(dir.path());
+    assert!(JobHandle::current().is_none());
+    let none = JobHandle::current_or_err().unwrap_err();
+    assert_eq!(none.kind(), ErrorKind::InvalidArgument);
+    assert!(none.to_string().contains("no job is open"), "{none}");
+
+    let lot = JobHandle::prepare(&client, "lot", Parent::Current).unwrap();
+    lot.start().unwrap();
+    lot.enter().unwrap();
+    assert_eq!(JobHandle::current(), Some(lot));
+    let sub = JobHandle::prepare(&client, "wafer", Parent::Current).unwrap();
+    sub.start().unwrap();
+    let root = JobHandle::prepare(&client, "audit", Parent::Root).unwrap();
+    root.start().unwrap();
+    let step = JobHandle::prepare(&client, "step", Parent::Current).unwrap();
+    step.set_kind("step").unwrap();
+    step.start().unwrap();
+    let by_handle = JobHandle::prepare(&client, "rinse", Parent::Job(sub)).unwrap();
+    by_handle.start().unwrap();
+    // Another thread has its own current job (none).
+    let other = std::thread::scope(|s| {
+        s.spawn(|| {
+            let h = JobHandle::prepare(&client, "elsewhere", Parent::Current).unwrap();
+            h.start().unwrap();
+            h
+        })
+        .join()
+        .unwrap()
+    });
+    lot.leave();
+    assert!(JobHandle::current().is_none());
+    // A released job stops being current even if it was never left.
+    sub.enter().unwrap();
+    sub.finish().unwrap();
+    assert_eq!(
+        JobHandle::current(),
+        Some(sub),
+        "an ended job stays current until left"
+    );
+    assert!(sub.release());
+    assert!(JobHandle::current().is_none());
+    for h in [lot, root, step, by_handle, other] {
+        h.finish().unwrap();
+        h.release();
+    }
+
+    let events = events_of(&client, dir.path());
+    let started = |name: &str| {
+        events
+            .iter()
+            .find(|e| e["kind"] == "started" && e["entity"]["name"] == name)
+            .unwrap_or_else(|| panic!("no started event of {name}"))["entity"]
+            .clone()
+    };
+    let lot_id = started("lot")["id"].clone();
+    assert!(started("lot").get("parent").is_none());
+    assert_eq!(started("wafer")["parent"], lot_id);
+    assert_eq!(started("wafer")["kind"], "subjob");
+    assert!(started("audit").get("parent").is_none());
+    assert_eq!(started("audit")["kind"], "job");
+    assert_eq!(started("step")["parent"], lot_id);
+    assert_eq!(started("step")["kind"], "step");
+    assert_eq!(started("rinse")["parent"], started("wafer")["id"]);
+    assert!(started("elsewhere").get("parent").is_none());
+}
+
+#[test]
+fn threads_each_running_their_own_jobs_get_every_event_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let client = client_in(dir.path());
+    std::thread::scope(|s| {
+        for t in 0..8 {
+            let client = &client;
+            s.spawn(move || {
+                for i in 0..200 {
+                    let h =
+                        JobHandle::prepare(client, &format!("t{t}-{i}"), Parent::Current).unwrap();
+                    h.start().unwrap();
+                    h.metric("i", i as f64).unwrap();
+                    h.finish().unwrap();
+                    assert!(h.release());
+                    assert!(!h.release());
+                }
+            });
+        }
+    });
+    let events = events_of(&client, dir.path());
+    assert_eq!(events.len(), 8 * 200 * 3);
+    for t in 0..8 {
+        for i in 0..200 {
+            let name = format!("t{t}-{i}");
+            let of_job: Vec<&Value> = events
+                .iter()
+                .filter(|e| e["entity"]["name"] == name.as_str())
+                .collect();
+            assert_eq!(of_job.len(), 3, "{name}");
+            assert_eq!(of_job[1]["metrics"]["i"], i as f64);
+        }
+    }
+}
+
+/// Runs `body` in a forked child and returns its exit code.
+fn in_child(body: impl FnOnce() -> bool) -> i32 {
+    // SAFETY: the child only runs `body` and leaves with _exit.
+    let pid = unsafe { libc::fork() };
+    assert!(pid >= 0, "fork failed");
+    if pid == 0 {
+        let ok = std::panic::catch_unwind(std::panic::AssertUnwindSafe(body)).unwrap_or(false);
+        unsafe { libc::_exit(if ok { 0 } else { 1 }) };
+    }
+    let mut status = 0;
+    // SAFETY: waiting for the child we just made.
+    unsafe { libc::waitpid(pid, &mut status, 0) };
+    if libc::WIFEXITED(status) {
+        libc::WEXITSTATUS(status)
+    } else {
+        -1
+    }
+}
+
+#[test]
+fn a_forked_child_uses_its_parents_job_but_releasing_it_there_records_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let client = client_in(dir.path());
+    let lot = JobHandle::prepare(&client, "lot", Parent::Root).unwrap();
+    lot.start().unwrap();
+    lot.enter().unwrap();
+    let code = in_child(|| {
+        // A subjob under the inherited current job, and a metric on the parent's job.
+        let wafer = JobHandle::prepare(&client, "wafer", Parent::Current).unwrap();
+        let ok = wafer.start().is_ok()
+            && lot.metric("from_child", 1.0).is_ok()
+            && wafer.finish().is_ok()
+            && wafer.release()
+            && lot.release(); // no `canceled` from the child
+        ok && client.flush(Duration::from_secs(10)).is_ok()
+    });
+    assert_eq!(code, 0);
+    lot.leave();
+    lot.metric("from_parent", 2.0).unwrap();
+    lot.finish().unwrap();
+    assert!(lot.release());
+    let events = events_of(&client, dir.path());
+    let mut seen: Vec<String> = events
+        .iter()
+        .map(|e| {
+            format!(
+                "{}:{}",
+                e["entity"]["name"].as_str().unwrap(),
+                e["kind"].as_str().unwrap()
+            )
+        })
+        .collect();
+    seen.sort();
+    assert_eq!(
+        seen,
+        [
+            "lot:finished",
+            "lot:metric",
+            "lot:metric",
+            "lot:started",
+            "wafer:finished",
+            "wafer:started"
+        ]
+    );
+    let wafer = events
+        .iter()
+        .find(|e| e["entity"]["name"] == "wafer")
+        .unwrap();
+    let lot = events
+        .iter()
+        .find(|e| e["entity"]["name"] == "lot")
+        .unwrap();
+    assert_eq!(wafer["entity"]["parent"], lot["entity"]["id"]);
+}
