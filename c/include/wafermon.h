@@ -85,8 +85,10 @@ typedef struct wm_client wm_client;
 typedef struct wm_config wm_config;
 
 /**
- * A job or subjob (opaque). End it with `wm_job_finish`, `wm_job_fail` or `wm_job_cancel`,
- * then free it with `wm_job_free`.
+ * A job or subjob (opaque). Started by `wm_job_start` / `wm_job_start_sub`, or prepared by
+ * `wm_job_new` / `wm_job_new_sub`, given its kind, key, id and attributes, and started by
+ * `wm_job_begin`. End it with `wm_job_finish`, `wm_job_fail` or `wm_job_cancel`, then free
+ * it with `wm_job_free`.
  */
 typedef struct wm_job wm_job;
 
@@ -190,7 +192,7 @@ const char *wm_last_error(void);
  * Start a job named `name` and emit `started`. `options_json` is NULL or a JSON object
  * with any of "kind" (entity kind, default "job": lot, wafer, step, ...), "id" (default a
  * new UUIDv7), "key" (business key, e.g. the lot number) and "attrs" (name -> string,
- * number or boolean, carried by the `started` event).
+ * number or boolean, carried by the `started` event). Without JSON: `wm_job_new`.
  */
 WM_MUST_USE
 enum wm_status wm_job_start(struct wm_client *client,
@@ -209,7 +211,71 @@ enum wm_status wm_job_start_sub(struct wm_job *parent,
                                 struct wm_job **out);
 
 /**
+ * A job named `name`, prepared but not started: nothing is emitted until `wm_job_begin`.
+ * Before that, `wm_job_set_kind`, `wm_job_set_key`, `wm_job_set_id` and `wm_job_attr_*`
+ * apply (no JSON on the way). Free it with `wm_job_free` (a job never begun records
+ * nothing).
+ */
+WM_MUST_USE
+enum wm_status wm_job_new(struct wm_client *client,
+                          const char *name,
+                          struct wm_job **out);
+
+/**
+ * A subjob of `parent` (which must have begun and not ended), prepared as by `wm_job_new`.
+ */
+WM_MUST_USE
+enum wm_status wm_job_new_sub(struct wm_job *parent,
+                              const char *name,
+                              struct wm_job **out);
+
+/**
+ * Entity kind of a prepared job (default "job", "subjob" for `wm_job_new_sub`).
+ */
+WM_MUST_USE enum wm_status wm_job_set_kind(struct wm_job *job, const char *value);
+
+/**
+ * Business key of a prepared job (the lot number, ...).
+ */
+WM_MUST_USE enum wm_status wm_job_set_key(struct wm_job *job, const char *value);
+
+/**
+ * Entity id of a prepared job (default: a new UUIDv7).
+ */
+WM_MUST_USE enum wm_status wm_job_set_id(struct wm_job *job, const char *value);
+
+/**
+ * A string attribute (`value` UTF-8, at most 4,096 characters).
+ */
+WM_MUST_USE
+enum wm_status wm_job_attr_string(struct wm_job *job,
+                                  const char *name,
+                                  const char *value);
+
+/**
+ * An integer attribute.
+ */
+WM_MUST_USE enum wm_status wm_job_attr_int(struct wm_job *job, const char *name, int64_t value);
+
+/**
+ * A number attribute (finite).
+ */
+WM_MUST_USE enum wm_status wm_job_attr_double(struct wm_job *job, const char *name, double value);
+
+/**
+ * A boolean attribute (0 is false, anything else true).
+ */
+WM_MUST_USE enum wm_status wm_job_attr_bool(struct wm_job *job, const char *name, int32_t value);
+
+/**
+ * Start a prepared job: emit `started` with its kind, key, id and attributes. An invalid
+ * value (WM_ERR_INVALID_EVENT naming it) leaves the job prepared.
+ */
+WM_MUST_USE enum wm_status wm_job_begin(struct wm_job *job);
+
+/**
  * The job's entity id (what subjobs point to). `*out` stays valid until the job is freed.
+ * A job prepared by `wm_job_new` has one once `wm_job_begin` succeeded.
  */
 WM_MUST_USE enum wm_status wm_job_id(const struct wm_job *job, const char **out);
 
@@ -245,7 +311,7 @@ WM_MUST_USE enum wm_status wm_job_cancel(struct wm_job *job, const char *message
 
 /**
  * Free a job. A job freed without an ending records `canceled` ("dropped without
- * finish"). NULL is accepted.
+ * finish"); one never begun records nothing. NULL is accepted.
  */
 WM_MUST_USE enum wm_status wm_job_free(struct wm_job *job);
 

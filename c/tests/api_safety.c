@@ -467,6 +467,59 @@ static void test_program_name(void) {
     CHECK(written_under(data, "\"name\":\"lot_inspection\""));
 }
 
+/* A job prepared, given its kind, key, id and attributes without JSON, then begun. */
+static void test_prepared_job(void) {
+    wm_client *client = new_client("prepared");
+    wm_job *job = NULL;
+    EXPECT(wm_job_new(NULL, "lot", &job), WM_ERR_INVALID_ARGUMENT, "client is NULL");
+    EXPECT(wm_job_new(client, NULL, &job), WM_ERR_INVALID_ARGUMENT, "name is NULL");
+    EXPECT(wm_job_new(client, "lot", NULL), WM_ERR_INVALID_ARGUMENT, "out is NULL");
+    EXPECT_OK(wm_job_new(client, "lot-dispatch", &job));
+    EXPECT(wm_job_set_kind(job, NULL), WM_ERR_INVALID_ARGUMENT, "value is NULL");
+    EXPECT(wm_job_attr_int(job, NULL, 1), WM_ERR_INVALID_ARGUMENT, "name is NULL");
+    EXPECT(wm_job_attr_string(job, "recipe", NULL), WM_ERR_INVALID_ARGUMENT, "value is NULL");
+    EXPECT_OK(wm_job_set_kind(job, "lot"));
+    EXPECT_OK(wm_job_set_key(job, "LOT-7"));
+    EXPECT_OK(wm_job_set_id(job, "lot-7-run-1"));
+    EXPECT_OK(wm_job_attr_string(job, "recipe", "R7"));
+    EXPECT_OK(wm_job_attr_int(job, "slots", 25));
+    EXPECT_OK(wm_job_attr_double(job, "temp_c", 21.5));
+    EXPECT_OK(wm_job_attr_bool(job, "rework", 1));
+    /* Not begun: nothing to report on, no id yet. */
+    EXPECT(wm_job_metric(job, "m", 1.0), WM_ERR_INVALID_ARGUMENT, "job 'lot-dispatch' has not started");
+    const char *id = NULL;
+    EXPECT(wm_job_id(job, &id), WM_ERR_INVALID_ARGUMENT, "has not started");
+    EXPECT_OK(wm_job_begin(job));
+    EXPECT_OK(wm_job_id(job, &id));
+    CHECK(id != NULL && strcmp(id, "lot-7-run-1") == 0);
+    EXPECT(wm_job_begin(job), WM_ERR_INVALID_ARGUMENT, "has already started");
+    EXPECT(wm_job_set_key(job, "LOT-8"), WM_ERR_INVALID_ARGUMENT, "set before start");
+
+    /* A subjob prepared the same way; an invalid attribute fails the begin, not the job. */
+    wm_job *wafer = NULL;
+    EXPECT_OK(wm_job_new_sub(job, "wafer-3", &wafer));
+    EXPECT_OK(wm_job_attr_double(wafer, "bad", NAN));
+    EXPECT(wm_job_begin(wafer), WM_ERR_INVALID_EVENT, "attrs.bad");
+    EXPECT_OK(wm_job_free(wafer)); /* never begun: records nothing */
+    EXPECT_OK(wm_job_new_sub(job, "wafer-4", &wafer));
+    EXPECT_OK(wm_job_begin(wafer));
+    EXPECT_OK(wm_job_finish(wafer));
+    EXPECT_OK(wm_job_free(wafer));
+    EXPECT_OK(wm_job_finish(job));
+    EXPECT_OK(wm_job_free(job));
+    EXPECT(wm_job_new_sub(job, "late", &wafer), WM_ERR_INVALID_ARGUMENT, NOT_LIVE);
+    EXPECT_OK(wm_close(client, 10000));
+    EXPECT_OK(wm_client_free(client));
+
+    char data[1024];
+    snprintf(data, sizeof data, "%s/prepared/data", tmp_dir);
+    CHECK(written_under(data, "\"attrs\":{\"recipe\":\"R7\",\"slots\":25,\"temp_c\":21.5,\"rework\":true}"));
+    CHECK(written_under(data, "\"kind\":\"lot\",\"id\":\"lot-7-run-1\""));
+    CHECK(written_under(data, "\"key\":\"LOT-7\""));
+    CHECK(written_under(data, "\"parent\":\"lot-7-run-1\""));
+    CHECK(!written_under(data, "wafer-3"));
+}
+
 static void test_close_at_exit(void) {
     EXPECT(wm_close_at_exit(NULL, 1000), WM_ERR_INVALID_ARGUMENT, "client is NULL");
     fflush(NULL);
@@ -524,6 +577,7 @@ int main(void) {
         {"last error is per thread", test_last_error_is_per_thread},
         {"threads share a client and its jobs", test_threads_share_a_client},
         {"the program's name when no app name is configured", test_program_name},
+        {"a job prepared without JSON", test_prepared_job},
         {"clients closed at exit", test_close_at_exit},
     };
     for (size_t i = 0; i < sizeof tests / sizeof tests[0]; i++) {

@@ -56,8 +56,6 @@ pub(crate) enum FfiError {
     Core(Error),
     /// A bad argument; the text names it ("event_json is NULL").
     Argument(String),
-    /// Use of a job after its ending; the text says which job and how it ended.
-    JobEnded(String),
 }
 
 impl From<Error> for FfiError {
@@ -76,7 +74,6 @@ impl FfiError {
                 wm_status::WM_ERR_INVALID_ARGUMENT,
                 format!("invalid argument to {function}: {m}"),
             ),
-            FfiError::JobEnded(m) => (wm_status::WM_ERR_CLOSED, format!("closed: {m}")),
         }
     }
 }

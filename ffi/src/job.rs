@@ -1,92 +1,58 @@
-//! `wm_job`: jobs and subjobs, `started` to `finished` / `failed` / `canceled`.
+//! `wm_job`: jobs and subjobs, `started` to `finished` / `failed` / `canceled`. A `wm_job`
+//! is a job of the core's handle table (`wafermon::skin::JobHandle`), so C and Perl get the
+//! same states, errors and endings as every other skin; this file only reads C arguments.
 
 use std::ffi::{c_char, CString};
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::OnceLock;
 
 use serde_json::{Map, Value};
-use wafermon_core::{Error, Job, JobBuilder, Level, Scalar};
+use wafermon_core::skin::{JobHandle, Parent};
+use wafermon_core::{Error, Level, Scalar};
 
 use crate::args;
 use crate::client::wm_client;
 use crate::error::{guard, wm_status, FfiError, FfiResult};
 use crate::handle::{self, register};
 
-/// A job or subjob (opaque). End it with `wm_job_finish`, `wm_job_fail` or `wm_job_cancel`,
-/// then free it with `wm_job_free`.
+/// A job or subjob (opaque). Started by `wm_job_start` / `wm_job_start_sub`, or prepared by
+/// `wm_job_new` / `wm_job_new_sub`, given its kind, key, id and attributes, and started by
+/// `wm_job_begin`. End it with `wm_job_finish`, `wm_job_fail` or `wm_job_cancel`, then free
+/// it with `wm_job_free`.
 pub struct wm_job {
-    id: CString,
-    name: String,
-    slot: Mutex<Slot>,
-}
-
-struct Slot {
-    /// `None` once an ending was called.
-    job: Option<Job>,
-    /// How it ended, for the error of later calls.
-    ended: &'static str,
+    job: JobHandle,
+    /// The entity id, NUL-terminated for `wm_job_id`; set when the job starts.
+    id: OnceLock<CString>,
 }
 
 impl wm_job {
-    fn new(job: Job) -> wm_job {
-        let id = job.id().replace('\0', "");
+    fn new(job: JobHandle) -> wm_job {
         wm_job {
-            id: CString::new(id).unwrap_or_default(),
-            name: job.entity().name.clone().unwrap_or_default(),
-            slot: Mutex::new(Slot {
-                job: Some(job),
-                ended: "",
-            }),
+            job,
+            id: OnceLock::new(),
         }
     }
 
-    fn slot(&self) -> MutexGuard<'_, Slot> {
-        self.slot.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    fn ended_error(&self, how: &str) -> FfiError {
-        FfiError::JobEnded(format!(
-            "job '{}' (id {}) has already {how}; after finish, fail or cancel a job only \
-             accepts wm_job_id and wm_job_free",
-            self.name,
-            self.id.to_string_lossy()
-        ))
+    /// Start (emit `started`) and remember the id.
+    fn begin(&self) -> FfiResult {
+        self.job.start()?;
+        let id = self.job.id()?.replace('\0', "");
+        let _ = self.id.set(CString::new(id).unwrap_or_default());
+        Ok(())
     }
 }
 
-/// Run `f` on the job behind the argument `arg` if it has not ended.
-fn with_job(job: *const wm_job, arg: &str, f: impl FnOnce(&Job) -> FfiResult) -> FfiResult {
+impl Drop for wm_job {
+    /// The last reference (after `wm_job_free` and any call still running) frees the slot;
+    /// a running job records `canceled` ("dropped without finish").
+    fn drop(&mut self) {
+        self.job.release();
+    }
+}
+
+/// Run `f` on the core job behind the argument `arg`.
+fn with_job(job: *const wm_job, arg: &str, f: impl FnOnce(JobHandle) -> FfiResult) -> FfiResult {
     let handle = handle::get(job, arg)?;
-    let slot = handle.slot();
-    match &slot.job {
-        Some(j) => f(j),
-        None => Err(handle.ended_error(slot.ended)),
-    }
-}
-
-enum Ending<'a> {
-    Finish,
-    Fail(&'a str),
-    Cancel(&'a str),
-}
-
-fn end(job: *const wm_job, ending: Ending<'_>) -> FfiResult {
-    let handle = handle::get(job, "job")?;
-    let mut slot = handle.slot();
-    let Some(j) = slot.job.take() else {
-        return Err(handle.ended_error(slot.ended));
-    };
-    let (result, how) = match ending {
-        Ending::Finish => (j.finish(), "finished"),
-        Ending::Fail(m) => (j.fail(m), "failed"),
-        Ending::Cancel(m) => (j.cancel(m), "been canceled"),
-    };
-    // The core's endings consume the job whether or not they succeed.
-    slot.ended = if result.is_ok() {
-        how
-    } else {
-        "ended (its ending call failed)"
-    };
-    Ok(result?)
+    f(handle.job)
 }
 
 fn option_text(value: Value, key: &str) -> FfiResult<Option<String>> {
@@ -109,9 +75,9 @@ fn scalar(name: &str, value: Value) -> FfiResult<Scalar> {
     })
 }
 
-fn attrs(mut builder: JobBuilder, value: Value) -> FfiResult<JobBuilder> {
+fn attrs(job: JobHandle, value: Value) -> FfiResult {
     let map: Map<String, Value> = match value {
-        Value::Null => return Ok(builder),
+        Value::Null => return Ok(()),
         Value::Object(map) => map,
         other => {
             return Err(FfiError::Argument(format!(
@@ -121,19 +87,19 @@ fn attrs(mut builder: JobBuilder, value: Value) -> FfiResult<JobBuilder> {
     };
     for (name, value) in map {
         let value = scalar(&name, value)?;
-        builder = builder.attr(name, value);
+        job.attr(&name, value)?;
     }
-    Ok(builder)
+    Ok(())
 }
 
-/// Apply `{"kind", "id", "key", "attrs"}` (every key optional) to a builder.
-fn options(mut builder: JobBuilder, json: Option<&str>) -> FfiResult<JobBuilder> {
+/// Apply `{"kind", "id", "key", "attrs"}` (every key optional) to a prepared job.
+fn options(job: JobHandle, json: Option<&str>) -> FfiResult {
     let Some(json) = json else {
-        return Ok(builder);
+        return Ok(());
     };
     let object = match serde_json::from_str::<Value>(json) {
         Ok(Value::Object(object)) => object,
-        Ok(Value::Null) => return Ok(builder),
+        Ok(Value::Null) => return Ok(()),
         Ok(other) => {
             return Err(FfiError::Argument(format!(
                 "options_json must be a JSON object or null, got {other}"
@@ -146,34 +112,25 @@ fn options(mut builder: JobBuilder, json: Option<&str>) -> FfiResult<JobBuilder>
         }
     };
     for (key, value) in object {
-        builder = match key.as_str() {
-            "kind" => match option_text(value, "kind")? {
-                Some(kind) => builder.kind(kind),
-                None => builder,
-            },
-            "id" => match option_text(value, "id")? {
-                Some(id) => builder.id(id),
-                None => builder,
-            },
-            "key" => match option_text(value, "key")? {
-                Some(k) => builder.key(k),
-                None => builder,
-            },
-            "attrs" => attrs(builder, value)?,
+        match key.as_str() {
+            "kind" => option_text(value, "kind")?.map_or(Ok(()), |k| job.set_kind(&k))?,
+            "id" => option_text(value, "id")?.map_or(Ok(()), |k| job.set_id(&k))?,
+            "key" => option_text(value, "key")?.map_or(Ok(()), |k| job.set_key(&k))?,
+            "attrs" => attrs(job, value)?,
             other => {
                 return Err(FfiError::Argument(format!(
                     "options_json has an unknown key '{other}' (expected kind, id, key, attrs)"
                 )))
             }
-        };
+        }
     }
-    Ok(builder)
+    Ok(())
 }
 
 /// Start a job named `name` and emit `started`. `options_json` is NULL or a JSON object
 /// with any of "kind" (entity kind, default "job": lot, wafer, step, ...), "id" (default a
 /// new UUIDv7), "key" (business key, e.g. the lot number) and "attrs" (name -> string,
-/// number or boolean, carried by the `started` event).
+/// number or boolean, carried by the `started` event). Without JSON: `wm_job_new`.
 #[no_mangle]
 #[must_use]
 pub unsafe extern "C" fn wm_job_start(
@@ -193,8 +150,11 @@ pub unsafe extern "C" fn wm_job_start(
                 args::optional_text(options_json, "options_json")?,
             )
         };
-        let job = options(client.client.job(name), json)?.start()?;
-        *out = register(wm_job::new(job));
+        // Dropped on any error below: the prepared job is released again.
+        let job = wm_job::new(JobHandle::prepare(&client.client, name, Parent::Root)?);
+        options(job.job, json)?;
+        job.begin()?;
+        *out = register(job);
         Ok(())
     })
 }
@@ -212,26 +172,193 @@ pub unsafe extern "C" fn wm_job_start_sub(
     guard("wm_job_start_sub", || {
         // SAFETY: the ABI contract of this crate (see lib.rs).
         let out = unsafe { args::out(out, "out")? };
-        let mut child = None;
-        with_job(parent, "parent", |p| {
-            // SAFETY: the ABI contract of this crate (see lib.rs).
-            let (name, json) = unsafe {
-                (
-                    args::text(name, "name")?,
-                    args::optional_text(options_json, "options_json")?,
-                )
-            };
-            child = Some(options(p.subjob(name), json)?.start()?);
-            Ok(())
-        })?;
-        if let Some(child) = child {
-            *out = register(wm_job::new(child));
-        }
+        let parent = handle::get(parent, "parent")?;
+        // SAFETY: the ABI contract of this crate (see lib.rs).
+        let (name, json) = unsafe {
+            (
+                args::text(name, "name")?,
+                args::optional_text(options_json, "options_json")?,
+            )
+        };
+        let job = wm_job::new(parent.job.prepare_sub(name)?);
+        options(job.job, json)?;
+        job.begin()?;
+        *out = register(job);
         Ok(())
     })
 }
 
+/// A job named `name`, prepared but not started: nothing is emitted until `wm_job_begin`.
+/// Before that, `wm_job_set_kind`, `wm_job_set_key`, `wm_job_set_id` and `wm_job_attr_*`
+/// apply (no JSON on the way). Free it with `wm_job_free` (a job never begun records
+/// nothing).
+#[no_mangle]
+#[must_use]
+pub unsafe extern "C" fn wm_job_new(
+    client: *mut wm_client,
+    name: *const c_char,
+    out: *mut *mut wm_job,
+) -> wm_status {
+    guard("wm_job_new", || {
+        // SAFETY: the ABI contract of this crate (see lib.rs).
+        let (out, name) = unsafe { (args::out(out, "out")?, args::text(name, "name")?) };
+        let client = handle::get(client, "client")?;
+        let job = JobHandle::prepare(&client.client, name, Parent::Root)?;
+        *out = register(wm_job::new(job));
+        Ok(())
+    })
+}
+
+/// A subjob of `parent` (which must have begun and not ended), prepared as by `wm_job_new`.
+#[no_mangle]
+#[must_use]
+pub unsafe extern "C" fn wm_job_new_sub(
+    parent: *mut wm_job,
+    name: *const c_char,
+    out: *mut *mut wm_job,
+) -> wm_status {
+    guard("wm_job_new_sub", || {
+        // SAFETY: the ABI contract of this crate (see lib.rs).
+        let (out, name) = unsafe { (args::out(out, "out")?, args::text(name, "name")?) };
+        let parent = handle::get(parent, "parent")?;
+        let job = parent.job.prepare_sub(name)?;
+        *out = register(wm_job::new(job));
+        Ok(())
+    })
+}
+
+/// A text setting of a prepared job.
+///
+/// # Safety
+/// `value` is NULL or a NUL-terminated string (the ABI contract, see lib.rs).
+unsafe fn set_text(
+    job: *mut wm_job,
+    value: *const c_char,
+    set: fn(JobHandle, &str) -> wafermon_core::Result<()>,
+) -> FfiResult {
+    with_job(job, "job", |j| {
+        // SAFETY: guaranteed by the caller.
+        let value = unsafe { args::text(value, "value")? };
+        Ok(set(j, value)?)
+    })
+}
+
+/// Entity kind of a prepared job (default "job", "subjob" for `wm_job_new_sub`).
+#[no_mangle]
+#[must_use]
+pub unsafe extern "C" fn wm_job_set_kind(job: *mut wm_job, value: *const c_char) -> wm_status {
+    // SAFETY: the ABI contract of this crate (see lib.rs).
+    guard("wm_job_set_kind", || unsafe {
+        set_text(job, value, JobHandle::set_kind)
+    })
+}
+
+/// Business key of a prepared job (the lot number, ...).
+#[no_mangle]
+#[must_use]
+pub unsafe extern "C" fn wm_job_set_key(job: *mut wm_job, value: *const c_char) -> wm_status {
+    // SAFETY: the ABI contract of this crate (see lib.rs).
+    guard("wm_job_set_key", || unsafe {
+        set_text(job, value, JobHandle::set_key)
+    })
+}
+
+/// Entity id of a prepared job (default: a new UUIDv7).
+#[no_mangle]
+#[must_use]
+pub unsafe extern "C" fn wm_job_set_id(job: *mut wm_job, value: *const c_char) -> wm_status {
+    // SAFETY: the ABI contract of this crate (see lib.rs).
+    guard("wm_job_set_id", || unsafe {
+        set_text(job, value, JobHandle::set_id)
+    })
+}
+
+/// An attribute of the `started` event of a prepared job.
+///
+/// # Safety
+/// `name` is NULL or a NUL-terminated string (the ABI contract, see lib.rs).
+unsafe fn attr(
+    job: *mut wm_job,
+    name: *const c_char,
+    value: impl FnOnce() -> FfiResult<Scalar>,
+) -> FfiResult {
+    with_job(job, "job", |j| {
+        // SAFETY: guaranteed by the caller.
+        let name = unsafe { args::text(name, "name")? };
+        Ok(j.attr(name, value()?)?)
+    })
+}
+
+/// A string attribute (`value` UTF-8, at most 4,096 characters).
+#[no_mangle]
+#[must_use]
+pub unsafe extern "C" fn wm_job_attr_string(
+    job: *mut wm_job,
+    name: *const c_char,
+    value: *const c_char,
+) -> wm_status {
+    guard("wm_job_attr_string", || {
+        // SAFETY: the ABI contract of this crate (see lib.rs).
+        unsafe {
+            attr(job, name, || {
+                Ok(Scalar::Str(args::text(value, "value")?.to_string()))
+            })
+        }
+    })
+}
+
+/// An integer attribute.
+#[no_mangle]
+#[must_use]
+pub unsafe extern "C" fn wm_job_attr_int(
+    job: *mut wm_job,
+    name: *const c_char,
+    value: i64,
+) -> wm_status {
+    // SAFETY: the ABI contract of this crate (see lib.rs).
+    guard("wm_job_attr_int", || unsafe {
+        attr(job, name, || Ok(Scalar::Int(value)))
+    })
+}
+
+/// A number attribute (finite).
+#[no_mangle]
+#[must_use]
+pub unsafe extern "C" fn wm_job_attr_double(
+    job: *mut wm_job,
+    name: *const c_char,
+    value: f64,
+) -> wm_status {
+    // SAFETY: the ABI contract of this crate (see lib.rs).
+    guard("wm_job_attr_double", || unsafe {
+        attr(job, name, || Ok(Scalar::Float(value)))
+    })
+}
+
+/// A boolean attribute (0 is false, anything else true).
+#[no_mangle]
+#[must_use]
+pub unsafe extern "C" fn wm_job_attr_bool(
+    job: *mut wm_job,
+    name: *const c_char,
+    value: i32,
+) -> wm_status {
+    // SAFETY: the ABI contract of this crate (see lib.rs).
+    guard("wm_job_attr_bool", || unsafe {
+        attr(job, name, || Ok(Scalar::Bool(value != 0)))
+    })
+}
+
+/// Start a prepared job: emit `started` with its kind, key, id and attributes. An invalid
+/// value (WM_ERR_INVALID_EVENT naming it) leaves the job prepared.
+#[no_mangle]
+#[must_use]
+pub unsafe extern "C" fn wm_job_begin(job: *mut wm_job) -> wm_status {
+    guard("wm_job_begin", || handle::get(job, "job")?.begin())
+}
+
 /// The job's entity id (what subjobs point to). `*out` stays valid until the job is freed.
+/// A job prepared by `wm_job_new` has one once `wm_job_begin` succeeded.
 #[no_mangle]
 #[must_use]
 pub unsafe extern "C" fn wm_job_id(job: *const wm_job, out: *mut *const c_char) -> wm_status {
@@ -239,8 +366,21 @@ pub unsafe extern "C" fn wm_job_id(job: *const wm_job, out: *mut *const c_char) 
         // SAFETY: the ABI contract of this crate (see lib.rs).
         let out = unsafe { args::out_const(out, "out")? };
         let job = handle::get(job, "job")?;
+        let Some(id) = job.id.get() else {
+            return Err(job
+                .job
+                .id()
+                .err()
+                .unwrap_or_else(|| {
+                    Error::new(
+                        wafermon_core::ErrorKind::InvalidArgument,
+                        "the job has not begun",
+                    )
+                })
+                .into());
+        };
         // The registry keeps the job (and so this string) alive until wm_job_free.
-        *out = job.id.as_ptr();
+        *out = id.as_ptr();
         Ok(())
     })
 }
@@ -257,11 +397,7 @@ pub unsafe extern "C" fn wm_job_progress(
         with_job(job, "job", |j| {
             // SAFETY: the ABI contract of this crate (see lib.rs).
             let message = unsafe { args::optional_text(message, "message")? };
-            match message {
-                Some(m) => j.progress_with(percent, m)?,
-                None => j.progress(percent)?,
-            }
-            Ok(())
+            Ok(j.progress(percent, message)?)
         })
     })
 }
@@ -309,19 +445,22 @@ pub unsafe extern "C" fn wm_job_log(
 unsafe fn end_with_reason(
     job: *mut wm_job,
     message: *const c_char,
-    ending: fn(&str) -> Ending<'_>,
+    ending: fn(JobHandle, &str) -> wafermon_core::Result<()>,
 ) -> FfiResult {
-    handle::get(job, "job")?;
-    // SAFETY: guaranteed by the caller.
-    let message = unsafe { args::text(message, "message")? };
-    end(job, ending(message))
+    with_job(job, "job", |j| {
+        // SAFETY: guaranteed by the caller.
+        let message = unsafe { args::text(message, "message")? };
+        Ok(ending(j, message)?)
+    })
 }
 
 /// End the job successfully (`finished`, with CPU, memory and duration metrics).
 #[no_mangle]
 #[must_use]
 pub unsafe extern "C" fn wm_job_finish(job: *mut wm_job) -> wm_status {
-    guard("wm_job_finish", || end(job, Ending::Finish))
+    guard("wm_job_finish", || {
+        with_job(job, "job", |j| Ok(j.finish()?))
+    })
 }
 
 /// End the job as failed, saying why.
@@ -330,7 +469,7 @@ pub unsafe extern "C" fn wm_job_finish(job: *mut wm_job) -> wm_status {
 pub unsafe extern "C" fn wm_job_fail(job: *mut wm_job, message: *const c_char) -> wm_status {
     // SAFETY: the ABI contract of this crate (see lib.rs).
     guard("wm_job_fail", || unsafe {
-        end_with_reason(job, message, |m| Ending::Fail(m))
+        end_with_reason(job, message, JobHandle::fail)
     })
 }
 
@@ -340,20 +479,18 @@ pub unsafe extern "C" fn wm_job_fail(job: *mut wm_job, message: *const c_char) -
 pub unsafe extern "C" fn wm_job_cancel(job: *mut wm_job, message: *const c_char) -> wm_status {
     // SAFETY: the ABI contract of this crate (see lib.rs).
     guard("wm_job_cancel", || unsafe {
-        end_with_reason(job, message, |m| Ending::Cancel(m))
+        end_with_reason(job, message, JobHandle::cancel)
     })
 }
 
 /// Free a job. A job freed without an ending records `canceled` ("dropped without
-/// finish"). NULL is accepted.
+/// finish"); one never begun records nothing. NULL is accepted.
 #[no_mangle]
 #[must_use]
 pub unsafe extern "C" fn wm_job_free(job: *mut wm_job) -> wm_status {
     guard("wm_job_free", || {
-        if let Some(handle) = handle::release(job, "job")? {
-            let unended = handle.slot().job.take();
-            drop(unended); // the core's Drop records `canceled`
-        }
+        // The last reference releases the core's job (wm_job's Drop).
+        drop(handle::release(job, "job")?);
         Ok(())
     })
 }

@@ -47,7 +47,9 @@ pub use config::{
 };
 pub use error::{wm_last_error, wm_status};
 pub use job::{
-    wm_job, wm_job_cancel, wm_job_fail, wm_job_finish, wm_job_free, wm_job_id, wm_job_log,
-    wm_job_metric, wm_job_progress, wm_job_start, wm_job_start_sub,
+    wm_job, wm_job_attr_bool, wm_job_attr_double, wm_job_attr_int, wm_job_attr_string,
+    wm_job_begin, wm_job_cancel, wm_job_fail, wm_job_finish, wm_job_free, wm_job_id, wm_job_log,
+    wm_job_metric, wm_job_new, wm_job_new_sub, wm_job_progress, wm_job_set_id, wm_job_set_key,
+    wm_job_set_kind, wm_job_start, wm_job_start_sub,
 };
 pub use misc::{wm_debug_panic, wm_string_free, wm_version};

@@ -309,14 +309,11 @@ impl Job {
                 }
             }
         };
-        let mut builder = self.client.get().inner.job(&self.name);
-        builder = match (&spec.kind, &parent_id) {
-            (Some(kind), _) => builder.kind(kind.as_str()),
-            (None, Some(_)) => builder.kind("subjob"),
-            (None, None) => builder,
-        };
-        if let Some(parent) = parent_id {
-            builder = builder.parent(parent);
+        // The core's rule: under a parent, a subjob unless the kind is given.
+        let client = &self.client.get().inner;
+        let mut builder = client.job_under(&self.name, parent_id.as_deref());
+        if let Some(kind) = &spec.kind {
+            builder = builder.kind(kind.as_str());
         }
         if let Some(key) = &spec.key {
             builder = builder.key(key.as_str());

@@ -172,6 +172,16 @@ impl Client {
         JobBuilder::new(self.clone(), "job", name, None)
     }
 
+    /// A job under `parent` (an entity id), as every skin's "current job" rule makes one:
+    /// entity kind "subjob" (until `kind` says otherwise) when there is a parent, a plain
+    /// job ("job") when there is none.
+    pub fn job_under(&self, name: &str, parent: Option<&str>) -> JobBuilder {
+        match parent {
+            Some(parent) => JobBuilder::new(self.clone(), "subjob", name, Some(parent.into())),
+            None => self.job(name),
+        }
+    }
+
     /// Wait until everything emitted so far is delivered, or `timeout` passes (then the
     /// error says how many events are still pending; they stay queued or spooled).
     /// Fails with `Closed` after `close`.

@@ -449,6 +449,7 @@ impl JobHandle {
                 return Err(not_started(&entry.name));
             };
             if let Some(parent) = parent {
+                // The rule of `Client::job_under`: under a parent, a subjob unless given.
                 builder = builder.parent(parent);
                 if !pending.kind_set {
                     builder = builder.kind("subjob");
@@ -525,10 +526,11 @@ impl JobHandle {
                 State::Pending(_) => return Err(not_started(&entry.name)),
                 State::Ended(was) => return Err(ended(entry, was)),
             }
-            match std::mem::replace(&mut entry.state, State::Ended(how)) {
-                State::Running(job) => f(*job),
-                _ => Ok(()),
-            }
+            let State::Running(job) = std::mem::replace(&mut entry.state, State::Ended(how)) else {
+                return Ok(());
+            };
+            // The ending consumes the job whether or not it was recorded.
+            f(*job).inspect_err(|_| entry.state = State::Ended("ended (its ending call failed)"))
         })
     }
 
