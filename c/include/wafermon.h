@@ -311,7 +311,8 @@ WM_MUST_USE enum wm_status wm_job_cancel(struct wm_job *job, const char *message
 
 /**
  * Free a job. A job freed without an ending records `canceled` ("dropped without
- * finish"); one never begun records nothing. NULL is accepted.
+ * finish"); one never begun records nothing, and neither does a job that a forked child
+ * inherited from its parent (the parent ends it). NULL is accepted.
  */
 WM_MUST_USE enum wm_status wm_job_free(struct wm_job *job);
 

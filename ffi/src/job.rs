@@ -484,7 +484,8 @@ pub unsafe extern "C" fn wm_job_cancel(job: *mut wm_job, message: *const c_char)
 }
 
 /// Free a job. A job freed without an ending records `canceled` ("dropped without
-/// finish"); one never begun records nothing. NULL is accepted.
+/// finish"); one never begun records nothing, and neither does a job that a forked child
+/// inherited from its parent (the parent ends it). NULL is accepted.
 #[no_mangle]
 #[must_use]
 pub unsafe extern "C" fn wm_job_free(job: *mut wm_job) -> wm_status {
