@@ -520,6 +520,32 @@ static void test_prepared_job(void) {
     CHECK(!written_under(data, "wafer-3"));
 }
 
+/* A forked child that frees (or, in Perl, lets go out of scope) a job its parent started
+ * records nothing for it: the parent ends it. */
+static void test_fork_frees_quietly(void) {
+    wm_client *client = new_client("fork");
+    wm_job *job = NULL;
+    EXPECT_OK(wm_job_start(client, "lot", NULL, &job));
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid == 0) {
+        wm_status freed = wm_job_free(job);
+        wm_status flushed = wm_flush(client, 10000);
+        _exit(freed == WM_OK && flushed == WM_OK ? 0 : 3);
+    }
+    int status = 0;
+    CHECK(pid > 0 && waitpid(pid, &status, 0) == pid);
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    EXPECT_OK(wm_job_finish(job));
+    EXPECT_OK(wm_job_free(job));
+    EXPECT_OK(wm_close(client, 10000));
+    EXPECT_OK(wm_client_free(client));
+    char data[1024];
+    snprintf(data, sizeof data, "%s/fork/data", tmp_dir);
+    CHECK(written_under(data, "\"kind\":\"finished\""));
+    CHECK(!written_under(data, "dropped without finish"));
+}
+
 static void test_close_at_exit(void) {
     EXPECT(wm_close_at_exit(NULL, 1000), WM_ERR_INVALID_ARGUMENT, "client is NULL");
     fflush(NULL);
@@ -578,6 +604,7 @@ int main(void) {
         {"threads share a client and its jobs", test_threads_share_a_client},
         {"the program's name when no app name is configured", test_program_name},
         {"a job prepared without JSON", test_prepared_job},
+        {"a forked child's free of its parent's job records nothing", test_fork_frees_quietly},
         {"clients closed at exit", test_close_at_exit},
     };
     for (size_t i = 0; i < sizeof tests / sizeof tests[0]; i++) {
