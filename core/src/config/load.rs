@@ -10,7 +10,7 @@ use serde_json::{Map, Value};
 
 use super::backend::parse_backend;
 use super::{
-    AppConfig, BatchConfig, Config, FsyncPolicy, Mode, OnFull, QueueConfig, RetryConfig,
+    AppConfig, BatchConfig, Config, FsyncPolicy, Mode, OnFull, QueueConfig, RetryConfig, Secret,
     SidecarConfig, SpoolConfig, WireFormat,
 };
 use crate::error::{Error, Result};
@@ -77,7 +77,7 @@ struct RawSidecar {
     timeout: f64,
     retries: u32,
     format: String,
-    token: Option<String>,
+    token: Option<Secret>,
 }
 
 impl Default for RawSidecar {

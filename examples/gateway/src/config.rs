@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::Deserialize;
+use wafermon::config::Secret;
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:18000";
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://./wafermon-data/gateway.sqlite3";
@@ -22,8 +23,8 @@ pub const MANAGED_SOURCE: &str = "managed";
 struct FileConfig {
     listen: Option<String>,
     database_url: Option<String>,
-    ingest_token: Option<String>,
-    read_token: Option<String>,
+    ingest_token: Option<Secret>,
+    read_token: Option<Secret>,
     /// Serve without tokens on an address other than loopback (behind a trusted proxy).
     #[serde(default)]
     allow_unauthenticated: bool,
@@ -95,8 +96,8 @@ impl SourceConfig {
 pub struct GatewayConfig {
     pub listen: SocketAddr,
     pub database_url: String,
-    pub ingest_token: Option<String>,
-    pub read_token: Option<String>,
+    pub ingest_token: Option<Secret>,
+    pub read_token: Option<Secret>,
     pub max_body_bytes: usize,
     pub request_timeout: Duration,
     pub retention_days: Option<u32>,
@@ -127,11 +128,16 @@ pub fn load(path: Option<&Path>, overrides: Overrides) -> Result<GatewayConfig, 
         }),
         (None, None) => default_listen(),
     };
-    let env_token = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+    let env_token = |name: &str| {
+        std::env::var(name)
+            .ok()
+            .filter(|v| !v.is_empty())
+            .map(Secret::from)
+    };
     let ingest_token = env_token("WAFERMON_GATEWAY_INGEST_TOKEN").or(file.ingest_token);
     let read_token = env_token("WAFERMON_GATEWAY_READ_TOKEN").or(file.read_token);
     for (field, token) in [("ingest_token", &ingest_token), ("read_token", &read_token)] {
-        if token.as_deref().is_some_and(|t| t.trim().is_empty()) {
+        if token.as_ref().is_some_and(|t| t.expose().trim().is_empty()) {
             errors.push(format!("{field}: must not be blank"));
         }
     }

@@ -44,7 +44,13 @@ pub async fn run(config: GatewayConfig, demo: bool) -> Result<(), String> {
     let app = api::router(state, &config);
     // The line posts to this listener: requests wait in its backlog until serving starts.
     let line = if demo {
-        Some(crate::demo::start(addr, config.ingest_token.as_deref())?)
+        Some(crate::demo::start(
+            addr,
+            config
+                .ingest_token
+                .as_ref()
+                .map(wafermon::config::Secret::expose),
+        )?)
     } else {
         None
     };

@@ -8,6 +8,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
 
 use serde_json::{json, Map, Value};
+use wafermon::config::Secret;
 
 /// One configuration problem, at a JSON path of the sidecar's config file.
 #[derive(Debug, Clone, PartialEq)]
@@ -40,7 +41,7 @@ impl fmt::Display for ConfigError {
 pub struct SidecarConfig {
     pub listen: SocketAddr,
     pub max_body_bytes: usize,
-    pub token: Option<String>,
+    pub token: Option<Secret>,
     pub core: wafermon::Config,
 }
 
@@ -174,7 +175,7 @@ pub fn from_value(value: &Value) -> Result<SidecarConfig, Vec<ConfigError>> {
             ));
             None
         }
-        Some(Value::String(s)) => Some(s.clone()),
+        Some(Value::String(s)) => Some(Secret::new(s.as_str())),
         Some(v) => {
             errors.push(type_error("ingest.token", "a string or null", v));
             None
@@ -346,7 +347,7 @@ mod tests {
         assert_eq!(c.core.batch.max_events, 50);
         assert_eq!(c.core.spool.max_size_bytes, 2 * 1024 * 1024);
         assert_eq!(c.core.app.site_id, "fab7");
-        assert_eq!(c.token.as_deref(), Some("s3cret"));
+        assert_eq!(c.token.as_ref().map(Secret::expose), Some("s3cret"));
         assert_eq!(c.core.direct_backends.len(), 1);
     }
 

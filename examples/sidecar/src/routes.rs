@@ -18,13 +18,14 @@ use tower_http::timeout::TimeoutLayer;
 use wafermon_hostkit::{authorized, body_format, decode, BodyFormat, HttpError};
 
 use crate::metrics::{self, IngestCounters};
+use wafermon::config::Secret;
 
 /// What the handlers share.
 pub struct App {
     pub client: wafermon::Client,
     pub counters: IngestCounters,
     pub max_body_bytes: usize,
-    pub token: Option<String>,
+    pub token: Option<Secret>,
 }
 
 #[derive(Clone, Copy, PartialEq)]
@@ -113,7 +114,7 @@ async fn ingest(
     body: Result<Bytes, BytesRejection>,
     shape: Shape,
 ) -> Result<(StatusCode, Json<Value>), HttpError> {
-    if !authorized(app.token.as_deref(), headers) {
+    if !authorized(app.token.as_ref().map(Secret::expose), headers) {
         return Err(HttpError::unauthorized("ingest"));
     }
     let format = body_format(headers)?;

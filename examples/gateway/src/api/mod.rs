@@ -20,6 +20,7 @@ use axum::{Json, Router};
 use serde_json::{json, Value};
 use tokio::sync::{broadcast, watch};
 use tower_http::timeout::TimeoutLayer;
+use wafermon::config::Secret;
 use wafermon_hostkit::authorized;
 
 use crate::config::GatewayConfig;
@@ -58,8 +59,8 @@ pub struct AppState {
     pub metrics: Metrics,
     pub published: broadcast::Sender<Arc<Published>>,
     pub shutdown: watch::Receiver<bool>,
-    ingest_token: Option<String>,
-    read_token: Option<String>,
+    ingest_token: Option<Secret>,
+    read_token: Option<Secret>,
 }
 
 impl AppState {
@@ -180,7 +181,10 @@ async fn require_ingest(
     request: Request,
     next: Next,
 ) -> Response {
-    if authorized(state.ingest_token.as_deref(), request.headers()) {
+    if authorized(
+        state.ingest_token.as_ref().map(Secret::expose),
+        request.headers(),
+    ) {
         next.run(request).await
     } else {
         ApiError::new(
@@ -196,7 +200,10 @@ async fn require_read(
     request: Request,
     next: Next,
 ) -> Response {
-    if authorized(state.read_token.as_deref(), request.headers()) {
+    if authorized(
+        state.read_token.as_ref().map(Secret::expose),
+        request.headers(),
+    ) {
         next.run(request).await
     } else {
         ApiError::new(

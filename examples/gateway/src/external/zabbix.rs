@@ -16,7 +16,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
-use wafermon::config::{ItemSource, ZABBIX_DEFAULT_ITEMS};
+use wafermon::config::{ItemSource, Secret, ZABBIX_DEFAULT_ITEMS};
 use wafermon::event::{App, Entity};
 use wafermon::{Event, Kind, Status, Timestamp};
 
@@ -27,24 +27,11 @@ const PAGE: usize = 5_000;
 /// Rows one query may read in all: a wider range must be narrowed by the caller.
 const MAX_ROWS: usize = 1_000_000;
 
-#[derive(Clone)]
+/// Only the username shows in `{:?}`; the password and token are `Secret`s.
+#[derive(Debug, Clone)]
 pub enum Auth {
-    Login { username: String, password: String },
-    Token(String),
-}
-
-/// Never the password or token itself: configs end up in logs and panics.
-impl std::fmt::Debug for Auth {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Auth::Login { username, .. } => f
-                .debug_struct("Login")
-                .field("username", username)
-                .field("password", &"<redacted>")
-                .finish(),
-            Auth::Token(_) => f.write_str("Token(<redacted>)"),
-        }
-    }
+    Login { username: String, password: Secret },
+    Token(Secret),
 }
 
 /// The keys of a `zabbix` source.
@@ -67,8 +54,8 @@ struct RawSource {
     _type: String,
     url: String,
     username: Option<String>,
-    password: Option<String>,
-    api_token: Option<String>,
+    password: Option<Secret>,
+    api_token: Option<Secret>,
     host: String,
     items: Option<BTreeMap<String, String>>,
     timeout_s: Option<f64>,
@@ -238,13 +225,13 @@ fn read(source: &ZabbixSource, q: &ExternalQuery) -> Result<QueryOutcome, String
     let mut api = Api::new(source);
     let logged_in = match &source.auth {
         Auth::Token(token) => {
-            api.auth = Some(token.clone());
+            api.auth = Some(token.expose().to_string());
             false
         }
         Auth::Login { username, password } => {
             let session = api.call(
                 "user.login",
-                json!({"username": username, "password": password}),
+                json!({"username": username, "password": password.expose()}),
             )?;
             api.auth = session.as_str().map(str::to_string);
             true
