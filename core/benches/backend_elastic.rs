@@ -8,8 +8,7 @@
 //! started by scripts/servers/opensearch.sh on a free port and stopped at the end. Run:
 //! `cargo bench -p wafermon --features elasticsearch --bench backend_elastic`
 
-#[path = "../tests/common/servers.rs"]
-mod servers;
+use wafermon_testkit::servers;
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};

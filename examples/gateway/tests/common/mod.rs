@@ -3,14 +3,9 @@
 //! v1 events, and read its server-sent events.
 #![allow(dead_code)] // each test binary uses a different subset
 
-#[path = "../../../../core/tests/common/json.rs"]
-mod json;
-#[path = "../../../../core/tests/common/servers.rs"]
-pub mod servers;
-
-// Not every test binary compares JSON.
+// Not every test binary compares JSON or starts a server.
 #[allow(unused_imports)]
-pub use json::same_json;
+pub use wafermon_testkit::{same_json, servers};
 
 use std::collections::HashMap;
 use std::fs;
