@@ -23,7 +23,7 @@ pub use self::backend::{
     WireFormat,
 };
 pub use self::elastic::{ElasticAuth, ElasticConfig};
-pub use self::load::ENV_VARS;
+pub use self::load::{from_value_at, from_value_at_all, ENV_VARS};
 pub use self::loki::LokiConfig;
 pub use self::net::NetConfig;
 pub use self::s3::{Compression, S3Config};

@@ -6,8 +6,10 @@
 //! dev-dependency without a cycle.
 
 mod json;
+pub mod refuser;
 pub mod schema;
+pub mod secrets;
 pub mod servers;
 
 pub use json::same_json;
-pub use schema::{load_json, schema_validator};
+pub use schema::{assert_schema_valid, load_json, schema_validator};

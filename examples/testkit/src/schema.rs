@@ -60,3 +60,15 @@ pub fn schema_validator(name: &str) -> jsonschema::Validator {
         .build(&schema)
         .unwrap_or_else(|e| panic!("{name} is not a valid schema: {e}"))
 }
+
+/// Panics, listing every error, unless `instance` is valid against core/schema/`name`.
+pub fn assert_schema_valid(name: &str, instance: &Value) {
+    let errors: Vec<String> = schema_validator(name)
+        .iter_errors(instance)
+        .map(|e| format!("at {}: {e}", e.instance_path()))
+        .collect();
+    assert!(
+        errors.is_empty(),
+        "{name} rejects this config: {errors:#?}\n{instance:#}"
+    );
+}

@@ -327,6 +327,8 @@ impl Gateway {
             command.arg("--database-url").arg(url);
         }
         if let Some(config) = &launch.config {
+            // Every config a test starts a gateway with is one the schema describes.
+            wafermon_testkit::assert_schema_valid("gateway.v1.schema.json", config);
             let path = dir.path().join("gateway.json");
             fs::write(&path, serde_json::to_vec_pretty(config).unwrap()).unwrap();
             command.arg("--config").arg(path);

@@ -53,6 +53,9 @@ pub struct Sidecar {
 impl Sidecar {
     /// Start on 127.0.0.1:0 and wait for the "listening on" line.
     pub fn start(config: &Path) -> Sidecar {
+        // Every config a test starts a sidecar with is one the schema describes.
+        let written: Value = serde_json::from_slice(&fs::read(config).unwrap()).unwrap();
+        wafermon_testkit::assert_schema_valid("sidecar.v1.schema.json", &written);
         let dir = config.parent().unwrap();
         let stderr = dir.join(format!("sidecar-{}.stderr", unique()));
         let mut child = Command::new(BIN)
