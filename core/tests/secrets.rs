@@ -11,45 +11,9 @@ use serde_json::{json, Value};
 use wafermon::{Client, Config};
 use wafermon_testkit::refuser::Refuser;
 use wafermon_testkit::secrets::{
-    assert_backend_secrets_covered, assert_no_marker, backend_secret_keys, keys_holding_marker,
-    secret_keys, MARKER,
+    assert_backend_secrets_covered, assert_no_marker, every_backend, keys_holding_marker,
+    secret_backend_types, secret_keys, MARKER,
 };
-
-/// One entry per backend type (two where a type takes exclusive credentials), each with
-/// every secret-bearing key set to the marker, all talking to `url`.
-fn every_backend(url: &str) -> Vec<Value> {
-    let aws = json!({"endpoint": url, "region": "eu-west-1", "access_key_id": MARKER,
-                     "secret_access_key": MARKER, "session_token": MARKER, "retries": 0});
-    let with = |base: Value, extra: &Value| {
-        let mut entry = base;
-        for (k, v) in extra.as_object().into_iter().flatten() {
-            entry[k] = v.clone();
-        }
-        entry
-    };
-    vec![
-        json!({"type": "sidecar", "url": url, "token": MARKER, "retries": 0}),
-        json!({"type": "managed_api", "url": url, "token": MARKER, "retries": 0}),
-        json!({"type": "webhook", "url": url, "token": MARKER, "secret": MARKER, "retries": 0}),
-        json!({"type": "elk", "name": "elk-basic", "url": url, "username": "u",
-               "password": MARKER, "retries": 0}),
-        json!({"type": "elk", "name": "elk-key", "url": url, "api_key": MARKER,
-               "retries": 0}),
-        json!({"type": "elasticsearch", "name": "es-basic", "url": url, "username": "u",
-               "password": MARKER, "retries": 0}),
-        json!({"type": "elasticsearch", "name": "es-key", "url": url, "api_key": MARKER,
-               "retries": 0}),
-        json!({"type": "loki", "name": "loki-basic", "url": url, "username": "u",
-               "password": MARKER, "retries": 0}),
-        json!({"type": "loki", "name": "loki-token", "url": url, "token": MARKER, "retries": 0}),
-        with(
-            json!({"type": "s3", "bucket": "b", "path_style": true}),
-            &aws,
-        ),
-        with(json!({"type": "cloudwatch", "create": false}), &aws),
-        with(json!({"type": "xray"}), &aws),
-    ]
-}
 
 fn config(dir: &std::path::Path, url: &str) -> Value {
     json!({
@@ -70,12 +34,7 @@ fn the_test_sets_every_secret_key_the_schema_has() {
     wafermon_testkit::assert_schema_valid("config.v1.schema.json", &value);
     let backends = value["direct_backends"].as_array().unwrap();
     // Every type whose keys in the schema look like secrets, read from the schema.
-    let secret_types = backend_secret_keys();
-    let types: Vec<&str> = secret_types
-        .iter()
-        .filter(|(_, keys)| !keys.is_empty())
-        .map(|(t, _)| t.as_str())
-        .collect();
+    let types = secret_backend_types();
     assert!(types.len() >= 9, "{types:?}");
     assert_backend_secrets_covered(backends, &types);
     // And outside the backends (the sidecar client's token): each section sets every

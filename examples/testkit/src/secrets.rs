@@ -4,12 +4,49 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use serde_json::Value;
+use serde_json::{json, Value};
 
 use crate::schema::{load_json, schema_dir};
 
 /// The value every secret-bearing key is set to; it must show up nowhere.
 pub const MARKER: &str = "wm-leak-marker-5b1e9c";
+
+/// One entry per backend type that takes a secret (two where a type takes exclusive
+/// credentials), each with every secret-bearing key set to the marker and no retries, all
+/// talking to `url`.
+pub fn every_backend(url: &str) -> Vec<Value> {
+    let aws = json!({"endpoint": url, "region": "eu-west-1", "access_key_id": MARKER,
+                     "secret_access_key": MARKER, "session_token": MARKER, "retries": 0});
+    let with = |base: Value, extra: &Value| {
+        let mut entry = base;
+        for (k, v) in extra.as_object().into_iter().flatten() {
+            entry[k] = v.clone();
+        }
+        entry
+    };
+    vec![
+        json!({"type": "sidecar", "url": url, "token": MARKER, "retries": 0}),
+        json!({"type": "managed_api", "url": url, "token": MARKER, "retries": 0}),
+        json!({"type": "webhook", "url": url, "token": MARKER, "secret": MARKER, "retries": 0}),
+        json!({"type": "elk", "name": "elk-basic", "url": url, "username": "u",
+               "password": MARKER, "retries": 0}),
+        json!({"type": "elk", "name": "elk-key", "url": url, "api_key": MARKER,
+               "retries": 0}),
+        json!({"type": "elasticsearch", "name": "es-basic", "url": url, "username": "u",
+               "password": MARKER, "retries": 0}),
+        json!({"type": "elasticsearch", "name": "es-key", "url": url, "api_key": MARKER,
+               "retries": 0}),
+        json!({"type": "loki", "name": "loki-basic", "url": url, "username": "u",
+               "password": MARKER, "retries": 0}),
+        json!({"type": "loki", "name": "loki-token", "url": url, "token": MARKER, "retries": 0}),
+        with(
+            json!({"type": "s3", "bucket": "b", "path_style": true}),
+            &aws,
+        ),
+        with(json!({"type": "cloudwatch", "create": false}), &aws),
+        with(json!({"type": "xray"}), &aws),
+    ]
+}
 
 /// Whether a key's name says it holds a secret.
 pub fn secret_like(name: &str) -> bool {
@@ -56,6 +93,15 @@ pub fn backend_secret_keys() -> BTreeMap<String, BTreeSet<String>> {
         }
     }
     out
+}
+
+/// The backend types that take a secret, read from the schema.
+pub fn secret_backend_types() -> Vec<String> {
+    backend_secret_keys()
+        .into_iter()
+        .filter(|(_, keys)| !keys.is_empty())
+        .map(|(t, _)| t)
+        .collect()
 }
 
 fn collect(root: &Value, node: &Value, keys: &mut BTreeSet<String>, depth: usize) {
@@ -109,11 +155,12 @@ pub fn keys_holding_marker(config: &Value) -> BTreeSet<String> {
 /// Every entry of `entries` (backends or sources, each with a `type`) of each listed type
 /// together sets every secret key that type takes to the marker: panics naming what is
 /// missing otherwise.
-pub fn assert_backend_secrets_covered(entries: &[Value], types: &[&str]) {
+pub fn assert_backend_secrets_covered<T: AsRef<str>>(entries: &[Value], types: &[T]) {
     let wanted = backend_secret_keys();
     for t in types {
+        let t = t.as_ref();
         let want = wanted
-            .get(*t)
+            .get(t)
             .unwrap_or_else(|| panic!("config.v1 has no backend type {t}"));
         let mut have = BTreeSet::new();
         for entry in entries.iter().filter(|e| e["type"] == *t) {
