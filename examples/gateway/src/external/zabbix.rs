@@ -63,21 +63,17 @@ struct RawSource {
 
 impl ZabbixSource {
     /// Parse a source entry; errors name the key under `at` (e.g. `sources[2].url`).
-    pub fn parse(value: &Value, at: &str) -> Result<ZabbixSource, String> {
-        let raw: RawSource = serde_path_to_error::deserialize(value.clone()).map_err(|e| {
-            let inner = e.inner().to_string();
-            let key = inner
-                .strip_prefix("missing field `")
-                .and_then(|r| r.strip_suffix('`'))
-                .map_or_else(|| e.path().to_string(), str::to_string);
-            format!("{at}.{key}: {inner}")
-        })?;
+    pub fn parse(value: &Value, at: &str) -> Result<ZabbixSource, wafermon::Error> {
+        let bad =
+            |key: &str, message: String| wafermon::Error::config(format!("{at}.{key}"), message);
+        let raw: RawSource = wafermon::config::from_value_at(value.clone(), at)?;
         if !(raw.url.starts_with("http://") || raw.url.starts_with("https://")) {
-            return Err(format!("{at}.url: '{}' is not an http(s) URL", raw.url));
+            return Err(bad("url", format!("'{}' is not an http(s) URL", raw.url)));
         }
         if raw.url.starts_with("https://") {
-            return Err(format!(
-                "{at}.url: this gateway reads Zabbix over plain http only (no TLS built in)"
+            return Err(bad(
+                "url",
+                "this gateway reads Zabbix over plain http only (no TLS built in)".into(),
             ));
         }
         let auth = match (raw.username, raw.password, raw.api_token) {
@@ -86,13 +82,14 @@ impl ZabbixSource {
                 Auth::Login { username, password }
             }
             _ => {
-                return Err(format!(
-                    "{at}: give either username and password, or api_token"
+                return Err(wafermon::Error::config(
+                    at,
+                    "give either username and password, or api_token",
                 ))
             }
         };
         if raw.host.trim().is_empty() {
-            return Err(format!("{at}.host: must not be empty"));
+            return Err(bad("host", "must not be empty".into()));
         }
         let items_raw = raw.items.unwrap_or_else(|| {
             ZABBIX_DEFAULT_ITEMS
@@ -101,21 +98,24 @@ impl ZabbixSource {
                 .collect()
         });
         if items_raw.is_empty() {
-            return Err(format!("{at}.items: must map at least one item key"));
+            return Err(bad("items", "must map at least one item key".into()));
         }
         let mut items = Vec::new();
         for (key, source) in items_raw {
             let parsed = ItemSource::parse(&source).ok_or_else(|| {
-                format!(
-                    "{at}.items.{key}: '{source}' is not one of status, kind, progress, \
-                     message, metrics.<name>"
+                bad(
+                    &format!("items.{key}"),
+                    format!(
+                        "'{source}' is not one of status, kind, progress, message, \
+                         metrics.<name>"
+                    ),
                 )
             })?;
             items.push((key, parsed));
         }
         let timeout = raw.timeout_s.unwrap_or(10.0);
         if !timeout.is_finite() || !(0.1..=300.0).contains(&timeout) {
-            return Err(format!("{at}.timeout_s: must be 0.1 to 300 seconds"));
+            return Err(bad("timeout_s", "must be 0.1 to 300 seconds".into()));
         }
         Ok(ZabbixSource {
             url: raw.url,
@@ -441,7 +441,7 @@ fn derived_id(host: &str, clock: i64, ns: u32, keys: &[&str], micros: i64) -> uu
 mod tests {
     use super::*;
 
-    fn parse(extra: Value) -> Result<ZabbixSource, String> {
+    fn parse(extra: Value) -> Result<ZabbixSource, wafermon::Error> {
         let mut v = json!({"name": "z", "type": "zabbix", "url": "http://127.0.0.1/api_jsonrpc.php",
                            "username": "Admin", "password": "zabbix", "host": "h"});
         v.as_object_mut()
@@ -472,7 +472,8 @@ mod tests {
         for (extra, needle) in cases {
             let e = parse(extra.clone())
                 .err()
-                .unwrap_or_else(|| panic!("{extra} accepted"));
+                .unwrap_or_else(|| panic!("{extra} accepted"))
+                .to_string();
             assert!(e.contains(needle), "{extra}: {e}");
         }
     }
