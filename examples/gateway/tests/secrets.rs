@@ -85,7 +85,9 @@ fn the_test_sets_every_secret_key_the_schemas_have() {
 #[test]
 fn check_shows_no_secret_whether_the_config_is_good_or_not() {
     let dir = tempfile::tempdir().unwrap();
-    let good = leaky_config("http://127.0.0.1:9");
+    let mut good = leaky_config("http://127.0.0.1:9");
+    // A database password is a secret too, though its key does not say so.
+    good["database_url"] = json!(format!("postgres://wafermon:{MARKER}@127.0.0.1:9/wafermon"));
     let out = check(dir.path(), &good);
     let text = output_text(&out);
     assert_eq!(out.status.code(), Some(0), "{text}");
@@ -96,10 +98,19 @@ fn check_shows_no_secret_whether_the_config_is_good_or_not() {
     bad["listen"] = json!("nowhere");
     bad["sources"][0]["colour"] = json!(MARKER);
     bad["sources"][3]["url"] = json!("ftp://x");
+    bad["database_url"] = json!(format!(
+        "postgres://wafermon:{MARKER}@127.0.0.1:9/wafermon?sslmode=sometimes"
+    ));
     let out = check(dir.path(), &bad);
     let text = output_text(&out);
     assert_eq!(out.status.code(), Some(2), "{text}");
-    for path in ["max_body_bytes", "listen", "sources[0]", "sources[3].url"] {
+    for path in [
+        "max_body_bytes",
+        "listen",
+        "sources[0]",
+        "sources[3].url",
+        "database_url",
+    ] {
         assert!(text.contains(&format!("at {path}")), "{path}: {text}");
     }
     assert_no_marker("--check of a broken config", &text);
