@@ -592,6 +592,48 @@ mod tests {
     }
 
     #[test]
+    fn every_refused_key_is_reported_and_the_rest_still_read() {
+        #[derive(Deserialize, Debug)]
+        #[serde(deny_unknown_fields)]
+        struct Section {
+            port: Option<u16>,
+            name: Option<String>,
+        }
+        #[derive(Deserialize, Debug)]
+        #[serde(deny_unknown_fields)]
+        struct File {
+            section: Section,
+            count: Option<u32>,
+        }
+        let value = serde_json::json!({
+            "section": {"port": "x", "colour": 1, "name": "kept"},
+            "count": -1,
+            "extra": true
+        });
+        let (read, errors) = from_value_at_all::<File>(value, "top");
+        let paths: Vec<&str> = errors.iter().filter_map(|e| e.path()).collect();
+        assert_eq!(
+            paths,
+            [
+                "top.count",
+                "top.extra",
+                "top.section.colour",
+                "top.section.port"
+            ],
+            "{errors:?}"
+        );
+        let read = read.expect("what is left reads");
+        assert_eq!(read.section.name.as_deref(), Some("kept"));
+        assert_eq!((read.section.port, read.count), (None, None));
+
+        // A required key that is missing ends the search: nothing is left to read.
+        let (read, errors) = from_value_at_all::<File>(serde_json::json!({"count": "x"}), "");
+        assert!(read.is_none());
+        let paths: Vec<&str> = errors.iter().filter_map(|e| e.path()).collect();
+        assert_eq!(paths, ["count", "section"], "{errors:?}");
+    }
+
+    #[test]
     fn merge_replaces_arrays_and_merges_objects() {
         let mut base =
             serde_json::json!({"app": {"name": "a", "version": "1"}, "direct_backends": [1, 2]});
