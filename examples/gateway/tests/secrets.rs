@@ -114,6 +114,21 @@ fn check_shows_no_secret_whether_the_config_is_good_or_not() {
         assert!(text.contains(&format!("at {path}")), "{path}: {text}");
     }
     assert_no_marker("--check of a broken config", &text);
+
+    // Tokens from the environment, with a mistake that concerns them.
+    let path = dir.path().join("open.json");
+    std::fs::write(&path, json!({"listen": "0.0.0.0:18000"}).to_string()).unwrap();
+    let out = std::process::Command::new(common::BIN)
+        .args(["--config", path.to_str().unwrap(), "--check"])
+        .env("WAFERMON_GATEWAY_INGEST_TOKEN", MARKER)
+        .env_remove("WAFERMON_GATEWAY_READ_TOKEN")
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    let text = output_text(&out);
+    assert_eq!(out.status.code(), Some(2), "{text}");
+    assert!(text.contains("read_token"), "{text}");
+    assert_no_marker("--check with a token from the environment", &text);
 }
 
 #[test]
