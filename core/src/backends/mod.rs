@@ -1,19 +1,22 @@
-//! Backends: one file each, one small trait. A backend only writes a batch and says how it
-//! went; retries, spooling and failover live in the pipeline.
+//! Backends: one folder per service (its writer, and its reader under feature "read"), one
+//! small trait. A backend only writes a batch and says how it went; retries, spooling and
+//! failover live in the pipeline.
 
 #[cfg(feature = "aws")]
 pub mod aws;
 #[cfg(feature = "cloudwatch")]
-mod cloudwatch;
+pub mod cloudwatch;
 #[cfg(feature = "elasticsearch")]
 pub mod elastic;
-mod filesystem;
+pub mod filesystem;
 #[cfg(feature = "http")]
 mod http;
 #[cfg(feature = "loki")]
 pub mod loki;
 #[cfg(feature = "http")]
 mod managed_api;
+#[cfg(feature = "read")]
+pub mod read;
 #[cfg(feature = "s3")]
 pub mod s3;
 #[cfg(feature = "http")]

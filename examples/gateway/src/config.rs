@@ -66,7 +66,7 @@ pub enum SourceConfig {
     /// password or api_token, host, items, timeout_s).
     Zabbix {
         name: String,
-        source: crate::external::zabbix::ZabbixSource,
+        source: wafermon::backends::zabbix::read::ZabbixSource,
     },
 }
 
@@ -256,7 +256,7 @@ fn sources(raw: &[serde_json::Value], errors: &mut Vec<String>) -> Vec<SourceCon
                     }
                 }
             }
-            "zabbix" => match crate::external::zabbix::ZabbixSource::parse(value, &at) {
+            "zabbix" => match wafermon::backends::zabbix::read::ZabbixSource::parse(value, &at) {
                 Ok(source) => out.push(SourceConfig::Zabbix {
                     name: s.name.to_string(),
                     source,
