@@ -1,8 +1,10 @@
 //! The HTTP edge the wafermon hosts (sidecar and gateway) share, so both answer the same way:
 //! request bodies as JSON or MessagePack, bearer tokens compared in constant time, one JSON
-//! error shape that names the offending field, the shutdown signals, and serving connections
+//! error shape that names the offending field (also for rejected query strings, paths and
+//! JSON bodies: `extract`), the shutdown signals, and serving connections
 //! within timeouts and a cap (`serve`).
 
+pub mod extract;
 mod serve;
 
 pub use serve::{
