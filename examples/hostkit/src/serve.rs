@@ -132,7 +132,11 @@ pub async fn serve(
                                  (lower max_connections or raise the open-file limit)"
                             );
                         }
-                        if !registry.evict_longest_idle(None) {
+                        // Let the evicted connection's task close its socket before the
+                        // next try; with nothing to evict, wait for one to end.
+                        if registry.evict_longest_idle(None) {
+                            tokio::task::yield_now().await;
+                        } else {
                             tokio::time::sleep(Duration::from_millis(100)).await;
                         }
                     }
@@ -513,5 +517,125 @@ impl HttpBody for Guarded {
 
     fn size_hint(&self) -> SizeHint {
         self.body.size_hint()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::routing::get;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::sync::{oneshot, Semaphore};
+
+    const HEAD: &[u8] = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n";
+    const SLOW: &[u8] = b"GET /slow HTTP/1.1\r\nHost: x\r\n\r\n";
+
+    struct Server {
+        addr: std::net::SocketAddr,
+        stop: oneshot::Sender<()>,
+        task: tokio::task::JoinHandle<io::Result<()>>,
+        /// A permit each time `/slow` starts.
+        entered: Arc<Semaphore>,
+        /// `/slow` answers once it gets a permit here.
+        release: Arc<Semaphore>,
+    }
+
+    async fn start(max_connections: usize) -> Server {
+        let limits = ConnectionLimits {
+            header_read_timeout: Duration::from_secs(600),
+            idle_timeout: Duration::from_secs(600),
+            max_connections,
+        };
+        let entered = Arc::new(Semaphore::new(0));
+        let release = Arc::new(Semaphore::new(0));
+        let (enter, gate) = (entered.clone(), release.clone());
+        let router = Router::new().route("/", get(|| async { "ok" })).route(
+            "/slow",
+            get(move || async move {
+                enter.add_permits(1);
+                let _permit = gate.acquire().await;
+                "slow ok"
+            }),
+        );
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(serve("test", listener, router, limits, async {
+            let _ = stopped.await;
+        }));
+        Server {
+            addr,
+            stop,
+            task,
+            entered,
+            release,
+        }
+    }
+
+    /// Everything the peer sends until it closes.
+    async fn read_to_close(stream: &mut TcpStream) -> String {
+        let mut out = Vec::new();
+        let _ = stream.read_to_end(&mut out).await;
+        String::from_utf8_lossy(&out).into_owned()
+    }
+
+    async fn read_some(stream: &mut TcpStream) -> String {
+        let mut buf = vec![0u8; 1024];
+        let n = stream.read(&mut buf).await.unwrap();
+        String::from_utf8_lossy(&buf[..n]).into_owned()
+    }
+
+    async fn ask(stream: &mut TcpStream) -> String {
+        stream.write_all(HEAD).await.unwrap();
+        read_some(stream).await
+    }
+
+    #[tokio::test]
+    async fn at_the_cap_the_longest_idle_connection_makes_room() {
+        let server = start(2).await;
+        let mut oldest = TcpStream::connect(server.addr).await.unwrap();
+        assert!(ask(&mut oldest).await.starts_with("HTTP/1.1 200"));
+        let mut newer = TcpStream::connect(server.addr).await.unwrap();
+        assert!(ask(&mut newer).await.starts_with("HTTP/1.1 200"));
+        let mut third = TcpStream::connect(server.addr).await.unwrap();
+        assert!(ask(&mut third).await.starts_with("HTTP/1.1 200"));
+        assert_eq!(read_to_close(&mut oldest).await, "");
+        assert!(ask(&mut newer).await.starts_with("HTTP/1.1 200"));
+    }
+
+    #[tokio::test]
+    async fn a_connection_with_a_request_in_flight_is_never_evicted() {
+        let server = start(1).await;
+        let mut busy = TcpStream::connect(server.addr).await.unwrap();
+        busy.write_all(SLOW).await.unwrap();
+        server.entered.acquire().await.unwrap().forget();
+        // At the cap with nothing to evict: the newcomer waits in the backlog.
+        let mut waiting = TcpStream::connect(server.addr).await.unwrap();
+        waiting.write_all(HEAD).await.unwrap();
+        server.release.add_permits(1);
+        let answer = read_some(&mut busy).await;
+        assert!(answer.contains("slow ok"), "{answer}");
+        // Once idle, it makes room for the newcomer.
+        assert!(read_some(&mut waiting).await.starts_with("HTTP/1.1 200"));
+    }
+
+    #[tokio::test]
+    async fn shutdown_closes_idle_connections_and_finishes_requests_in_flight() {
+        let server = start(16).await;
+        let mut idle = TcpStream::connect(server.addr).await.unwrap();
+        assert!(ask(&mut idle).await.starts_with("HTTP/1.1 200"));
+        let mut half = TcpStream::connect(server.addr).await.unwrap();
+        half.write_all(b"GET / HTTP/1.1\r\n").await.unwrap();
+        let mut busy = TcpStream::connect(server.addr).await.unwrap();
+        busy.write_all(SLOW).await.unwrap();
+        server.entered.acquire().await.unwrap().forget();
+        server.stop.send(()).unwrap();
+        assert_eq!(read_to_close(&mut idle).await, "");
+        assert_eq!(read_to_close(&mut half).await, "");
+        server.release.add_permits(1);
+        let answer = read_to_close(&mut busy).await;
+        assert!(answer.contains("slow ok"), "{answer}");
+        server.task.await.unwrap().unwrap();
+        assert!(TcpStream::connect(server.addr).await.is_err());
     }
 }
