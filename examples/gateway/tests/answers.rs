@@ -147,6 +147,16 @@ fn rejected_paths_and_query_strings_answer_in_the_json_error_shape() {
             Some(b"{\"source\": "),
         );
         assert!(not_json.expect(400)["error"].is_string(), "{not_json}");
+        let wrong_type = gw.post_json(
+            "/v1/query/external",
+            &serde_json::json!({"source": 1, "time_range": {}}),
+        );
+        refused(&wrong_type, "source");
+        let nested = gw.post_json(
+            "/v1/query/external",
+            &serde_json::json!({"source": "x", "time_range": {"start": 5, "end": "y"}}),
+        );
+        refused(&nested, "time_range.start");
     });
 }
 

@@ -2,8 +2,9 @@
 //! and a last guard that turns any other plain-text or empty error answer (axum's 405, a
 //! timeout's 408) into that shape too, so a client parses every error the same way.
 
+use axum::body::Bytes;
 use axum::extract::path::ErrorKind;
-use axum::extract::rejection::{JsonRejection, PathRejection};
+use axum::extract::rejection::PathRejection;
 use axum::extract::{FromRequest, FromRequestParts, RawPathParams, Request};
 use axum::http::request::Parts;
 use axum::http::{header, StatusCode};
@@ -82,24 +83,46 @@ impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for Path<T>
     }
 }
 
-/// A JSON body as `T`; the message includes serde's field path. Well-formed JSON of the
-/// wrong shape is a 400 (axum says 422), as the hosts document for every bad body.
+/// A JSON body as `T`: a value of the wrong shape is a 400 naming its field (`path`), as the
+/// hosts document for every bad body (axum would say 422 and name it in prose only).
 pub struct Json<T>(pub T);
 
 impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Json<T> {
     type Rejection = HttpError;
 
     async fn from_request(request: Request, state: &S) -> Result<Self, HttpError> {
-        axum::Json::<T>::from_request(request, state)
+        let is_json = request
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').next())
+            .is_some_and(|media| media.trim().eq_ignore_ascii_case("application/json"));
+        if !is_json {
+            return Err(HttpError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "Content-Type must be application/json",
+            ));
+        }
+        let body = Bytes::from_request(request, state)
             .await
-            .map(|j| Json(j.0))
-            .map_err(|e: JsonRejection| {
-                let status = match e {
-                    JsonRejection::JsonDataError(_) => StatusCode::BAD_REQUEST,
-                    _ => e.status(),
-                };
-                HttpError::new(status, e.body_text())
-            })
+            .map_err(|e| HttpError::new(e.status(), e.body_text()))?;
+        let malformed = |e: serde_json::Error| {
+            HttpError::new(StatusCode::BAD_REQUEST, format!("malformed JSON: {e}"))
+        };
+        let mut reader = serde_json::Deserializer::from_slice(&body);
+        let value = serde_path_to_error::deserialize(&mut reader).map_err(|e| {
+            let path = e.path().to_string();
+            let inner = e.into_inner();
+            if inner.is_syntax() || inner.is_eof() {
+                malformed(inner)
+            } else if path == "." {
+                HttpError::new(StatusCode::BAD_REQUEST, inner.to_string())
+            } else {
+                HttpError::bad_request(path, inner.to_string())
+            }
+        })?;
+        reader.end().map_err(malformed)?;
+        Ok(Json(value))
     }
 }
 
