@@ -120,7 +120,7 @@ fn slow_heads_and_idle_connections_are_closed_by_the_gateway() {
     let dir = tempfile::tempdir().unwrap();
     let db = format!("sqlite://{}", dir.path().join("gw.sqlite3").display());
     let gw = Launch::new(&db)
-        .config(json!({"header_read_timeout_s": 1, "idle_timeout_s": 1}))
+        .config(json!({"header_read_timeout_s": 2, "idle_timeout_s": 2}))
         .start();
     let mut silent = TcpStream::connect(gw.addr).unwrap();
     let mut half = TcpStream::connect(gw.addr).unwrap();

@@ -170,8 +170,8 @@ fn slow_heads_and_idle_connections_are_closed_by_the_host() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let mut cfg = config(dir.path(), &data);
-    cfg["ingest"]["header_read_timeout_s"] = 1.into();
-    cfg["ingest"]["idle_timeout_s"] = 1.into();
+    cfg["ingest"]["header_read_timeout_s"] = 2.into();
+    cfg["ingest"]["idle_timeout_s"] = 2.into();
     let sidecar = Sidecar::start(&write_config(dir.path(), &cfg));
     let connect = || TcpStream::connect(("127.0.0.1", sidecar.port)).unwrap();
 
