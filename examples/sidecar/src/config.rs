@@ -41,6 +41,11 @@ pub struct SidecarConfig {
     pub listen: SocketAddr,
     pub max_body_bytes: usize,
     pub token: Option<String>,
+    /// Header-read and idle timeouts, connection cap (`ingest.*_timeout_s`,
+    /// `ingest.max_connections`).
+    pub connections: wafermon_hostkit::ConnectionLimits,
+    /// Why `max_connections` was lowered, for the log.
+    pub connections_note: Option<String>,
     pub core: wafermon::Config,
 }
 
@@ -99,6 +104,9 @@ pub fn from_value(value: &Value) -> Result<SidecarConfig, Vec<ConfigError>> {
             "max_body_bytes",
             "flush_interval",
             "token",
+            "header_read_timeout_s",
+            "idle_timeout_s",
+            "max_connections",
         ],
         &mut errors,
     );
@@ -181,6 +189,8 @@ pub fn from_value(value: &Value) -> Result<SidecarConfig, Vec<ConfigError>> {
         }
     };
 
+    let (connections, connections_note) = connection_limits(&ingest, &mut errors);
+
     // backends: exactly the core's direct_backends entries.
     match root.get("backends") {
         None => {}
@@ -250,10 +260,54 @@ pub fn from_value(value: &Value) -> Result<SidecarConfig, Vec<ConfigError>> {
             listen: SocketAddr::new(host, port),
             max_body_bytes: usize::try_from(max_body).unwrap_or(usize::MAX),
             token,
+            connections,
+            connections_note,
             core,
         }),
         _ => Err(errors),
     }
+}
+
+/// `ingest.header_read_timeout_s`, `ingest.idle_timeout_s` (seconds, fractions allowed) and
+/// `ingest.max_connections`; a cap above what the open-file limit allows is lowered, with a
+/// note.
+fn connection_limits(
+    ingest: &Map<String, Value>,
+    errors: &mut Vec<ConfigError>,
+) -> (wafermon_hostkit::ConnectionLimits, Option<String>) {
+    let mut limits = wafermon_hostkit::ConnectionLimits::default();
+    let mut seconds = |key: &str, into: &mut std::time::Duration| {
+        if let Some(v) = ingest.get(key) {
+            match v.as_f64() {
+                Some(s) if s > 0.0 && s <= 86_400.0 => {
+                    *into = std::time::Duration::from_secs_f64(s);
+                }
+                _ => errors.push(ConfigError::new(
+                    format!("ingest.{key}"),
+                    format!("must be a number of seconds above 0, at most 86400, got {v}"),
+                )),
+            }
+        }
+    };
+    seconds("header_read_timeout_s", &mut limits.header_read_timeout);
+    seconds("idle_timeout_s", &mut limits.idle_timeout);
+    let mut note = None;
+    if let Some(v) = ingest.get("max_connections") {
+        match v.as_u64().and_then(|n| usize::try_from(n).ok()) {
+            Some(n) if n >= 1 => match wafermon_hostkit::fit_max_connections(n) {
+                Ok(n) => limits.max_connections = n,
+                Err((n, why)) => {
+                    limits.max_connections = n;
+                    note = Some(why);
+                }
+            },
+            _ => errors.push(ConfigError::new(
+                "ingest.max_connections",
+                format!("must be a whole number of at least 1, got {v}"),
+            )),
+        }
+    }
+    (limits, note)
 }
 
 /// A core config path in the sidecar's terms.
@@ -375,5 +429,31 @@ mod tests {
         let errs = errors(json!({"spool": {"fsync": "sometimes"}}));
         assert_eq!(errs[0].path, "spool.fsync");
         assert_eq!(translate_path("direct_backends"), "backends");
+    }
+
+    #[test]
+    fn connection_limits_are_read_and_checked() {
+        let c = from_value(&json!({"ingest": {
+            "header_read_timeout_s": 2.5, "idle_timeout_s": 30, "max_connections": 1
+        }}))
+        .unwrap();
+        assert_eq!(c.connections.header_read_timeout.as_millis(), 2500);
+        assert_eq!(c.connections.idle_timeout.as_secs(), 30);
+        assert_eq!(c.connections.max_connections, 1);
+        let defaults = from_value(&json!({})).unwrap().connections;
+        assert_eq!(defaults.header_read_timeout.as_secs(), 10);
+        assert!(defaults.max_connections >= 1);
+        let errs = errors(json!({"ingest": {
+            "header_read_timeout_s": 0, "idle_timeout_s": "long", "max_connections": 0
+        }}));
+        let paths: Vec<&str> = errs.iter().map(|e| e.path.as_str()).collect();
+        assert_eq!(
+            paths,
+            [
+                "ingest.header_read_timeout_s",
+                "ingest.idle_timeout_s",
+                "ingest.max_connections"
+            ]
+        );
     }
 }
