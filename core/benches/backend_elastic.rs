@@ -5,7 +5,7 @@
 //! after `_refresh`, outside the timed part) and deletes the index.
 //!
 //! The server is a private osmem-server (OpenSearch-compatible, in memory) on 127.0.0.1,
-//! started by scripts/servers/opensearch.sh on a free port and stopped at the end. Run:
+//! started by scripts/servers/osmem.sh on a free port and stopped at the end. Run:
 //! `cargo bench -p wafermon --features elasticsearch --bench backend_elastic`
 
 use wafermon_testkit::servers;
@@ -107,7 +107,7 @@ fn main() {
 
     // A private instance, stopped when the bench ends: osmem holds every document in memory.
     let dir = tempfile::tempdir().expect("temporary folder");
-    let es = servers::PrivateServer::start("opensearch", dir.path());
+    let es = servers::PrivateServer::start("osmem", dir.path());
     let url = es.address.clone();
     println!("elk backend: {events} events of ~350 bytes from one thread to osmem-server at {url}");
     let mut run = 0;

@@ -30,6 +30,12 @@ struct FileConfig {
     allow_unauthenticated: bool,
     max_body_bytes: Option<usize>,
     request_timeout_s: Option<u64>,
+    /// The longest a request head may take (seconds).
+    header_read_timeout_s: Option<f64>,
+    /// How long a keep-alive connection may wait for its next request (seconds).
+    idle_timeout_s: Option<f64>,
+    /// Connections open at once (default: half the open-file limit, at most 1024).
+    max_connections: Option<usize>,
     retention_days: Option<u32>,
     /// How long a read of an external source is reused (0: never).
     external_cache_ttl_s: Option<f64>,
@@ -67,7 +73,7 @@ pub enum SourceConfig {
     /// password or api_token, host, items, timeout_s).
     Zabbix {
         name: String,
-        source: crate::external::zabbix::ZabbixSource,
+        source: wafermon::backends::zabbix::read::ZabbixSource,
     },
 }
 
@@ -100,6 +106,9 @@ pub struct GatewayConfig {
     pub read_token: Option<Secret>,
     pub max_body_bytes: usize,
     pub request_timeout: Duration,
+    pub connections: wafermon_hostkit::ConnectionLimits,
+    /// Why `max_connections` was lowered, for the log.
+    pub connections_note: Option<String>,
     pub retention_days: Option<u32>,
     pub external_cache_ttl: Duration,
     pub external_cache_entries: usize,
@@ -167,6 +176,37 @@ pub fn load(path: Option<&Path>, overrides: Overrides) -> Result<GatewayConfig, 
     if timeout_s == 0 {
         errors.push(problem("request_timeout_s", "must be at least 1"));
     }
+    let mut connections = wafermon_hostkit::ConnectionLimits::default();
+    for (field, value, into) in [
+        (
+            "header_read_timeout_s",
+            file.header_read_timeout_s,
+            &mut connections.header_read_timeout,
+        ),
+        (
+            "idle_timeout_s",
+            file.idle_timeout_s,
+            &mut connections.idle_timeout,
+        ),
+    ] {
+        match value {
+            None => {}
+            Some(s) if s > 0.0 && s <= 86_400.0 => *into = Duration::from_secs_f64(s),
+            Some(_) => errors.push(problem(field, "must be above 0 and at most 86400 seconds")),
+        }
+    }
+    let mut connections_note = None;
+    match file.max_connections {
+        None => {}
+        Some(0) => errors.push(problem("max_connections", "must be at least 1")),
+        Some(n) => match wafermon_hostkit::fit_max_connections(n) {
+            Ok(n) => connections.max_connections = n,
+            Err((n, why)) => {
+                connections.max_connections = n;
+                connections_note = Some(why);
+            }
+        },
+    }
     if file.retention_days == Some(0) {
         errors.push(problem(
             "retention_days",
@@ -195,6 +235,8 @@ pub fn load(path: Option<&Path>, overrides: Overrides) -> Result<GatewayConfig, 
         read_token,
         max_body_bytes,
         request_timeout: Duration::from_secs(timeout_s),
+        connections,
+        connections_note,
         retention_days: file.retention_days,
         external_cache_ttl: Duration::from_secs_f64(cache_ttl_s.clamp(0.0, 3600.0)),
         external_cache_entries: file.external_cache_entries.unwrap_or(DEFAULT_CACHE_ENTRIES),
@@ -277,7 +319,7 @@ fn sources(raw: &[serde_json::Value], errors: &mut Vec<ConfigError>) -> Vec<Sour
                     Err(e) => errors.push(e),
                 }
             }
-            "zabbix" => match crate::external::zabbix::ZabbixSource::parse(value, &at) {
+            "zabbix" => match wafermon::backends::zabbix::read::ZabbixSource::parse(value, &at) {
                 Ok(source) => out.push(SourceConfig::Zabbix {
                     name: s.name.to_string(),
                     source,

@@ -70,6 +70,12 @@ pub struct IngestSection {
     pub flush_interval: Option<f64>,
     /// Bearer token the ingest routes require; null: none.
     pub token: Option<Secret>,
+    /// Seconds a request head may take to arrive (hostkit's default when absent).
+    pub header_read_timeout_s: Option<f64>,
+    /// Seconds a kept-alive connection may wait for its next request.
+    pub idle_timeout_s: Option<f64>,
+    /// Connections open at once; lowered to what the open-file limit allows.
+    pub max_connections: Option<u64>,
 }
 
 impl Default for IngestSection {
@@ -81,6 +87,9 @@ impl Default for IngestSection {
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             flush_interval: None,
             token: None,
+            header_read_timeout_s: None,
+            idle_timeout_s: None,
+            max_connections: None,
         }
     }
 }
@@ -122,6 +131,11 @@ pub struct SidecarConfig {
     pub listen: SocketAddr,
     pub max_body_bytes: usize,
     pub token: Option<Secret>,
+    /// Header-read and idle timeouts, connection cap (`ingest.*_timeout_s`,
+    /// `ingest.max_connections`).
+    pub connections: wafermon_hostkit::ConnectionLimits,
+    /// Why `max_connections` was lowered, for the log.
+    pub connections_note: Option<String>,
     pub core: wafermon::Config,
 }
 
@@ -171,6 +185,7 @@ pub fn from_value(value: &Value) -> Result<SidecarConfig, Vec<ConfigError>> {
             "must not be empty (use null for no token)",
         ));
     }
+    let (connections, connections_note) = connection_limits(ingest, &mut errors);
     if !file.spool.enabled {
         errors.push(ConfigError::new(
             "spool.enabled",
@@ -194,10 +209,61 @@ pub fn from_value(value: &Value) -> Result<SidecarConfig, Vec<ConfigError>> {
             listen: SocketAddr::new(file.ingest.host, file.ingest.port),
             max_body_bytes: usize::try_from(file.ingest.max_body_bytes).unwrap_or(usize::MAX),
             token: file.ingest.token,
+            connections,
+            connections_note,
             core,
         }),
-        _ => Err(errors),
+        _ => {
+            // In file order as far as a reader cares: by path.
+            errors.sort_by(|a, b| a.path.cmp(&b.path));
+            Err(errors)
+        }
     }
+}
+
+/// `ingest.header_read_timeout_s`, `ingest.idle_timeout_s` (seconds, fractions allowed) and
+/// `ingest.max_connections`; a cap above what the open-file limit allows is lowered, with a
+/// note.
+fn connection_limits(
+    ingest: &IngestSection,
+    errors: &mut Vec<ConfigError>,
+) -> (wafermon_hostkit::ConnectionLimits, Option<String>) {
+    let mut limits = wafermon_hostkit::ConnectionLimits::default();
+    let mut seconds = |key: &str, value: Option<f64>, into: &mut std::time::Duration| match value {
+        None => {}
+        Some(s) if s > 0.0 && s <= 86_400.0 => *into = std::time::Duration::from_secs_f64(s),
+        Some(s) => errors.push(ConfigError::new(
+            format!("ingest.{key}"),
+            format!("must be a number of seconds above 0, at most 86400, got {s}"),
+        )),
+    };
+    seconds(
+        "header_read_timeout_s",
+        ingest.header_read_timeout_s,
+        &mut limits.header_read_timeout,
+    );
+    seconds(
+        "idle_timeout_s",
+        ingest.idle_timeout_s,
+        &mut limits.idle_timeout,
+    );
+    let mut note = None;
+    if let Some(v) = ingest.max_connections {
+        match usize::try_from(v) {
+            Ok(n) if n >= 1 => match wafermon_hostkit::fit_max_connections(n) {
+                Ok(n) => limits.max_connections = n,
+                Err((n, why)) => {
+                    limits.max_connections = n;
+                    note = Some(why);
+                }
+            },
+            _ => errors.push(ConfigError::new(
+                "ingest.max_connections",
+                format!("must be a whole number of at least 1, got {v}"),
+            )),
+        }
+    }
+    (limits, note)
 }
 
 /// The core's configuration for this file: direct mode, spill when the queue is full.
@@ -313,5 +379,31 @@ mod tests {
         let errs = errors(json!({"spool": {"fsync": "sometimes"}}));
         assert_eq!(errs[0].path, "spool.fsync");
         assert_eq!(translate_path("direct_backends"), "backends");
+    }
+
+    #[test]
+    fn connection_limits_are_read_and_checked() {
+        let c = from_value(&json!({"ingest": {
+            "header_read_timeout_s": 2.5, "idle_timeout_s": 30, "max_connections": 1
+        }}))
+        .unwrap();
+        assert_eq!(c.connections.header_read_timeout.as_millis(), 2500);
+        assert_eq!(c.connections.idle_timeout.as_secs(), 30);
+        assert_eq!(c.connections.max_connections, 1);
+        let defaults = from_value(&json!({})).unwrap().connections;
+        assert_eq!(defaults.header_read_timeout.as_secs(), 10);
+        assert!(defaults.max_connections >= 1);
+        let errs = errors(json!({"ingest": {
+            "header_read_timeout_s": 0, "idle_timeout_s": "long", "max_connections": 0
+        }}));
+        let paths: Vec<&str> = errs.iter().map(|e| e.path.as_str()).collect();
+        assert_eq!(
+            paths,
+            [
+                "ingest.header_read_timeout_s",
+                "ingest.idle_timeout_s",
+                "ingest.max_connections"
+            ]
+        );
     }
 }

@@ -56,6 +56,9 @@ pub fn router(app: Arc<App>) -> Router {
             REQUEST_TIMEOUT,
         ))
         .layer(DefaultBodyLimit::max(limit))
+        .layer(axum::middleware::from_fn(
+            wafermon_hostkit::extract::json_errors,
+        ))
         .with_state(app)
 }
 
@@ -66,19 +69,25 @@ async fn not_found(request: Request) -> HttpError {
     )
 }
 
-async fn health(State(app): State<Arc<App>>) -> Json<Value> {
+/// Open to everyone; a backend's last error (which can name files, spool paths and backend
+/// addresses) only to holders of the ingest token when one is configured.
+async fn health(State(app): State<Arc<App>>, headers: HeaderMap) -> Json<Value> {
+    let trusted = authorized(app.token.as_ref().map(Secret::expose), &headers);
     let stats = app.client.stats();
     let backends: Vec<Value> = stats
         .backends
         .iter()
         .map(|b| {
-            json!({
+            let mut backend = json!({
                 "name": b.name,
                 "type": b.kind,
                 "healthy": b.healthy,
                 "queued": b.queued,
-                "last_error": b.last_error,
-            })
+            });
+            if trusted {
+                backend["last_error"] = json!(b.last_error);
+            }
+            backend
         })
         .collect();
     Json(json!({"status": "ok", "spool_depth": stats.pending(), "backends": backends}))

@@ -113,7 +113,8 @@ fn health_metrics_logs_and_backend_errors_show_no_secret() {
     // Every backend tries, is refused, and says why in /v1/health.
     let started = Instant::now();
     let health = loop {
-        let health = sidecar.get("/v1/health");
+        // Backend errors show to token holders only.
+        let health = sidecar.request("GET", "/v1/health", &[("Authorization", &bearer)], b"");
         assert_eq!(health.status, 200, "{health:?}");
         let backends = health.json()["backends"].as_array().cloned().unwrap();
         if backends.iter().all(|b| b["last_error"].is_string()) {
@@ -126,6 +127,10 @@ fn health_metrics_logs_and_backend_errors_show_no_secret() {
         std::thread::sleep(std::time::Duration::from_millis(50));
     };
     assert_no_marker("/v1/health", &format!("{health:?}"));
+    assert_no_marker(
+        "/v1/health without a token",
+        &sidecar.get("/v1/health").body,
+    );
     let metrics = sidecar.get("/metrics");
     assert_eq!(metrics.status, 200);
     assert_no_marker("/metrics", &metrics.body);

@@ -194,6 +194,37 @@ fn redact(url: &str) -> String {
     }
 }
 
+/// Raise this process's open-file soft limit to its hard limit (for tests that open many
+/// connections); the new soft limit.
+pub fn raise_open_file_limit() -> u64 {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit/setrlimit on this process with a valid pointer.
+    unsafe {
+        assert_eq!(libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit), 0);
+        limit.rlim_cur = limit.rlim_max;
+        assert_eq!(libc::setrlimit(libc::RLIMIT_NOFILE, &limit), 0);
+    }
+    limit.rlim_cur
+}
+
+/// Sockets the process `pid` holds open (listener, connections, database).
+pub fn open_sockets(pid: u32) -> usize {
+    fs::read_dir(format!("/proc/{pid}/fd"))
+        .map(|entries| {
+            entries
+                .flatten()
+                .filter(|e| {
+                    fs::read_link(e.path())
+                        .is_ok_and(|target| target.to_string_lossy().starts_with("socket:"))
+                })
+                .count()
+        })
+        .unwrap_or(0)
+}
+
 /// The migration versions recorded in either store.
 pub fn schema_versions(database_url: &str) -> Vec<i64> {
     if let Some(path) = database_url.strip_prefix("sqlite://") {
@@ -240,6 +271,8 @@ pub struct Launch {
     pub listen: Option<String>,
     /// Further arguments, after those above.
     pub args: Vec<String>,
+    /// The open-file limit (soft and hard) of the gateway process.
+    pub open_files: Option<u64>,
 }
 
 impl Launch {
@@ -272,6 +305,11 @@ impl Launch {
 
     pub fn arg(mut self, arg: &str) -> Launch {
         self.args.push(arg.to_string());
+        self
+    }
+
+    pub fn open_files(mut self, limit: u64) -> Launch {
+        self.open_files = Some(limit);
         self
     }
 
@@ -342,6 +380,22 @@ impl Gateway {
             command.env(k, v);
         }
         command.current_dir(launch.cwd.as_deref().unwrap_or(dir.path()));
+        if let Some(files) = launch.open_files {
+            use std::os::unix::process::CommandExt;
+            // SAFETY: setrlimit is async-signal-safe, as pre_exec requires.
+            unsafe {
+                command.pre_exec(move || {
+                    let limit = libc::rlimit {
+                        rlim_cur: files,
+                        rlim_max: files,
+                    };
+                    if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) != 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                    Ok(())
+                });
+            }
+        }
         let mut child = command
             .stdin(Stdio::null())
             .stdout(Stdio::piped())

@@ -16,11 +16,10 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
-use wafermon::config::{ItemSource, Secret, ZABBIX_DEFAULT_ITEMS};
-use wafermon::event::{App, Entity};
-use wafermon::{Event, Kind, Status, Timestamp};
-
-use super::{ExternalEvent, ExternalQuery, QueryOutcome};
+use crate::backends::read::{ExternalEvent, ExternalQuery, QueryOutcome};
+use crate::config::{ItemSource, Secret, ZABBIX_DEFAULT_ITEMS};
+use crate::event::{App, Entity};
+use crate::{Event, Kind, Status, Timestamp};
 
 /// Rows per history.get call.
 const PAGE: usize = 5_000;
@@ -63,10 +62,9 @@ struct RawSource {
 
 impl ZabbixSource {
     /// Parse a source entry; errors name the key under `at` (e.g. `sources[2].url`).
-    pub fn parse(value: &Value, at: &str) -> Result<ZabbixSource, wafermon::Error> {
-        let bad =
-            |key: &str, message: String| wafermon::Error::config(format!("{at}.{key}"), message);
-        let raw: RawSource = wafermon::config::from_value_at(value.clone(), at)?;
+    pub fn parse(value: &Value, at: &str) -> Result<ZabbixSource, crate::Error> {
+        let bad = |key: &str, message: String| crate::Error::config(format!("{at}.{key}"), message);
+        let raw: RawSource = crate::config::from_value_at(value.clone(), at)?;
         if !(raw.url.starts_with("http://") || raw.url.starts_with("https://")) {
             return Err(bad("url", format!("'{}' is not an http(s) URL", raw.url)));
         }
@@ -82,7 +80,7 @@ impl ZabbixSource {
                 Auth::Login { username, password }
             }
             _ => {
-                return Err(wafermon::Error::config(
+                return Err(crate::Error::config(
                     at,
                     "give either username and password, or api_token",
                 ))
@@ -127,13 +125,6 @@ impl ZabbixSource {
     }
 }
 
-pub async fn query(source: &ZabbixSource, q: &ExternalQuery) -> Result<QueryOutcome, String> {
-    let (source, q) = (source.clone(), q.clone());
-    tokio::task::spawn_blocking(move || read(&source, &q))
-        .await
-        .map_err(|e| format!("the query failed: {e}"))?
-}
-
 /// A JSON-RPC session with the frontend.
 struct Api {
     agent: ureq::Agent,
@@ -148,23 +139,9 @@ fn excerpt(text: &str) -> String {
 
 impl Api {
     fn new(source: &ZabbixSource) -> Api {
-        let mut config = ureq::Agent::config_builder();
-        // A frontend on this machine is never reached through a proxy from the environment.
-        let rest = source
-            .url
-            .trim_start_matches("http://")
-            .trim_start_matches("https://");
-        if ["127.", "localhost", "[::1]"]
-            .iter()
-            .any(|p| rest.starts_with(p))
-        {
-            config = config.proxy(None);
-        }
-        let agent = config
-            .timeout_global(Some(source.timeout))
-            .http_status_as_error(false)
-            .build()
-            .new_agent();
+        // The same agent policy as every writer: no redirects, one deadline, no proxy for
+        // this machine.
+        let agent = crate::backends::http::agent(&source.url, source.timeout);
         Api {
             agent,
             url: source.url.clone(),
@@ -218,7 +195,7 @@ impl Api {
 /// Values of one clock/ns: (item index in the mapping, value text).
 type Rows = BTreeMap<(i64, u32), Vec<(usize, String)>>;
 
-fn read(source: &ZabbixSource, q: &ExternalQuery) -> Result<QueryOutcome, String> {
+pub fn query(source: &ZabbixSource, q: &ExternalQuery) -> Result<QueryOutcome, String> {
     if !fixed_fields_match(source, q) {
         return Ok(QueryOutcome::default());
     }
@@ -266,7 +243,7 @@ fn read(source: &ZabbixSource, q: &ExternalQuery) -> Result<QueryOutcome, String
 /// Site, app and entity are the same for every event of the source: checked once, before
 /// any request (kind and status are checked per event).
 fn fixed_fields_match(source: &ZabbixSource, q: &ExternalQuery) -> bool {
-    let fixed = super::Filters {
+    let fixed = crate::backends::read::Filters {
         kind: None,
         status: None,
         ..q.filters.clone()
@@ -441,7 +418,7 @@ fn derived_id(host: &str, clock: i64, ns: u32, keys: &[&str], micros: i64) -> uu
 mod tests {
     use super::*;
 
-    fn parse(extra: Value) -> Result<ZabbixSource, wafermon::Error> {
+    fn parse(extra: Value) -> Result<ZabbixSource, crate::Error> {
         let mut v = json!({"name": "z", "type": "zabbix", "url": "http://127.0.0.1/api_jsonrpc.php",
                            "username": "Admin", "password": "zabbix", "host": "h"});
         v.as_object_mut()
@@ -449,6 +426,46 @@ mod tests {
             .extend(extra.as_object().unwrap().clone());
         v.as_object_mut().unwrap().retain(|_, x| !x.is_null());
         ZabbixSource::parse(&v, "sources[0]")
+    }
+
+    /// A frontend that redirects is reported, not followed: following would send the login
+    /// (and the password in it) to whatever host the answer names.
+    #[test]
+    fn a_redirect_is_not_followed() {
+        use std::io::{Read as _, Write as _};
+        use std::net::TcpListener;
+
+        let elsewhere = TcpListener::bind("127.0.0.1:0").unwrap();
+        elsewhere.set_nonblocking(true).unwrap();
+        let frontend = TcpListener::bind("127.0.0.1:0").unwrap();
+        let frontend_url = format!("http://{}/api_jsonrpc.php", frontend.local_addr().unwrap());
+        let target = format!("http://{}/api_jsonrpc.php", elsewhere.local_addr().unwrap());
+        let server = std::thread::spawn(move || {
+            let (mut conn, _) = frontend.accept().unwrap();
+            let mut request = [0u8; 4096];
+            let _ = conn.read(&mut request);
+            let answer = format!(
+                "HTTP/1.1 307 Temporary Redirect\r\nLocation: {target}\r\n\
+                 Content-Length: 0\r\nConnection: close\r\n\r\n"
+            );
+            conn.write_all(answer.as_bytes()).unwrap();
+        });
+        let mut source = parse(json!({})).unwrap();
+        source.url = frontend_url;
+        let q = ExternalQuery {
+            start: 0,
+            end: 1_000_000,
+            filters: Default::default(),
+            limit: 10,
+            deadline: None,
+        };
+        let error = query(&source, &q).unwrap_err();
+        server.join().unwrap();
+        assert!(error.contains("307"), "{error}");
+        assert!(
+            elsewhere.accept().is_err(),
+            "the reader followed the redirect"
+        );
     }
 
     #[test]
