@@ -18,13 +18,14 @@ use tower_http::timeout::TimeoutLayer;
 use wafermon_hostkit::{authorized, body_format, decode, BodyFormat, HttpError};
 
 use crate::metrics::{self, IngestCounters};
+use wafermon::config::Secret;
 
 /// What the handlers share.
 pub struct App {
     pub client: wafermon::Client,
     pub counters: IngestCounters,
     pub max_body_bytes: usize,
-    pub token: Option<String>,
+    pub token: Option<Secret>,
 }
 
 #[derive(Clone, Copy, PartialEq)]
@@ -55,6 +56,9 @@ pub fn router(app: Arc<App>) -> Router {
             REQUEST_TIMEOUT,
         ))
         .layer(DefaultBodyLimit::max(limit))
+        .layer(axum::middleware::from_fn(
+            wafermon_hostkit::extract::json_errors,
+        ))
         .with_state(app)
 }
 
@@ -65,19 +69,25 @@ async fn not_found(request: Request) -> HttpError {
     )
 }
 
-async fn health(State(app): State<Arc<App>>) -> Json<Value> {
+/// Open to everyone; a backend's last error (which can name files, spool paths and backend
+/// addresses) only to holders of the ingest token when one is configured.
+async fn health(State(app): State<Arc<App>>, headers: HeaderMap) -> Json<Value> {
+    let trusted = authorized(app.token.as_ref().map(Secret::expose), &headers);
     let stats = app.client.stats();
     let backends: Vec<Value> = stats
         .backends
         .iter()
         .map(|b| {
-            json!({
+            let mut backend = json!({
                 "name": b.name,
                 "type": b.kind,
                 "healthy": b.healthy,
                 "queued": b.queued,
-                "last_error": b.last_error,
-            })
+            });
+            if trusted {
+                backend["last_error"] = json!(b.last_error);
+            }
+            backend
         })
         .collect();
     Json(json!({"status": "ok", "spool_depth": stats.pending(), "backends": backends}))
@@ -113,7 +123,7 @@ async fn ingest(
     body: Result<Bytes, BytesRejection>,
     shape: Shape,
 ) -> Result<(StatusCode, Json<Value>), HttpError> {
-    if !authorized(app.token.as_deref(), headers) {
+    if !authorized(app.token.as_ref().map(Secret::expose), headers) {
         return Err(HttpError::unauthorized("ingest"));
     }
     let format = body_format(headers)?;
