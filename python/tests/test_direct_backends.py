@@ -45,13 +45,9 @@ def search(url: str, index: str) -> List[Dict[str, Any]]:
     return [hit["_source"] | {"_id": hit["_id"]} for hit in hits]
 
 
-def test_a_job_and_its_subjobs_land_in_elasticsearch_once_each(
-    tmp_path: Path, osmem: str
-) -> None:
+def test_a_job_and_its_subjobs_land_in_elasticsearch_once_each(tmp_path: Path, osmem: str) -> None:
     index = f"pytest-{uuid.uuid4().hex[:12]}-%Y.%m.%d"
-    config = config_in(
-        tmp_path, direct_backends=[{"type": "elk", "url": osmem, "index": index}]
-    )
+    config = config_in(tmp_path, direct_backends=[{"type": "elk", "url": osmem, "index": index}])
     client = wafermon.Client(config)
     with client.job("lot", key="LOT-7") as lot:
         for wafer in range(3):
