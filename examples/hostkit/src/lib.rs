@@ -2,9 +2,15 @@
 //! request bodies as JSON or MessagePack, bearer tokens compared in constant time, one JSON
 //! error shape that names the offending field, and the shutdown signals.
 
+mod encoding;
+pub mod events;
+pub mod memory;
+mod strict;
+
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+pub use encoding::check_content_encoding;
 use serde_json::{json, Value};
 use subtle::ConstantTimeEq;
 
@@ -73,8 +79,10 @@ pub enum BodyFormat {
     MsgPack,
 }
 
-/// The body format from `Content-Type`; anything else is 415.
+/// The body format from `Content-Type`; anything else is 415, and so is a
+/// `Content-Encoding` other than `identity`.
 pub fn body_format(headers: &HeaderMap) -> Result<BodyFormat, HttpError> {
+    check_content_encoding(headers)?;
     let Some(value) = headers.get(header::CONTENT_TYPE) else {
         return Err(HttpError::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
