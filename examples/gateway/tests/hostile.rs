@@ -263,3 +263,25 @@ fn attribute_integers_stay_exact_or_are_refused() {
         .expect(400);
     assert_eq!(e["rejected"][0]["path"], "events[0].attrs.serial", "{e}");
 }
+
+#[test]
+fn deeply_nested_messagepack_is_refused_and_the_gateway_keeps_serving() {
+    let dir = tempfile::tempdir().unwrap();
+    let gw = sqlite_gateway(&dir);
+    // {"events": [[[[...]]]]} 100,000 deep: a recursive decoder would overflow its stack.
+    let mut body = vec![0x81, 0xa6];
+    body.extend_from_slice(b"events");
+    body.extend(std::iter::repeat_n(0x91, 100_000));
+    body.push(0);
+    let e = gw
+        .request(
+            "POST",
+            "/v1/ingest/managed",
+            None,
+            Some("application/msgpack"),
+            Some(&body),
+        )
+        .expect(400);
+    assert!(e["error"].as_str().unwrap().contains("depth"), "{e}");
+    gw.ingest(&[ev("fab1", "etch", "after", "started", T0).build()]);
+}

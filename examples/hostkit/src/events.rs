@@ -28,6 +28,9 @@ pub const MAX_REJECTIONS_SHOWN: usize = 100;
 /// more is rejected without being built further.
 pub const MAX_EVENT_VALUES: usize = 10_000;
 
+/// Nesting levels a body may have, in either format (serde_json's own limit).
+const MAX_DEPTH: usize = 128;
+
 /// The shapes an ingest route takes.
 #[derive(Debug, Clone, Copy)]
 pub enum Shape {
@@ -229,6 +232,9 @@ where
                 _ => Top::Other,
             };
             let mut de = rmp_serde::Deserializer::from_read_ref(body);
+            // As deep as serde_json goes (its default is 1024, which a deeply nested body
+            // turns into a stack overflow on a 2 MiB thread stack).
+            de.set_max_depth(MAX_DEPTH);
             read::<MsgPack, _, _>(&mut de, top, shape, &ctx, &mut envelope, &mut on_item)
                 .map_err(|e| ctx.failure(format, e))
         }
@@ -791,6 +797,26 @@ mod tests {
         }
         let err = run(&body, BodyFormat::MsgPack, BATCH).err().unwrap();
         assert_eq!(err.path.as_deref(), Some("[0].k"), "{}", err.message);
+    }
+
+    #[test]
+    fn deep_nesting_is_an_error_not_a_crash() {
+        for element in [0x91u8, 0x81] {
+            // [ {"k": {"k": ... 0 }} ] or [[[[...0]]]], 100,000 deep.
+            let mut body = vec![0x91];
+            for _ in 0..100_000 {
+                body.push(element);
+                if element == 0x81 {
+                    body.extend_from_slice(&[0xa1, b'k']);
+                }
+            }
+            body.push(0);
+            let result = run(&body, BodyFormat::MsgPack, BATCH);
+            assert!(result.is_err(), "{:?}", result.map(|r| r.1));
+        }
+        let deep = format!("[{}0{}]", "{\"k\":".repeat(100_000), "}".repeat(100_000));
+        let err = json_run(&deep, BATCH).err().unwrap();
+        assert!(err.message.contains("recursion"), "{}", err.message);
     }
 
     #[test]

@@ -125,7 +125,10 @@ pub fn decode(body: &[u8], format: BodyFormat) -> Result<Value, HttpError> {
             serde_json::from_str(text).map_err(|e| bad(format!("malformed JSON: {e}")))
         }
         BodyFormat::MsgPack => {
-            rmp_serde::from_slice(body).map_err(|e| bad(format!("malformed MessagePack: {e}")))
+            use serde::Deserialize;
+            let mut de = rmp_serde::Deserializer::from_read_ref(body);
+            de.set_max_depth(128);
+            Value::deserialize(&mut de).map_err(|e| bad(format!("malformed MessagePack: {e}")))
         }
     }
 }

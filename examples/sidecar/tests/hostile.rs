@@ -314,3 +314,22 @@ fn a_body_of_small_valid_events_within_the_limit_costs_a_bounded_multiple_of_its
         "{rss_after} bytes resident after the request (peak before it: {peak_before})"
     );
 }
+
+#[test]
+fn deeply_nested_messagepack_is_refused_and_the_sidecar_keeps_serving() {
+    let dir = tempfile::tempdir().unwrap();
+    let (sidecar, _) = start(dir.path());
+    // [[[[...]]]] 100,000 deep: a recursive decoder would overflow its thread's stack.
+    let mut body = vec![0x91; 100_000];
+    body.push(0);
+    let reply = sidecar.request(
+        "POST",
+        "/v1/ingest/batch",
+        &[("Content-Type", "application/msgpack")],
+        &body,
+    );
+    assert_eq!(reply.status, 400, "{reply:?}");
+    assert!(reply.body.contains("depth"), "{reply:?}");
+    let reply = sidecar.post_json("/v1/ingest/events", &event(1));
+    assert_eq!(reply.status, 202, "{reply:?}");
+}
