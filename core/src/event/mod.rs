@@ -3,6 +3,7 @@
 mod id;
 mod input;
 mod legacy;
+pub mod strict;
 mod time;
 mod unique;
 mod validate;

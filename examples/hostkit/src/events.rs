@@ -17,8 +17,8 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 use serde_json::{json, Map, Value};
 
-use crate::strict::{duplicate_error, Step, Tree, TreeState};
 use crate::{BodyFormat, HttpError};
+use wafermon::event::strict::{duplicate_error, Step, Tree, TreeState};
 
 /// Rejections described one by one in an answer; the rest are only counted.
 pub const MAX_REJECTIONS_SHOWN: usize = 100;

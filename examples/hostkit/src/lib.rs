@@ -5,7 +5,6 @@
 mod encoding;
 pub mod events;
 pub mod memory;
-mod strict;
 
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};

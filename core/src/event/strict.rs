@@ -1,7 +1,8 @@
-//! Request bodies as `serde_json::Value` trees, but strict: a key given twice in one object
-//! is an error that names it (a lenient parser keeps one of the values and silently loses the
-//! other, e.g. `{"events": [...], "events": []}`), and one tree is bounded in values, so no
-//! element of a body can cost more than a fixed amount of memory beyond its own bytes.
+//! JSON (or MessagePack) as `serde_json::Value` trees, but strict: a key given twice in one
+//! object is an error that names it (a lenient parser keeps one of the values and silently
+//! loses the other, e.g. `{"events": [...], "events": []}`), and one tree can be bounded in
+//! values, so no element of a request body costs more than a fixed amount of memory beyond its
+//! own bytes. `parse_event_json` reads events this way; the hosts read request bodies with it.
 
 use std::cell::{Cell, RefCell};
 use std::fmt;
@@ -11,13 +12,13 @@ use serde_json::{Map, Number, Value};
 
 /// One step of a path into a body: an object key or an array index.
 #[derive(Debug, Clone, PartialEq)]
-pub(crate) enum Step {
+pub enum Step {
     Key(String),
     Index(usize),
 }
 
 /// Steps as `events[3].attrs.n`.
-pub(crate) fn path_text(steps: &[Step]) -> String {
+pub fn path_text(steps: &[Step]) -> String {
     let mut out = String::new();
     for step in steps {
         match step {
@@ -35,7 +36,7 @@ pub(crate) fn path_text(steps: &[Step]) -> String {
 /// What one tree may cost, and what went wrong while it was built. The serde error that
 /// unwinds the parse carries text only, so the duplicate's path is collected here instead:
 /// each level the error passes adds its step (outermost last).
-pub(crate) struct TreeState {
+pub struct TreeState {
     budget: usize,
     left: Cell<usize>,
     over: Cell<bool>,
@@ -43,7 +44,7 @@ pub(crate) struct TreeState {
 }
 
 impl TreeState {
-    pub(crate) fn new(budget: usize) -> Self {
+    pub fn new(budget: usize) -> Self {
         TreeState {
             budget,
             left: Cell::new(budget),
@@ -53,32 +54,32 @@ impl TreeState {
     }
 
     /// Start a new tree with the whole budget.
-    pub(crate) fn reset(&self) {
+    pub fn reset(&self) {
         self.left.set(self.budget);
         self.over.set(false);
     }
 
     /// The last tree had more values than the budget (it was cut short and is incomplete).
-    pub(crate) fn was_over(&self) -> bool {
+    pub fn was_over(&self) -> bool {
         self.over.get()
     }
 
     /// Called while an error unwinds through `step`: extends the duplicate's path.
-    pub(crate) fn unwinding(&self, step: Step) {
+    pub fn unwinding(&self, step: Step) {
         if let Some(steps) = self.duplicate.borrow_mut().as_mut() {
             steps.push(step);
         }
     }
 
     /// The duplicate key's path from the body's root, if the error was one.
-    pub(crate) fn duplicate_path(&self) -> Option<String> {
+    pub fn duplicate_path(&self) -> Option<String> {
         let steps = self.duplicate.borrow();
         let mut steps = steps.as_ref()?.clone();
         steps.reverse();
         Some(path_text(&steps))
     }
 
-    pub(crate) fn found_duplicate(&self, key: &str) {
+    pub fn found_duplicate(&self, key: &str) {
         *self.duplicate.borrow_mut() = Some(vec![Step::Key(key.to_string())]);
     }
 
@@ -94,14 +95,14 @@ impl TreeState {
     }
 }
 
-pub(crate) fn duplicate_error<E: de::Error>(key: &str) -> E {
+pub fn duplicate_error<E: de::Error>(key: &str) -> E {
     E::custom(format_args!("duplicate key '{key}'"))
 }
 
 /// Deserializes one strict tree.
 #[derive(Clone, Copy)]
-pub(crate) struct Tree<'s> {
-    pub(crate) state: &'s TreeState,
+pub struct Tree<'s> {
+    pub state: &'s TreeState,
 }
 
 impl<'de> DeserializeSeed<'de> for Tree<'_> {
