@@ -5,11 +5,10 @@
 //! after `_refresh`, outside the timed part) and deletes the index.
 //!
 //! The server is a private osmem-server (OpenSearch-compatible, in memory) on 127.0.0.1,
-//! started by scripts/servers/opensearch.sh on a free port and stopped at the end. Run:
+//! started by scripts/servers/osmem.sh on a free port and stopped at the end. Run:
 //! `cargo bench -p wafermon --features elasticsearch --bench backend_elastic`
 
-#[path = "../tests/common/servers.rs"]
-mod servers;
+use wafermon_testkit::servers;
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
@@ -108,7 +107,7 @@ fn main() {
 
     // A private instance, stopped when the bench ends: osmem holds every document in memory.
     let dir = tempfile::tempdir().expect("temporary folder");
-    let es = servers::PrivateServer::start("opensearch", dir.path());
+    let es = servers::PrivateServer::start("osmem", dir.path());
     let url = es.address.clone();
     println!("elk backend: {events} events of ~350 bytes from one thread to osmem-server at {url}");
     let mut run = 0;

@@ -7,8 +7,7 @@
 //!
 //! Run: `cargo bench -p wafermon --features s3 --bench backend_s3`
 
-#[path = "../tests/common/servers.rs"]
-mod servers;
+use wafermon_testkit::servers;
 
 use std::time::{Duration, Instant};
 

@@ -1,5 +1,5 @@
 //! The `elk` backend against a real OpenSearch-compatible server (osmem-server, started by
-//! scripts/servers/opensearch.sh) on 127.0.0.1.
+//! scripts/servers/osmem.sh) on 127.0.0.1.
 //!
 //! osmem has no security layer: the auth tests put a small forwarding proxy in front of it
 //! that records what arrives and, like a cluster's security layer, refuses requests without
@@ -159,7 +159,7 @@ fn day_index(prefix: &str, time: &str) -> String {
 
 #[test]
 fn events_come_back_from_search_as_written() {
-    let url = server("opensearch");
+    let url = server("osmem");
     let dir = tempfile::tempdir().unwrap();
     let prefix = unique("rt");
     let client = client(
@@ -199,7 +199,7 @@ fn events_come_back_from_search_as_written() {
 
 #[test]
 fn the_index_template_is_installed_before_the_first_document() {
-    let url = server("opensearch");
+    let url = server("osmem");
     let dir = tempfile::tempdir().unwrap();
     let prefix = unique("tpl");
     let client = client(
@@ -267,7 +267,7 @@ fn ingest(client: &Client, events: &[Value]) {
 
 #[test]
 fn the_same_events_sent_twice_make_one_document_each() {
-    let url = server("opensearch");
+    let url = server("osmem");
     let dir = tempfile::tempdir().unwrap();
     let index = unique("dup");
     let client = client(dir.path(), vec![elk(&url, &index, json!({}))]);
@@ -296,7 +296,7 @@ fn the_same_events_sent_twice_make_one_document_each() {
 
 #[test]
 fn refused_documents_are_counted_with_the_servers_reason_and_the_rest_stored() {
-    let url = server("opensearch");
+    let url = server("osmem");
     let dir = tempfile::tempdir().unwrap();
     let index = unique("reject");
     // The plant's own mapping says a lot is a number.
@@ -457,7 +457,7 @@ impl Drop for Proxy {
 
 #[test]
 fn batches_are_cut_into_requests_under_max_bytes() {
-    let url = server("opensearch");
+    let url = server("osmem");
     let proxy = Proxy::start(&url, None);
     let dir = tempfile::tempdir().unwrap();
     let index = unique("split");
@@ -489,7 +489,7 @@ fn batches_are_cut_into_requests_under_max_bytes() {
 
 #[test]
 fn api_key_and_basic_credentials_are_sent_and_bad_ones_fail_with_the_servers_reason() {
-    let url = server("opensearch");
+    let url = server("osmem");
     let dir = tempfile::tempdir().unwrap();
 
     let key_proxy = Proxy::start(
@@ -565,7 +565,7 @@ fn api_key_and_basic_credentials_are_sent_and_bad_ones_fail_with_the_servers_rea
 #[test]
 fn an_outage_loses_nothing_and_doubles_nothing() {
     let dir = tempfile::tempdir().unwrap();
-    let es = PrivateServer::start("opensearch", &dir.path().join("es"));
+    let es = PrivateServer::start("osmem", &dir.path().join("es"));
     let index = unique("outage");
     let client = client(
         dir.path(),
@@ -614,7 +614,7 @@ fn a_request_over_the_servers_body_limit_is_halved_until_it_fits() {
     // A private instance, stopped at the end: osmem keeps what it stores in memory, and
     // this is more than a hundred megabytes.
     let dir = tempfile::tempdir().unwrap();
-    let es = PrivateServer::start("opensearch", dir.path());
+    let es = PrivateServer::start("osmem", dir.path());
     let url = es.address.clone();
     let index = unique("huge");
     let config = Config::from_json_str(

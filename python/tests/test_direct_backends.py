@@ -1,6 +1,6 @@
 """A Python app writing straight to a fab's monitoring system (mode B), through the same
 core as every other language: here Elasticsearch/OpenSearch's `_bulk`, against the real
-OpenSearch-compatible server the Rust tests use (scripts/servers/opensearch.sh)."""
+OpenSearch-compatible server the Rust tests use (scripts/servers/osmem.sh)."""
 
 from __future__ import annotations
 
@@ -20,10 +20,10 @@ SCRIPTS = Path(__file__).resolve().parents[2] / "scripts" / "servers"
 
 
 @pytest.fixture(scope="module")
-def opensearch() -> str:
+def osmem() -> str:
     # A server that cannot start fails the test: it is never skipped.
     done = subprocess.run(
-        ["bash", str(SCRIPTS / "opensearch.sh"), "start"],
+        ["bash", str(SCRIPTS / "osmem.sh"), "start"],
         capture_output=True,
         text=True,
         timeout=600,
@@ -46,11 +46,11 @@ def search(url: str, index: str) -> List[Dict[str, Any]]:
 
 
 def test_a_job_and_its_subjobs_land_in_elasticsearch_once_each(
-    tmp_path: Path, opensearch: str
+    tmp_path: Path, osmem: str
 ) -> None:
     index = f"pytest-{uuid.uuid4().hex[:12]}-%Y.%m.%d"
     config = config_in(
-        tmp_path, direct_backends=[{"type": "elk", "url": opensearch, "index": index}]
+        tmp_path, direct_backends=[{"type": "elk", "url": osmem, "index": index}]
     )
     client = wafermon.Client(config)
     with client.job("lot", key="LOT-7") as lot:
@@ -62,7 +62,7 @@ def test_a_job_and_its_subjobs_land_in_elasticsearch_once_each(
     backend = stats["backends"][0]
     assert backend["type"] == "elk"
     assert backend["failed"] == 0 and backend["queued"] == 0, stats
-    stored = search(opensearch, index.replace("%Y.%m.%d", "*"))
+    stored = search(osmem, index.replace("%Y.%m.%d", "*"))
     assert len(stored) == backend["sent"], stored
     # The document id is the event id: the idempotency key the backend relies on.
     assert all(doc["_id"] == doc["id"] for doc in stored)

@@ -6,8 +6,7 @@ use std::time::Duration;
 
 use criterion::{Criterion, Throughput};
 
-#[path = "../../tests/common/servers.rs"]
-mod servers;
+use wafermon_testkit::servers;
 
 /// `run(endpoint, spool, events)` delivers `events` events and returns the time it took;
 /// `what` names them in the first run's line (e.g. "events (2000 segments)").

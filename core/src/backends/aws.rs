@@ -71,7 +71,14 @@ pub fn region(config: &AwsConfig) -> String {
 /// `AWS_SESSION_TOKEN`. Without either, a config error naming both places.
 pub fn credentials(config: &AwsConfig) -> Result<Credentials> {
     let (key, secret, token) = match (&config.access_key_id, &config.secret_access_key) {
-        (Some(key), Some(secret)) => (key.clone(), secret.clone(), config.session_token.clone()),
+        (Some(key), Some(secret)) => (
+            key.expose().to_string(),
+            secret.expose().to_string(),
+            config
+                .session_token
+                .as_ref()
+                .map(|t| t.expose().to_string()),
+        ),
         _ => match (env("AWS_ACCESS_KEY_ID"), env("AWS_SECRET_ACCESS_KEY")) {
             (Some(key), Some(secret)) => (key, secret, env("AWS_SESSION_TOKEN")),
             (key, secret) => {

@@ -49,7 +49,10 @@ impl Endpoint {
         Ok(Endpoint {
             agent,
             url: config.url.clone(),
-            authorization: config.token.as_ref().map(|t| format!("Bearer {t}")),
+            authorization: config
+                .token
+                .as_ref()
+                .map(|t| format!("Bearer {}", t.expose())),
         })
     }
 

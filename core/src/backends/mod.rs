@@ -1,19 +1,22 @@
-//! Backends: one file each, one small trait. A backend only writes a batch and says how it
-//! went; retries, spooling and failover live in the pipeline.
+//! Backends: one folder per service (its writer, and its reader under feature "read"), one
+//! small trait. A backend only writes a batch and says how it went; retries, spooling and
+//! failover live in the pipeline.
 
 #[cfg(feature = "aws")]
 pub mod aws;
 #[cfg(feature = "cloudwatch")]
-mod cloudwatch;
+pub mod cloudwatch;
 #[cfg(feature = "elasticsearch")]
 pub mod elastic;
-mod filesystem;
+pub mod filesystem;
 #[cfg(feature = "http")]
 mod http;
 #[cfg(feature = "loki")]
 pub mod loki;
 #[cfg(feature = "http")]
 mod managed_api;
+#[cfg(feature = "read")]
+pub mod read;
 #[cfg(feature = "s3")]
 pub mod s3;
 #[cfg(feature = "http")]
@@ -133,8 +136,12 @@ impl fmt::Display for DeliveryError {
 
 /// A destination for batches of events. Called from one delivery thread at a time.
 pub trait Backend: Send {
-    /// Deliver the whole batch, or report why not. Partial success counts as failure of the
-    /// batch unless the backend is idempotent on event id (then a retry is harmless).
+    /// Deliver the batch and say what became of it: `Ok` when every event was delivered,
+    /// `Transient` when the whole batch should be retried, `Permanent` when the service
+    /// refused all of it, and `Partial` (positions in the batch) when a bulk service took some
+    /// events, refused some and asks to retry others: the lane then counts each event once
+    /// (`sent` or `failed`) and retries only the positions in `retry`, so a backend never
+    /// fails a whole batch for a few bad events.
     /// `batch.iter()` gives borrowed views; serializing the batch gives the JSON array.
     fn send(&mut self, batch: &Batch) -> Result<(), DeliveryError>;
 

@@ -39,7 +39,7 @@ impl Webhook {
         Ok(Webhook {
             endpoint: Endpoint::new(&config.http)?,
             headers,
-            secret: config.secret.map(String::into_bytes),
+            secret: config.secret.map(|s| s.expose().as_bytes().to_vec()),
             signature_header: config.signature_header,
         })
     }

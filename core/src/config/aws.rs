@@ -6,31 +6,20 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::load::from_value_at;
-use super::net::{base_url, default_retries, default_timeout, net, non_empty, redacted, NetConfig};
+use super::net::{base_url, default_retries, default_timeout, net, non_empty, NetConfig};
+use super::Secret;
 use crate::error::{Error, Result};
 
-#[derive(Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct AwsConfig {
     /// None: `AWS_REGION`, then `AWS_DEFAULT_REGION`, then us-east-1.
     pub region: Option<String>,
     /// An AWS-compatible endpoint (moto, SeaweedFS...); None: the AWS default.
     pub endpoint: Option<String>,
     /// None: `AWS_ACCESS_KEY_ID` / `AWS_SECRET_ACCESS_KEY` / `AWS_SESSION_TOKEN`.
-    pub access_key_id: Option<String>,
-    pub secret_access_key: Option<String>,
-    pub session_token: Option<String>,
-}
-
-impl std::fmt::Debug for AwsConfig {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AwsConfig")
-            .field("region", &self.region)
-            .field("endpoint", &self.endpoint)
-            .field("access_key_id", &self.access_key_id)
-            .field("secret_access_key", &redacted(&self.secret_access_key))
-            .field("session_token", &redacted(&self.session_token))
-            .finish()
-    }
+    pub access_key_id: Option<Secret>,
+    pub secret_access_key: Option<Secret>,
+    pub session_token: Option<Secret>,
 }
 
 /// The AWS keys every AWS backend takes, in one place.
@@ -46,9 +35,9 @@ const AWS_KEYS: &[&str] = &[
 struct RawAws {
     region: Option<String>,
     endpoint: Option<String>,
-    access_key_id: Option<String>,
-    secret_access_key: Option<String>,
-    session_token: Option<String>,
+    access_key_id: Option<Secret>,
+    secret_access_key: Option<Secret>,
+    session_token: Option<Secret>,
 }
 
 impl AwsConfig {

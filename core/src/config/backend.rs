@@ -14,7 +14,7 @@ use super::load::{duration_secs, from_value_at};
 use super::loki::{self, LokiConfig};
 use super::s3::{self, S3Config};
 use super::zabbix::{self, ZabbixConfig};
-use super::SidecarConfig;
+use super::{Secret, SidecarConfig};
 use crate::error::{Error, Result};
 use crate::event::Kind;
 
@@ -142,7 +142,7 @@ pub struct HttpConfig {
     /// Quick in-line attempts before the batch is parked in the spool for later.
     pub retries: u32,
     pub format: WireFormat,
-    pub token: Option<String>,
+    pub token: Option<Secret>,
     /// `source` of the managed_api envelope.
     pub source: String,
 }
@@ -152,7 +152,7 @@ pub struct WebhookConfig {
     pub http: HttpConfig,
     pub headers: BTreeMap<String, String>,
     /// HMAC-SHA256 key; when set every request carries the signature header.
-    pub secret: Option<String>,
+    pub secret: Option<Secret>,
     pub signature_header: String,
 }
 
@@ -269,11 +269,11 @@ struct RawHttp {
     retries: u32,
     #[serde(default = "default_json")]
     format: String,
-    token: Option<String>,
+    token: Option<Secret>,
     source: Option<String>,
     #[serde(default)]
     headers: BTreeMap<String, String>,
-    secret: Option<String>,
+    secret: Option<Secret>,
     signature_header: Option<String>,
 }
 
@@ -419,7 +419,7 @@ fn parse_http(kind: &str, raw: RawHttp, path: &str) -> Result<BackendKind> {
             ));
         }
     }
-    if raw.secret.as_deref() == Some("") {
+    if raw.secret.as_ref().is_some_and(Secret::is_empty) {
         return Err(Error::config(
             format!("{path}.secret"),
             "must not be empty (leave it out to send unsigned requests)",

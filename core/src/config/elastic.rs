@@ -5,28 +5,15 @@ use serde_json::Value;
 
 use super::load::from_value_at;
 use super::net::{base_url, default_retries, default_timeout, net, non_empty, NetConfig};
+use super::Secret;
 use crate::error::{Error, Result};
 
-#[derive(Clone, PartialEq)]
+/// Only the username shows in `{:?}`; the password and key are `Secret`s.
+#[derive(Debug, Clone, PartialEq)]
 pub enum ElasticAuth {
     None,
-    Basic { username: String, password: String },
-    ApiKey(String),
-}
-
-/// Never the password or key itself: configs end up in logs and panics.
-impl std::fmt::Debug for ElasticAuth {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            ElasticAuth::None => f.write_str("None"),
-            ElasticAuth::Basic { username, .. } => f
-                .debug_struct("Basic")
-                .field("username", username)
-                .field("password", &"<redacted>")
-                .finish(),
-            ElasticAuth::ApiKey(_) => f.write_str("ApiKey(<redacted>)"),
-        }
-    }
+    Basic { username: String, password: Secret },
+    ApiKey(Secret),
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -50,8 +37,8 @@ struct RawElastic {
     #[serde(default = "default_index")]
     index: String,
     username: Option<String>,
-    password: Option<String>,
-    api_key: Option<String>,
+    password: Option<Secret>,
+    api_key: Option<Secret>,
     #[serde(default = "default_max_bytes")]
     max_bytes: u64,
     #[serde(default)]
@@ -93,7 +80,13 @@ pub(crate) fn parse(value: Value, path: &str) -> Result<ElasticConfig> {
     let auth = match (raw.username, raw.password, raw.api_key) {
         (None, None, None) => ElasticAuth::None,
         (Some(username), Some(password), None) => ElasticAuth::Basic { username, password },
-        (None, None, Some(key)) => ElasticAuth::ApiKey(non_empty(key, &format!("{path}.api_key"))?),
+        (None, None, Some(key)) if key.expose().trim().is_empty() => {
+            return Err(Error::config(
+                format!("{path}.api_key"),
+                "must not be empty",
+            ))
+        }
+        (None, None, Some(key)) => ElasticAuth::ApiKey(key),
         (_, _, Some(_)) => {
             return Err(Error::config(
                 format!("{path}.api_key"),

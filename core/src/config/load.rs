@@ -10,7 +10,7 @@ use serde_json::{Map, Value};
 
 use super::backend::parse_backend;
 use super::{
-    AppConfig, BatchConfig, Config, FsyncPolicy, Mode, OnFull, QueueConfig, RetryConfig,
+    AppConfig, BatchConfig, Config, FsyncPolicy, Mode, OnFull, QueueConfig, RetryConfig, Secret,
     SidecarConfig, SpoolConfig, WireFormat,
 };
 use crate::error::{Error, Result};
@@ -77,7 +77,7 @@ struct RawSidecar {
     timeout: f64,
     retries: u32,
     format: String,
-    token: Option<String>,
+    token: Option<Secret>,
 }
 
 impl Default for RawSidecar {
@@ -160,33 +160,91 @@ impl Default for RawRetry {
     }
 }
 
-/// Deserialize `value` into `T`; errors carry `prefix` + the path inside `value`.
-pub(crate) fn from_value_at<T: DeserializeOwned>(value: Value, prefix: &str) -> Result<T> {
-    serde_path_to_error::deserialize(value).map_err(|e| {
-        let mut inner = e.path().to_string();
-        if inner == "." {
-            inner.clear();
+/// Deserialize `value` into `T`; errors carry `prefix` + the path inside `value`, as every
+/// config error of the core does. The hosts read their own config files with it too.
+pub fn from_value_at<T: DeserializeOwned>(value: Value, prefix: &str) -> Result<T> {
+    serde_path_to_error::deserialize(value).map_err(|e| path_error(e, prefix))
+}
+
+/// Like `from_value_at`, but every key serde refuses, not only the first: each refused key
+/// is left out and the rest read again, so a file with three mistakes shows three errors.
+/// Returns what the accepted keys make (None when even that fails, e.g. a required key is
+/// missing) and the errors; no errors means the value is the whole of `value`.
+pub fn from_value_at_all<T: DeserializeOwned>(
+    mut value: Value,
+    prefix: &str,
+) -> (Option<T>, Vec<Error>) {
+    let mut errors: Vec<Error> = Vec::new();
+    // Each round removes one key, so the rounds are bounded by the keys there are.
+    loop {
+        match serde_path_to_error::deserialize::<_, T>(value.clone()) {
+            Ok(parsed) => return (Some(parsed), errors),
+            Err(e) => {
+                let segments: Vec<serde_path_to_error::Segment> =
+                    e.path().iter().cloned().collect();
+                let error = path_error(e, prefix);
+                let repeated = errors.iter().any(|known| known.path() == error.path());
+                if !repeated {
+                    errors.push(error);
+                }
+                if repeated || !remove_at(&mut value, &segments) {
+                    return (None, errors);
+                }
+            }
         }
-        let message = e.into_inner().to_string();
-        // serde reports a missing field at its parent; the path should name the field.
-        if let Some(field) = message
-            .strip_prefix("missing field `")
-            .and_then(|rest| rest.strip_suffix('`'))
-        {
-            inner = if inner.is_empty() {
-                field.to_string()
-            } else {
-                format!("{inner}.{field}")
-            };
-        }
-        let path = match (prefix.is_empty(), inner.is_empty()) {
-            (true, _) => inner,
-            (false, true) => prefix.to_string(),
-            (false, false) if inner.starts_with('[') => format!("{prefix}{inner}"),
-            (false, false) => format!("{prefix}.{inner}"),
+    }
+}
+
+/// Remove the object key `segments` leads to; false when it names no object key.
+fn remove_at(value: &mut Value, segments: &[serde_path_to_error::Segment]) -> bool {
+    use serde_path_to_error::Segment;
+    let Some((last, parents)) = segments.split_last() else {
+        return false;
+    };
+    let mut node = value;
+    for segment in parents {
+        node = match (segment, node) {
+            (Segment::Map { key }, Value::Object(map)) => match map.get_mut(key) {
+                Some(child) => child,
+                None => return false,
+            },
+            (Segment::Seq { index }, Value::Array(items)) => match items.get_mut(*index) {
+                Some(child) => child,
+                None => return false,
+            },
+            _ => return false,
         };
-        Error::config(path, message)
-    })
+    }
+    match (last, node) {
+        (Segment::Map { key }, Value::Object(map)) => map.remove(key).is_some(),
+        _ => false,
+    }
+}
+
+fn path_error(e: serde_path_to_error::Error<serde_json::Error>, prefix: &str) -> Error {
+    let mut inner = e.path().to_string();
+    if inner == "." {
+        inner.clear();
+    }
+    let message = e.into_inner().to_string();
+    // serde reports a missing field at its parent; the path should name the field.
+    if let Some(field) = message
+        .strip_prefix("missing field `")
+        .and_then(|rest| rest.strip_suffix('`'))
+    {
+        inner = if inner.is_empty() {
+            field.to_string()
+        } else {
+            format!("{inner}.{field}")
+        };
+    }
+    let path = match (prefix.is_empty(), inner.is_empty()) {
+        (true, _) => inner,
+        (false, true) => prefix.to_string(),
+        (false, false) if inner.starts_with('[') => format!("{prefix}{inner}"),
+        (false, false) => format!("{prefix}.{inner}"),
+    };
+    Error::config(path, message)
 }
 
 pub(crate) fn duration_secs(secs: f64, path: &str) -> Result<Duration> {
@@ -531,6 +589,48 @@ mod tests {
         let err = env_layer(env).unwrap_err();
         assert_eq!(err.path(), Some("batch.max_events"));
         assert!(err.message().contains("WAFERMON_BATCH_MAX_EVENTS"));
+    }
+
+    #[test]
+    fn every_refused_key_is_reported_and_the_rest_still_read() {
+        #[derive(Deserialize, Debug)]
+        #[serde(deny_unknown_fields)]
+        struct Section {
+            port: Option<u16>,
+            name: Option<String>,
+        }
+        #[derive(Deserialize, Debug)]
+        #[serde(deny_unknown_fields)]
+        struct File {
+            section: Section,
+            count: Option<u32>,
+        }
+        let value = serde_json::json!({
+            "section": {"port": "x", "colour": 1, "name": "kept"},
+            "count": -1,
+            "extra": true
+        });
+        let (read, errors) = from_value_at_all::<File>(value, "top");
+        let paths: Vec<&str> = errors.iter().filter_map(|e| e.path()).collect();
+        assert_eq!(
+            paths,
+            [
+                "top.count",
+                "top.extra",
+                "top.section.colour",
+                "top.section.port"
+            ],
+            "{errors:?}"
+        );
+        let read = read.expect("what is left reads");
+        assert_eq!(read.section.name.as_deref(), Some("kept"));
+        assert_eq!((read.section.port, read.count), (None, None));
+
+        // A required key that is missing ends the search: nothing is left to read.
+        let (read, errors) = from_value_at_all::<File>(serde_json::json!({"count": "x"}), "");
+        assert!(read.is_none());
+        let paths: Vec<&str> = errors.iter().filter_map(|e| e.path()).collect();
+        assert_eq!(paths, ["count", "section"], "{errors:?}");
     }
 
     #[test]

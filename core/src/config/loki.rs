@@ -6,10 +6,11 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::load::from_value_at;
-use super::net::{base_url, default_retries, default_timeout, net, redacted, NetConfig};
+use super::net::{base_url, default_retries, default_timeout, net, NetConfig};
+use super::Secret;
 use crate::error::{Error, Result};
 
-#[derive(Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct LokiConfig {
     /// Base URL of Loki, no trailing slash; `endpoint` is appended.
     pub url: String,
@@ -23,27 +24,11 @@ pub struct LokiConfig {
     /// `X-Scope-OrgID` for multi-tenant Loki.
     pub tenant: Option<String>,
     pub username: Option<String>,
-    pub password: Option<String>,
-    pub token: Option<String>,
+    pub password: Option<Secret>,
+    pub token: Option<Secret>,
     /// Upper bound of one push request body.
     pub max_bytes: usize,
     pub net: NetConfig,
-}
-
-impl std::fmt::Debug for LokiConfig {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("LokiConfig")
-            .field("url", &self.url)
-            .field("endpoint", &self.endpoint)
-            .field("labels", &self.labels)
-            .field("tenant", &self.tenant)
-            .field("username", &self.username)
-            .field("password", &redacted(&self.password))
-            .field("token", &redacted(&self.token))
-            .field("max_bytes", &self.max_bytes)
-            .field("net", &self.net)
-            .finish()
-    }
 }
 
 #[derive(Deserialize)]
@@ -56,8 +41,8 @@ struct RawLoki {
     labels: BTreeMap<String, String>,
     tenant: Option<String>,
     username: Option<String>,
-    password: Option<String>,
-    token: Option<String>,
+    password: Option<Secret>,
+    token: Option<Secret>,
     #[serde(default = "default_max_bytes")]
     max_bytes: u64,
     #[serde(default = "default_timeout")]

@@ -11,6 +11,7 @@ mod load;
 mod loki;
 mod net;
 mod s3;
+mod secret;
 mod zabbix;
 
 use std::path::PathBuf;
@@ -22,10 +23,11 @@ pub use self::backend::{
     WireFormat,
 };
 pub use self::elastic::{ElasticAuth, ElasticConfig};
-pub use self::load::ENV_VARS;
+pub use self::load::{from_value_at, from_value_at_all, ENV_VARS};
 pub use self::loki::LokiConfig;
 pub use self::net::NetConfig;
 pub use self::s3::{Compression, S3Config};
+pub use self::secret::{Secret, REDACTED};
 pub use self::zabbix::{ItemSource, ZabbixConfig, DEFAULT_ITEMS as ZABBIX_DEFAULT_ITEMS};
 
 /// Where events go: through a local sidecar, or straight to the configured backends.
@@ -71,7 +73,7 @@ pub struct SidecarConfig {
     pub timeout: Duration,
     pub retries: u32,
     pub format: WireFormat,
-    pub token: Option<String>,
+    pub token: Option<Secret>,
 }
 
 #[derive(Debug, Clone, PartialEq)]

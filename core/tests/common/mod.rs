@@ -2,12 +2,9 @@
 //! filesystem backend wrote.
 #![allow(dead_code)]
 
-mod json;
-pub mod servers;
-
-// Not every test binary compares JSON.
+// Not every test binary uses each of these.
 #[allow(unused_imports)]
-pub use json::same_json;
+pub use wafermon_testkit::{load_json, same_json, schema_validator, servers};
 
 use std::path::{Path, PathBuf};
 
@@ -15,18 +12,6 @@ use serde_json::{json, Value};
 
 pub fn core_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-pub fn load_json(path: &Path) -> Value {
-    let text = std::fs::read_to_string(path)
-        .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
-    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{} is not JSON: {e}", path.display()))
-}
-
-pub fn schema_validator(name: &str) -> jsonschema::Validator {
-    let schema = load_json(&core_dir().join("schema").join(name));
-    jsonschema::validator_for(&schema)
-        .unwrap_or_else(|e| panic!("{name} is not a valid schema: {e}"))
 }
 
 /// A config writing JSONL under `dir/data` with its spool under `dir/spool`, merged with

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::Deserialize;
+use wafermon::config::Secret;
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:18000";
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://./wafermon-data/gateway.sqlite3";
@@ -22,13 +23,19 @@ pub const MANAGED_SOURCE: &str = "managed";
 struct FileConfig {
     listen: Option<String>,
     database_url: Option<String>,
-    ingest_token: Option<String>,
-    read_token: Option<String>,
+    ingest_token: Option<Secret>,
+    read_token: Option<Secret>,
     /// Serve without tokens on an address other than loopback (behind a trusted proxy).
     #[serde(default)]
     allow_unauthenticated: bool,
     max_body_bytes: Option<usize>,
     request_timeout_s: Option<u64>,
+    /// The longest a request head may take (seconds).
+    header_read_timeout_s: Option<f64>,
+    /// How long a keep-alive connection may wait for its next request (seconds).
+    idle_timeout_s: Option<f64>,
+    /// Connections open at once (default: half the open-file limit, at most 1024).
+    max_connections: Option<usize>,
     retention_days: Option<u32>,
     /// How long a read of an external source is reused (0: never).
     external_cache_ttl_s: Option<f64>,
@@ -66,7 +73,7 @@ pub enum SourceConfig {
     /// password or api_token, host, items, timeout_s).
     Zabbix {
         name: String,
-        source: crate::external::zabbix::ZabbixSource,
+        source: wafermon::backends::zabbix::read::ZabbixSource,
     },
 }
 
@@ -95,10 +102,13 @@ impl SourceConfig {
 pub struct GatewayConfig {
     pub listen: SocketAddr,
     pub database_url: String,
-    pub ingest_token: Option<String>,
-    pub read_token: Option<String>,
+    pub ingest_token: Option<Secret>,
+    pub read_token: Option<Secret>,
     pub max_body_bytes: usize,
     pub request_timeout: Duration,
+    pub connections: wafermon_hostkit::ConnectionLimits,
+    /// Why `max_connections` was lowered, for the log.
+    pub connections_note: Option<String>,
     pub retention_days: Option<u32>,
     pub external_cache_ttl: Duration,
     pub external_cache_entries: usize,
@@ -112,52 +122,100 @@ pub struct Overrides {
     pub database_url: Option<String>,
 }
 
+/// One configuration problem: `invalid config at <JSON path>: <message>`, as the core's.
+pub type ConfigError = wafermon::Error;
+
+fn problem(path: impl Into<String>, message: impl Into<String>) -> ConfigError {
+    wafermon::Error::config(path, message)
+}
+
 /// Build the configuration; `Err` lists every problem found, each with its path.
-pub fn load(path: Option<&Path>, overrides: Overrides) -> Result<GatewayConfig, Vec<String>> {
-    let file = match path {
+pub fn load(path: Option<&Path>, overrides: Overrides) -> Result<GatewayConfig, Vec<ConfigError>> {
+    let (file, mut errors) = match path {
         Some(p) => read_file(p)?,
-        None => FileConfig::default(),
+        None => (FileConfig::default(), Vec::new()),
     };
-    let mut errors = Vec::new();
     let listen = match (overrides.listen, &file.listen) {
         (Some(addr), _) => addr,
         (None, Some(text)) => text.parse().unwrap_or_else(|_| {
-            errors.push(format!("listen: '{text}' is not HOST:PORT"));
+            errors.push(problem("listen", format!("'{text}' is not HOST:PORT")));
             default_listen()
         }),
         (None, None) => default_listen(),
     };
-    let env_token = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+    let env_token = |name: &str| {
+        std::env::var(name)
+            .ok()
+            .filter(|v| !v.is_empty())
+            .map(Secret::from)
+    };
     let ingest_token = env_token("WAFERMON_GATEWAY_INGEST_TOKEN").or(file.ingest_token);
     let read_token = env_token("WAFERMON_GATEWAY_READ_TOKEN").or(file.read_token);
     for (field, token) in [("ingest_token", &ingest_token), ("read_token", &read_token)] {
-        if token.as_deref().is_some_and(|t| t.trim().is_empty()) {
-            errors.push(format!("{field}: must not be blank"));
+        if token.as_ref().is_some_and(|t| t.expose().trim().is_empty()) {
+            errors.push(problem(field, "must not be blank"));
         }
     }
     if !listen.ip().is_loopback()
         && !file.allow_unauthenticated
         && (ingest_token.is_none() || read_token.is_none())
     {
-        errors.push(format!(
-            "listen: {listen} is reachable from other hosts, so ingest_token and read_token \
-             are required (or set allow_unauthenticated: true behind a trusted proxy)"
+        errors.push(problem(
+            "listen",
+            format!(
+                "{listen} is reachable from other hosts, so ingest_token and read_token are \
+                 required (or set allow_unauthenticated: true behind a trusted proxy)"
+            ),
         ));
     }
     let max_body_bytes = file.max_body_bytes.unwrap_or(DEFAULT_MAX_BODY_BYTES);
     if max_body_bytes < 1024 {
-        errors.push("max_body_bytes: must be at least 1024".into());
+        errors.push(problem("max_body_bytes", "must be at least 1024"));
     }
     let timeout_s = file.request_timeout_s.unwrap_or(DEFAULT_REQUEST_TIMEOUT_S);
     if timeout_s == 0 {
-        errors.push("request_timeout_s: must be at least 1".into());
+        errors.push(problem("request_timeout_s", "must be at least 1"));
+    }
+    let mut connections = wafermon_hostkit::ConnectionLimits::default();
+    for (field, value, into) in [
+        (
+            "header_read_timeout_s",
+            file.header_read_timeout_s,
+            &mut connections.header_read_timeout,
+        ),
+        (
+            "idle_timeout_s",
+            file.idle_timeout_s,
+            &mut connections.idle_timeout,
+        ),
+    ] {
+        match value {
+            None => {}
+            Some(s) if s > 0.0 && s <= 86_400.0 => *into = Duration::from_secs_f64(s),
+            Some(_) => errors.push(problem(field, "must be above 0 and at most 86400 seconds")),
+        }
+    }
+    let mut connections_note = None;
+    match file.max_connections {
+        None => {}
+        Some(0) => errors.push(problem("max_connections", "must be at least 1")),
+        Some(n) => match wafermon_hostkit::fit_max_connections(n) {
+            Ok(n) => connections.max_connections = n,
+            Err((n, why)) => {
+                connections.max_connections = n;
+                connections_note = Some(why);
+            }
+        },
     }
     if file.retention_days == Some(0) {
-        errors.push("retention_days: must be at least 1 (leave it out to keep everything)".into());
+        errors.push(problem(
+            "retention_days",
+            "must be at least 1 (leave it out to keep everything)",
+        ));
     }
     let cache_ttl_s = file.external_cache_ttl_s.unwrap_or(DEFAULT_CACHE_TTL_S);
     if !cache_ttl_s.is_finite() || !(0.0..=3600.0).contains(&cache_ttl_s) {
-        errors.push("external_cache_ttl_s: must be 0 to 3600 seconds".into());
+        errors.push(problem("external_cache_ttl_s", "must be 0 to 3600 seconds"));
     }
     let sources = sources(&file.sources, &mut errors);
     let database_url = overrides
@@ -165,7 +223,7 @@ pub fn load(path: Option<&Path>, overrides: Overrides) -> Result<GatewayConfig, 
         .or(file.database_url)
         .unwrap_or_else(|| DEFAULT_DATABASE_URL.to_string());
     if let Err(e) = crate::store::check_url(&database_url) {
-        errors.push(format!("database_url: {e}"));
+        errors.push(problem("database_url", e));
     }
     if !errors.is_empty() {
         return Err(errors);
@@ -177,6 +235,8 @@ pub fn load(path: Option<&Path>, overrides: Overrides) -> Result<GatewayConfig, 
         read_token,
         max_body_bytes,
         request_timeout: Duration::from_secs(timeout_s),
+        connections,
+        connections_note,
         retention_days: file.retention_days,
         external_cache_ttl: Duration::from_secs_f64(cache_ttl_s.clamp(0.0, 3600.0)),
         external_cache_entries: file.external_cache_entries.unwrap_or(DEFAULT_CACHE_ENTRIES),
@@ -190,18 +250,25 @@ fn default_listen() -> SocketAddr {
         .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 18000)))
 }
 
-fn read_file(path: &Path) -> Result<FileConfig, Vec<String>> {
+/// The file's keys, and every key serde refused (left out, so the checks of `load` still
+/// run on the rest and a file shows all its mistakes at once).
+fn read_file(path: &Path) -> Result<(FileConfig, Vec<ConfigError>), Vec<ConfigError>> {
     let text = std::fs::read_to_string(path)
-        .map_err(|e| vec![format!("cannot read {}: {e}", path.display())])?;
-    let mut de = serde_json::Deserializer::from_str(&text);
-    serde_path_to_error::deserialize(&mut de).map_err(|e| {
-        let at = e.path().to_string();
-        let at = if at == "." { String::new() } else { at };
-        vec![format!("{at}: {}", e.inner())]
-    })
+        .map_err(|e| vec![problem("", format!("cannot read {}: {e}", path.display()))])?;
+    let value: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
+        vec![problem(
+            "",
+            format!("{} is not valid JSON: {e}", path.display()),
+        )]
+    })?;
+    if !value.is_object() {
+        return Err(vec![problem("", "the configuration must be a JSON object")]);
+    }
+    let (file, errors) = wafermon::config::from_value_at_all::<FileConfig>(value, "");
+    Ok((file.unwrap_or_default(), errors))
 }
 
-fn sources(raw: &[serde_json::Value], errors: &mut Vec<String>) -> Vec<SourceConfig> {
+fn sources(raw: &[serde_json::Value], errors: &mut Vec<ConfigError>) -> Vec<SourceConfig> {
     let mut out: Vec<SourceConfig> = Vec::new();
     for (i, value) in raw.iter().enumerate() {
         let at = format!("sources[{i}]");
@@ -212,7 +279,7 @@ fn sources(raw: &[serde_json::Value], errors: &mut Vec<String>) -> Vec<SourceCon
             } else {
                 "type"
             };
-            errors.push(format!("{at}.{missing}: is required (a string)"));
+            errors.push(problem(format!("{at}.{missing}"), "is required (a string)"));
             continue;
         };
         let s = NameAndType { name, kind };
@@ -222,41 +289,37 @@ fn sources(raw: &[serde_json::Value], errors: &mut Vec<String>) -> Vec<SourceCon
                 .chars()
                 .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
         if !valid_name {
-            errors.push(format!(
-                "{at}.name: '{}' must be 1-64 letters, digits, '-', '_' or '.'",
-                s.name
+            errors.push(problem(
+                format!("{at}.name"),
+                format!("'{}' must be 1-64 letters, digits, '-', '_' or '.'", s.name),
             ));
             continue;
         }
         if s.name == MANAGED_SOURCE {
-            errors.push(format!(
-                "{at}.name: '{MANAGED_SOURCE}' is the gateway's own store"
+            errors.push(problem(
+                format!("{at}.name"),
+                format!("'{MANAGED_SOURCE}' is the gateway's own store"),
             ));
             continue;
         }
         if out.iter().any(|o| o.name() == s.name) {
-            errors.push(format!("{at}.name: '{}' is used twice", s.name));
+            errors.push(problem(
+                format!("{at}.name"),
+                format!("'{}' is used twice", s.name),
+            ));
             continue;
         }
         match s.kind {
             "filesystem" => {
-                match serde_path_to_error::deserialize::<_, FilesystemSource>(value.clone()) {
+                match wafermon::config::from_value_at::<FilesystemSource>(value.clone(), &at) {
                     Ok(fs) => out.push(SourceConfig::Filesystem {
                         name: fs.name,
                         path: fs.path,
                     }),
-                    Err(e) => {
-                        let inner = e.inner().to_string();
-                        // serde names a missing key in its message, not its path.
-                        let key = inner
-                            .strip_prefix("missing field `")
-                            .and_then(|r| r.strip_suffix('`'))
-                            .map_or_else(|| e.path().to_string(), str::to_string);
-                        errors.push(format!("{at}.{key}: {inner}"))
-                    }
+                    Err(e) => errors.push(e),
                 }
             }
-            "zabbix" => match crate::external::zabbix::ZabbixSource::parse(value, &at) {
+            "zabbix" => match wafermon::backends::zabbix::read::ZabbixSource::parse(value, &at) {
                 Ok(source) => out.push(SourceConfig::Zabbix {
                     name: s.name.to_string(),
                     source,
@@ -273,12 +336,15 @@ fn sources(raw: &[serde_json::Value], errors: &mut Vec<String>) -> Vec<SourceCon
                         name: s.name.to_string(),
                         kind: backend.kind,
                     }),
-                    Err(e) => errors.push(format!("{}: {}", e.path().unwrap_or(&at), e.message())),
+                    Err(e) => errors.push(e),
                 }
             }
-            other => errors.push(format!(
-                "{at}.type: unknown source type '{other}' (supported: filesystem, zabbix, {})",
-                BACKEND_SOURCES.join(", ")
+            other => errors.push(problem(
+                format!("{at}.type"),
+                format!(
+                    "unknown source type '{other}' (supported: filesystem, zabbix, {})",
+                    BACKEND_SOURCES.join(", ")
+                ),
             )),
         }
     }
@@ -294,11 +360,17 @@ struct NameAndType<'a> {
 mod tests {
     use super::*;
 
+    /// The errors as `path: message`.
     fn with_file(json: &str) -> Result<GatewayConfig, Vec<String>> {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("gateway.json");
         std::fs::write(&path, json).unwrap();
-        load(Some(&path), Overrides::default())
+        load(Some(&path), Overrides::default()).map_err(|errors| {
+            errors
+                .iter()
+                .map(|e| format!("{}: {}", e.path().unwrap_or_default(), e.message()))
+                .collect()
+        })
     }
 
     #[test]

@@ -44,7 +44,13 @@ pub async fn run(config: GatewayConfig, demo: bool) -> Result<(), String> {
     let app = api::router(state, &config);
     // The line posts to this listener: requests wait in its backlog until serving starts.
     let line = if demo {
-        Some(crate::demo::start(addr, config.ingest_token.as_deref())?)
+        Some(crate::demo::start(
+            addr,
+            config
+                .ingest_token
+                .as_ref()
+                .map(wafermon::config::Secret::expose),
+        )?)
     } else {
         None
     };
@@ -66,11 +72,20 @@ pub async fn run(config: GatewayConfig, demo: bool) -> Result<(), String> {
     let _ = stdout.flush();
     drop(stdout);
 
+    if let Some(note) = &config.connections_note {
+        eprintln!("wafermon-gateway: {note}");
+    }
     let mut until_stopped = stopped.clone();
-    let server = axum::serve(listener, app).with_graceful_shutdown(async move {
-        let _ = until_stopped.wait_for(|s| *s).await;
-    });
-    let server = tokio::spawn(async move { server.await });
+    let server = wafermon_hostkit::serve(
+        "wafermon-gateway",
+        listener,
+        app,
+        config.connections,
+        async move {
+            let _ = until_stopped.wait_for(|s| *s).await;
+        },
+    );
+    let server = tokio::spawn(server);
     let name = signals.next().await;
     eprintln!("wafermon-gateway: {name}, shutting down");
     if let Some(line) = line {

@@ -1,5 +1,5 @@
 //! An `elk` source: events written by the core's elk backend to a real OpenSearch-compatible
-//! server (osmem-server, scripts/servers/opensearch.sh) are read back through the gateway's
+//! server (osmem-server, scripts/servers/osmem.sh) are read back through the gateway's
 //! external query and unified view.
 
 mod common;
@@ -98,7 +98,7 @@ fn elastic_source_with_the_index_template() {
 }
 
 fn read_back(template: bool) {
-    let url = server("opensearch");
+    let url = server("osmem");
     let files = tempfile::tempdir().unwrap();
     let db = tempfile::tempdir().unwrap();
     let index = format!(
@@ -230,7 +230,7 @@ fn read_back(template: bool) {
 
 #[test]
 fn many_pages_come_back_in_order() {
-    let url = server("opensearch");
+    let url = server("osmem");
     let files = tempfile::tempdir().unwrap();
     let db = tempfile::tempdir().unwrap();
     let index = unique_index("pages");

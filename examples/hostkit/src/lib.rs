@@ -1,6 +1,16 @@
 //! The HTTP edge the wafermon hosts (sidecar and gateway) share, so both answer the same way:
 //! request bodies as JSON or MessagePack, bearer tokens compared in constant time, one JSON
-//! error shape that names the offending field, and the shutdown signals.
+//! error shape that names the offending field (also for rejected query strings, paths and
+//! JSON bodies: `extract`), the shutdown signals, and serving connections
+//! within timeouts and a cap (`serve`).
+
+pub mod extract;
+mod serve;
+
+pub use serve::{
+    default_max_connections, fit_max_connections, serve, ConnectionLimits,
+    DEFAULT_HEADER_READ_TIMEOUT_S, DEFAULT_IDLE_TIMEOUT_S, DEFAULT_MAX_CONNECTIONS,
+};
 
 mod encoding;
 pub mod events;

@@ -1,13 +1,18 @@
-//! The sidecar's configuration file: `ingest`, `backends`, `spool`, `app`. Every error names
-//! its JSON path. The core `Config` is built by mapping these keys onto the core's schema
-//! (`backends` -> `direct_backends`, `ingest.max_batch_size` -> `batch.max_events`, ...), and
-//! the paths of the core's errors are translated back into the sidecar's terms.
+//! The sidecar's configuration file (core/schema/sidecar.v1.schema.json): `ingest`,
+//! `backends`, `spool`, `app`, read with serde into the types below. Every error names its
+//! JSON path, and every error of a file is reported, not only the first. `backends` are the
+//! core's own backend entries, checked by the core: the core `Config` is built by mapping
+//! these keys onto the core's schema (`backends` -> `direct_backends`,
+//! `ingest.max_batch_size` -> `batch.max_events`, ...), and the paths of the core's errors
+//! are translated back into the sidecar's terms (`backends[1].url`).
 
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
 
+use serde::Deserialize;
 use serde_json::{json, Map, Value};
+use wafermon::config::{from_value_at_all, Secret};
 
 /// One configuration problem, at a JSON path of the sidecar's config file.
 #[derive(Debug, Clone, PartialEq)]
@@ -25,6 +30,12 @@ impl ConfigError {
     }
 }
 
+impl From<wafermon::Error> for ConfigError {
+    fn from(e: wafermon::Error) -> Self {
+        ConfigError::new(translate_path(e.path().unwrap_or_default()), e.message())
+    }
+}
+
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.path.is_empty() {
@@ -35,12 +46,96 @@ impl fmt::Display for ConfigError {
     }
 }
 
+/// The file as written.
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct FileConfig {
+    pub ingest: IngestSection,
+    /// Entries of the core's `direct_backends[]`, checked by the core.
+    pub backends: Option<Vec<Value>>,
+    pub spool: SpoolSection,
+    pub app: AppSection,
+}
+
+/// Where and how the sidecar takes events in.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct IngestSection {
+    pub host: IpAddr,
+    pub port: u16,
+    /// The core's `batch.max_events`.
+    pub max_batch_size: Option<u64>,
+    pub max_body_bytes: u64,
+    /// The core's `batch.flush_interval`, in seconds.
+    pub flush_interval: Option<f64>,
+    /// Bearer token the ingest routes require; null: none.
+    pub token: Option<Secret>,
+    /// Seconds a request head may take to arrive (hostkit's default when absent).
+    pub header_read_timeout_s: Option<f64>,
+    /// Seconds a kept-alive connection may wait for its next request.
+    pub idle_timeout_s: Option<f64>,
+    /// Connections open at once; lowered to what the open-file limit allows.
+    pub max_connections: Option<u64>,
+}
+
+impl Default for IngestSection {
+    fn default() -> Self {
+        IngestSection {
+            host: IpAddr::from([127, 0, 0, 1]),
+            port: DEFAULT_PORT,
+            max_batch_size: None,
+            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            flush_interval: None,
+            token: None,
+            header_read_timeout_s: None,
+            idle_timeout_s: None,
+            max_connections: None,
+        }
+    }
+}
+
+/// The core's `spool`, except that it cannot be disabled.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SpoolSection {
+    pub enabled: bool,
+    pub path: String,
+    pub max_size_mb: f64,
+    pub fsync: Option<String>,
+}
+
+impl Default for SpoolSection {
+    fn default() -> Self {
+        SpoolSection {
+            enabled: true,
+            path: "./wafermon-sidecar/spool".into(),
+            max_size_mb: 1024.0,
+            fsync: None,
+        }
+    }
+}
+
+/// The core's `app`; the name defaults to `wafermon-sidecar`.
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct AppSection {
+    pub name: Option<String>,
+    pub version: Option<String>,
+    pub site_id: Option<String>,
+    pub instance_id: Option<String>,
+}
+
 /// Everything the sidecar itself needs, plus the core's configuration.
 #[derive(Debug, Clone)]
 pub struct SidecarConfig {
     pub listen: SocketAddr,
     pub max_body_bytes: usize,
-    pub token: Option<String>,
+    pub token: Option<Secret>,
+    /// Header-read and idle timeouts, connection cap (`ingest.*_timeout_s`,
+    /// `ingest.max_connections`).
+    pub connections: wafermon_hostkit::ConnectionLimits,
+    /// Why `max_connections` was lowered, for the log.
+    pub connections_note: Option<String>,
     pub core: wafermon::Config,
 }
 
@@ -66,194 +161,147 @@ pub fn load(path: &Path) -> Result<SidecarConfig, Vec<ConfigError>> {
 
 /// Validate a config object; on failure, every problem found.
 pub fn from_value(value: &Value) -> Result<SidecarConfig, Vec<ConfigError>> {
-    let mut errors = Vec::new();
-    let Some(root) = value.as_object() else {
+    if !value.is_object() {
         return Err(vec![ConfigError::new(
             "",
             "the configuration must be a JSON object",
         )]);
-    };
-    unknown_keys(
-        root,
-        "",
-        &["ingest", "backends", "spool", "app"],
-        &mut errors,
-    );
-
-    // The core's configuration, filled with what validated here.
-    let mut core = Map::new();
-    core.insert("mode".into(), json!("direct"));
-    let mut batch = Map::new();
-    let mut queue = Map::new();
-    queue.insert("on_full".into(), json!("spill"));
-
-    // ingest
-    let ingest = section(root, "ingest", &mut errors);
-    unknown_keys(
-        &ingest,
-        "ingest",
-        &[
-            "port",
-            "host",
-            "max_batch_size",
-            "max_body_bytes",
-            "flush_interval",
-            "token",
-        ],
-        &mut errors,
-    );
-    let port = match ingest.get("port") {
-        None => Some(DEFAULT_PORT),
-        Some(v) => match v.as_u64().and_then(|n| u16::try_from(n).ok()) {
-            Some(p) => Some(p),
-            None => {
-                errors.push(ConfigError::new(
-                    "ingest.port",
-                    format!("must be a port number from 0 to 65535, got {v}"),
-                ));
-                None
-            }
-        },
-    };
-    let host = match ingest.get("host") {
-        None => Some(IpAddr::from([127, 0, 0, 1])),
-        Some(Value::String(s)) => match s.parse::<IpAddr>() {
-            Ok(ip) => Some(ip),
-            Err(_) => {
-                errors.push(ConfigError::new(
-                    "ingest.host",
-                    format!("'{s}' is not an IP address"),
-                ));
-                None
-            }
-        },
-        Some(v) => {
-            errors.push(type_error("ingest.host", "a string", v));
-            None
-        }
-    };
-    if let Some(v) = ingest.get("max_batch_size") {
-        match v.as_u64() {
-            Some(n) => {
-                batch.insert("max_events".into(), json!(n));
-            }
-            None => errors.push(type_error("ingest.max_batch_size", "a whole number", v)),
-        }
     }
-    let max_body_bytes = match ingest.get("max_body_bytes") {
-        None => Some(DEFAULT_MAX_BODY_BYTES),
-        Some(v) => match v.as_u64() {
-            Some(0) => {
-                errors.push(ConfigError::new(
-                    "ingest.max_body_bytes",
-                    "must be at least 1",
-                ));
-                None
-            }
-            Some(n) => Some(n),
-            None => {
-                errors.push(type_error("ingest.max_body_bytes", "a whole number", v));
-                None
-            }
-        },
-    };
-    if let Some(v) = ingest.get("flush_interval") {
-        match v.as_f64() {
-            Some(_) => {
-                batch.insert("flush_interval".into(), v.clone());
-            }
-            None => errors.push(type_error("ingest.flush_interval", "a number", v)),
-        }
+    // Keys serde refuses are left out of what follows (defaults stand in), so the checks
+    // below still run on the rest and a file shows all its mistakes at once.
+    let (file, errors) = from_value_at_all::<FileConfig>(value.clone(), "");
+    let mut errors: Vec<ConfigError> = errors.into_iter().map(ConfigError::from).collect();
+    let file = file.unwrap_or_default();
+    let ingest = &file.ingest;
+    if ingest.max_body_bytes == 0 {
+        errors.push(ConfigError::new(
+            "ingest.max_body_bytes",
+            "must be at least 1",
+        ));
     }
-    let token = match ingest.get("token") {
-        None | Some(Value::Null) => None,
-        Some(Value::String(s)) if s.is_empty() => {
-            errors.push(ConfigError::new(
-                "ingest.token",
-                "must not be empty (use null for no token)",
-            ));
-            None
-        }
-        Some(Value::String(s)) => Some(s.clone()),
-        Some(v) => {
-            errors.push(type_error("ingest.token", "a string or null", v));
-            None
-        }
-    };
-
-    // backends: exactly the core's direct_backends entries.
-    match root.get("backends") {
-        None => {}
-        Some(Value::Array(items)) => {
-            core.insert("direct_backends".into(), Value::Array(items.clone()));
-        }
-        Some(v) => errors.push(type_error("backends", "an array", v)),
+    if ingest.token.as_ref().is_some_and(Secret::is_empty) {
+        errors.push(ConfigError::new(
+            "ingest.token",
+            "must not be empty (use null for no token)",
+        ));
     }
-
-    // spool
-    let spool_in = section(root, "spool", &mut errors);
-    unknown_keys(
-        &spool_in,
-        "spool",
-        &["enabled", "path", "max_size_mb", "fsync"],
-        &mut errors,
-    );
-    match spool_in.get("enabled") {
-        None | Some(Value::Bool(true)) => {}
-        Some(Value::Bool(false)) => errors.push(ConfigError::new(
+    let (connections, connections_note) = connection_limits(ingest, &mut errors);
+    if !file.spool.enabled {
+        errors.push(ConfigError::new(
             "spool.enabled",
             "the sidecar acknowledges events only once they are in its spool, so the spool \
              cannot be disabled",
-        )),
-        Some(v) => errors.push(type_error("spool.enabled", "a boolean", v)),
+        ));
     }
-    let mut spool = Map::new();
-    spool.insert("path".into(), json!("./wafermon-sidecar/spool"));
-    spool.insert("max_size_mb".into(), json!(1024));
-    for key in ["path", "max_size_mb", "fsync"] {
-        if let Some(v) = spool_in.get(key) {
-            spool.insert(key.into(), v.clone());
-        }
-    }
-
-    // app
-    let app_in = section(root, "app", &mut errors);
-    unknown_keys(
-        &app_in,
-        "app",
-        &["name", "version", "site_id", "instance_id"],
-        &mut errors,
-    );
-    let mut app = app_in.clone();
-    app.entry("name")
-        .or_insert_with(|| json!("wafermon-sidecar"));
-
-    core.insert("app".into(), Value::Object(app));
-    core.insert("batch".into(), Value::Object(batch));
-    core.insert("queue".into(), Value::Object(queue));
-    core.insert("spool".into(), Value::Object(spool));
-
-    let core = match wafermon::Config::from_value(Value::Object(core)) {
-        Ok(c) => Some(c),
+    let core = match wafermon::Config::from_value(core_value(&file)) {
+        Ok(core) => Some(core),
         Err(e) => {
-            let path = translate_path(e.path().unwrap_or_default());
-            // A type error the checks above already reported is not repeated.
-            if !errors.iter().any(|known| known.path == path) {
-                errors.push(ConfigError::new(path, e.message()));
+            let e = ConfigError::from(e);
+            // A key serde already refused is not reported twice.
+            if !errors.iter().any(|known| known.path == e.path) {
+                errors.push(e);
             }
             None
         }
     };
-
-    match (errors.is_empty(), core, host, port, max_body_bytes) {
-        (true, Some(core), Some(host), Some(port), Some(max_body)) => Ok(SidecarConfig {
-            listen: SocketAddr::new(host, port),
-            max_body_bytes: usize::try_from(max_body).unwrap_or(usize::MAX),
-            token,
+    match core {
+        Some(core) if errors.is_empty() => Ok(SidecarConfig {
+            listen: SocketAddr::new(file.ingest.host, file.ingest.port),
+            max_body_bytes: usize::try_from(file.ingest.max_body_bytes).unwrap_or(usize::MAX),
+            token: file.ingest.token,
+            connections,
+            connections_note,
             core,
         }),
-        _ => Err(errors),
+        _ => {
+            // In file order as far as a reader cares: by path.
+            errors.sort_by(|a, b| a.path.cmp(&b.path));
+            Err(errors)
+        }
     }
+}
+
+/// `ingest.header_read_timeout_s`, `ingest.idle_timeout_s` (seconds, fractions allowed) and
+/// `ingest.max_connections`; a cap above what the open-file limit allows is lowered, with a
+/// note.
+fn connection_limits(
+    ingest: &IngestSection,
+    errors: &mut Vec<ConfigError>,
+) -> (wafermon_hostkit::ConnectionLimits, Option<String>) {
+    let mut limits = wafermon_hostkit::ConnectionLimits::default();
+    let mut seconds = |key: &str, value: Option<f64>, into: &mut std::time::Duration| match value {
+        None => {}
+        Some(s) if s > 0.0 && s <= 86_400.0 => *into = std::time::Duration::from_secs_f64(s),
+        Some(s) => errors.push(ConfigError::new(
+            format!("ingest.{key}"),
+            format!("must be a number of seconds above 0, at most 86400, got {s}"),
+        )),
+    };
+    seconds(
+        "header_read_timeout_s",
+        ingest.header_read_timeout_s,
+        &mut limits.header_read_timeout,
+    );
+    seconds(
+        "idle_timeout_s",
+        ingest.idle_timeout_s,
+        &mut limits.idle_timeout,
+    );
+    let mut note = None;
+    if let Some(v) = ingest.max_connections {
+        match usize::try_from(v) {
+            Ok(n) if n >= 1 => match wafermon_hostkit::fit_max_connections(n) {
+                Ok(n) => limits.max_connections = n,
+                Err((n, why)) => {
+                    limits.max_connections = n;
+                    note = Some(why);
+                }
+            },
+            _ => errors.push(ConfigError::new(
+                "ingest.max_connections",
+                format!("must be a whole number of at least 1, got {v}"),
+            )),
+        }
+    }
+    (limits, note)
+}
+
+/// The core's configuration for this file: direct mode, spill when the queue is full.
+fn core_value(file: &FileConfig) -> Value {
+    let mut batch = Map::new();
+    if let Some(n) = file.ingest.max_batch_size {
+        batch.insert("max_events".into(), json!(n));
+    }
+    if let Some(s) = file.ingest.flush_interval {
+        batch.insert("flush_interval".into(), json!(s));
+    }
+    let mut spool = Map::new();
+    spool.insert("path".into(), json!(file.spool.path));
+    spool.insert("max_size_mb".into(), json!(file.spool.max_size_mb));
+    if let Some(fsync) = &file.spool.fsync {
+        spool.insert("fsync".into(), json!(fsync));
+    }
+    let app = &file.app;
+    let mut core = json!({
+        "mode": "direct",
+        "app": {"name": app.name.as_deref().unwrap_or("wafermon-sidecar")},
+        "batch": batch,
+        "queue": {"on_full": "spill"},
+        "spool": spool,
+    });
+    for (key, value) in [
+        ("version", &app.version),
+        ("site_id", &app.site_id),
+        ("instance_id", &app.instance_id),
+    ] {
+        if let Some(v) = value {
+            core["app"][key] = json!(v);
+        }
+    }
+    if let Some(backends) = &file.backends {
+        core["direct_backends"] = Value::Array(backends.clone());
+    }
+    core
 }
 
 /// A core config path in the sidecar's terms.
@@ -271,50 +319,6 @@ pub fn translate_path(core_path: &str) -> String {
         }
     }
     core_path.to_string()
-}
-
-/// The object at `root[key]` (empty when absent); a non-object is an error.
-fn section(
-    root: &Map<String, Value>,
-    key: &str,
-    errors: &mut Vec<ConfigError>,
-) -> Map<String, Value> {
-    match root.get(key) {
-        None => Map::new(),
-        Some(Value::Object(m)) => m.clone(),
-        Some(v) => {
-            errors.push(type_error(key, "an object", v));
-            Map::new()
-        }
-    }
-}
-
-fn unknown_keys(
-    obj: &Map<String, Value>,
-    prefix: &str,
-    known: &[&str],
-    errors: &mut Vec<ConfigError>,
-) {
-    for key in obj.keys() {
-        if !known.contains(&key.as_str()) {
-            let path = if prefix.is_empty() {
-                key.clone()
-            } else {
-                format!("{prefix}.{key}")
-            };
-            errors.push(ConfigError::new(
-                path,
-                format!(
-                    "unknown field `{key}`, expected one of {}",
-                    known.join(", ")
-                ),
-            ));
-        }
-    }
-}
-
-fn type_error(path: &str, expected: &str, got: &Value) -> ConfigError {
-    ConfigError::new(path, format!("must be {expected}, got {got}"))
 }
 
 #[cfg(test)]
@@ -346,7 +350,7 @@ mod tests {
         assert_eq!(c.core.batch.max_events, 50);
         assert_eq!(c.core.spool.max_size_bytes, 2 * 1024 * 1024);
         assert_eq!(c.core.app.site_id, "fab7");
-        assert_eq!(c.token.as_deref(), Some("s3cret"));
+        assert_eq!(c.token.as_ref().map(Secret::expose), Some("s3cret"));
         assert_eq!(c.core.direct_backends.len(), 1);
     }
 
@@ -375,5 +379,31 @@ mod tests {
         let errs = errors(json!({"spool": {"fsync": "sometimes"}}));
         assert_eq!(errs[0].path, "spool.fsync");
         assert_eq!(translate_path("direct_backends"), "backends");
+    }
+
+    #[test]
+    fn connection_limits_are_read_and_checked() {
+        let c = from_value(&json!({"ingest": {
+            "header_read_timeout_s": 2.5, "idle_timeout_s": 30, "max_connections": 1
+        }}))
+        .unwrap();
+        assert_eq!(c.connections.header_read_timeout.as_millis(), 2500);
+        assert_eq!(c.connections.idle_timeout.as_secs(), 30);
+        assert_eq!(c.connections.max_connections, 1);
+        let defaults = from_value(&json!({})).unwrap().connections;
+        assert_eq!(defaults.header_read_timeout.as_secs(), 10);
+        assert!(defaults.max_connections >= 1);
+        let errs = errors(json!({"ingest": {
+            "header_read_timeout_s": 0, "idle_timeout_s": "long", "max_connections": 0
+        }}));
+        let paths: Vec<&str> = errs.iter().map(|e| e.path.as_str()).collect();
+        assert_eq!(
+            paths,
+            [
+                "ingest.header_read_timeout_s",
+                "ingest.idle_timeout_s",
+                "ingest.max_connections"
+            ]
+        );
     }
 }

@@ -19,13 +19,14 @@ use wafermon_hostkit::events::{read_events, Rejections, Shape};
 use wafermon_hostkit::{authorized, body_format, memory, BodyFormat, HttpError};
 
 use crate::metrics::{self, IngestCounters};
+use wafermon::config::Secret;
 
 /// What the handlers share.
 pub struct App {
     pub client: wafermon::Client,
     pub counters: IngestCounters,
     pub max_body_bytes: usize,
-    pub token: Option<String>,
+    pub token: Option<Secret>,
 }
 
 /// The ingest routes. Which one a request came by decides its body shape and, with the
@@ -71,6 +72,9 @@ pub fn router(app: Arc<App>) -> Router {
             REQUEST_TIMEOUT,
         ))
         .layer(DefaultBodyLimit::max(limit))
+        .layer(axum::middleware::from_fn(
+            wafermon_hostkit::extract::json_errors,
+        ))
         .with_state(app)
 }
 
@@ -81,34 +85,45 @@ async fn not_found(request: Request) -> HttpError {
     )
 }
 
-async fn health(State(app): State<Arc<App>>) -> Json<Value> {
+/// Open to everyone; a backend's last error (which can name files, spool paths and backend
+/// addresses) only to holders of the ingest token when one is configured.
+async fn health(State(app): State<Arc<App>>, headers: HeaderMap) -> Json<Value> {
+    let trusted = authorized(app.token.as_ref().map(Secret::expose), &headers);
     let stats = app.client.stats();
     let backends: Vec<Value> = stats
         .backends
         .iter()
         .map(|b| {
-            json!({
+            let mut backend = json!({
                 "name": b.name,
                 "type": b.kind,
                 "healthy": b.healthy,
                 "queued": b.queued,
-                "last_error": b.last_error,
-            })
+            });
+            if trusted {
+                backend["last_error"] = json!(b.last_error);
+            }
+            backend
         })
         .collect();
     Json(json!({"status": "ok", "spool_depth": stats.pending(), "backends": backends}))
 }
 
 /// The legacy sidecar API's health answer, for the clients and probes written against it.
-async fn healthz(State(app): State<Arc<App>>) -> Json<Value> {
-    let config = app.client.config();
-    Json(json!({
+/// Like `/v1/health`'s errors, the spool's path shows only to holders of the ingest token
+/// when one is configured.
+async fn healthz(State(app): State<Arc<App>>, headers: HeaderMap) -> Json<Value> {
+    let trusted = authorized(app.token.as_ref().map(Secret::expose), &headers);
+    let mut health = json!({
         "status": "ok",
         "service": "wafermon-sidecar",
         "version": env!("CARGO_PKG_VERSION"),
         "spool_count": app.client.stats().pending(),
-        "spool_dir": config.spool.path.display().to_string(),
-    }))
+    });
+    if trusted {
+        health["spool_dir"] = json!(app.client.config().spool.path.display().to_string());
+    }
+    Json(health)
 }
 
 async fn metrics_text(State(app): State<Arc<App>>) -> Response {
@@ -149,7 +164,7 @@ async fn ingest(
     body: Result<Bytes, BytesRejection>,
     route: Route,
 ) -> Result<(StatusCode, Json<Value>), HttpError> {
-    if !authorized(app.token.as_deref(), headers) {
+    if !authorized(app.token.as_ref().map(Secret::expose), headers) {
         return Err(HttpError::unauthorized("ingest"));
     }
     let format = body_format(headers)?;

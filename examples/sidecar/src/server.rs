@@ -49,11 +49,20 @@ pub fn run(config: SidecarConfig) -> Result<(), String> {
         let _ = stdout.flush();
         drop(stdout);
 
+        if let Some(note) = &config.connections_note {
+            eprintln!("wafermon-sidecar: {note}");
+        }
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let server = axum::serve(listener, routes::router(app)).with_graceful_shutdown(async {
-            let _ = stopped.await;
-        });
-        let server = tokio::spawn(async move { server.await });
+        let server = wafermon_hostkit::serve(
+            "wafermon-sidecar",
+            listener,
+            routes::router(app),
+            config.connections,
+            async {
+                let _ = stopped.await;
+            },
+        );
+        let server = tokio::spawn(server);
         let name = signals.next().await;
         eprintln!("wafermon-sidecar: {name}, shutting down (a second signal exits at once)");
         // A second signal ends the process without waiting; the spool keeps whatever was

@@ -145,3 +145,27 @@ fn healthz_answers_as_the_legacy_api_documented() {
     // Beside /v1/health, which keeps its own answer.
     assert_eq!(sidecar.get("/v1/health").json()["status"], "ok");
 }
+
+#[test]
+fn healthz_shows_the_spool_path_only_to_token_holders_when_a_token_is_set() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let mut cfg = config(dir.path(), &data);
+    cfg["ingest"]["token"] = json!("s3cret");
+    let sidecar = Sidecar::start(&write_config(dir.path(), &cfg));
+    let open = sidecar.get("/v1/healthz");
+    assert_eq!(open.status, 200, "{open:?}");
+    let open = open.json();
+    assert_eq!(open["status"], "ok");
+    assert!(open.get("spool_dir").is_none(), "{open}");
+    let reply = sidecar.request(
+        "GET",
+        "/v1/healthz",
+        &[("Authorization", "Bearer s3cret")],
+        b"",
+    );
+    assert_eq!(
+        reply.json()["spool_dir"],
+        dir.path().join("spool").display().to_string()
+    );
+}

@@ -7,6 +7,8 @@
 
 mod logs;
 mod metrics;
+#[cfg(feature = "read")]
+pub mod read;
 
 use serde_json::Value;
 use std::collections::{HashSet, VecDeque};

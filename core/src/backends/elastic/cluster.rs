@@ -26,14 +26,14 @@ pub fn authorization(auth: &ElasticAuth) -> Option<String> {
     match auth {
         ElasticAuth::None => None,
         ElasticAuth::Basic { username, password } => {
-            let pair = format!("{username}:{password}");
+            let pair = format!("{username}:{}", password.expose());
             Some(format!(
                 "Basic {}",
                 base64::engine::general_purpose::STANDARD.encode(pair)
             ))
         }
         // The key as Elasticsearch hands it out: base64 of `id:api_key` already.
-        ElasticAuth::ApiKey(key) => Some(format!("ApiKey {key}")),
+        ElasticAuth::ApiKey(key) => Some(format!("ApiKey {}", key.expose())),
     }
 }
 

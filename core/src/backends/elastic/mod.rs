@@ -10,6 +10,8 @@
 
 mod bulk;
 pub mod cluster;
+#[cfg(feature = "read")]
+pub mod read;
 mod template;
 
 use std::ops::Range;

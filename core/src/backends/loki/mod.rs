@@ -15,6 +15,8 @@
 
 mod body;
 mod push;
+#[cfg(feature = "read")]
+pub mod read;
 
 use std::collections::BTreeMap;
 use std::time::Duration;

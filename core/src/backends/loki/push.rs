@@ -24,10 +24,11 @@ pub fn request_headers(config: &LokiConfig) -> Vec<(&'static str, String)> {
     }
     if let (Some(user), Some(password)) = (&config.username, &config.password) {
         use base64::Engine;
-        let pair = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+        let pair = base64::engine::general_purpose::STANDARD
+            .encode(format!("{user}:{}", password.expose()));
         headers.push(("Authorization", format!("Basic {pair}")));
     } else if let Some(token) = &config.token {
-        headers.push(("Authorization", format!("Bearer {token}")));
+        headers.push(("Authorization", format!("Bearer {}", token.expose())));
     }
     headers
 }

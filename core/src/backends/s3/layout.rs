@@ -27,7 +27,7 @@ pub fn hour_of(micros: i64) -> i64 {
 /// A site as one key segment, by the filesystem backend's folder rule, so a site can never
 /// reach into another site's keys; keys stay well under S3's 1024 bytes.
 pub fn site_segment(site: &str) -> String {
-    let mut out = crate::backends::filesystem::component(site);
+    let mut out = crate::backends::filesystem::layout::component(site);
     out.truncate(200);
     out
 }

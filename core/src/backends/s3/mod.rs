@@ -7,6 +7,8 @@
 //! lane expects of `send` anyway.
 
 pub mod layout;
+#[cfg(feature = "read")]
+pub mod read;
 mod store;
 
 use std::io::Write;

@@ -73,13 +73,17 @@ pub fn build_store(config: &S3Config) -> Result<AmazonS3> {
         // A provider of its own, so an AWS_SESSION_TOKEN meant for other keys is not mixed in.
         builder =
             builder.with_credentials(Arc::new(StaticCredentialProvider::new(AwsCredential {
-                key_id: key_id.clone(),
-                secret_key: secret_key.clone(),
-                token: config.aws.session_token.clone(),
+                key_id: key_id.expose().to_string(),
+                secret_key: secret_key.expose().to_string(),
+                token: config
+                    .aws
+                    .session_token
+                    .as_ref()
+                    .map(|t| t.expose().to_string()),
             })));
     } else if let Some(token) = &config.aws.session_token {
         // Keys from the environment, token from the config.
-        builder = builder.with_token(token);
+        builder = builder.with_token(token.expose());
     }
     builder
         .with_client_options(options)

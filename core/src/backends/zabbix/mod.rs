@@ -13,6 +13,8 @@
 //! are sent again one per request, once, to find the refused ones (Zabbix keeps one history
 //! row per item and clock/ns, so the values it had taken are not stored twice).
 
+#[cfg(feature = "read")]
+pub mod read;
 mod wire;
 
 use std::collections::BTreeSet;

@@ -52,6 +52,8 @@ pub async fn compare(
     State(state): State<Arc<AppState>>,
     Query(p): Query<CompareParams>,
 ) -> Result<Json<Value>, ApiError> {
+    params::filter_text("site", p.site.as_deref())?;
+    params::filter_text("app", p.app.as_deref())?;
     let (start, end) = params::range(&p.start, &p.end, HOUR_MICROS)?;
     let buckets = match p.buckets {
         None => DEFAULT_BUCKETS,

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
-use axum::http::{header, StatusCode};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -20,6 +20,7 @@ use axum::{Json, Router};
 use serde_json::{json, Value};
 use tokio::sync::{broadcast, watch};
 use tower_http::timeout::TimeoutLayer;
+use wafermon::config::Secret;
 use wafermon_hostkit::authorized;
 
 use crate::config::GatewayConfig;
@@ -58,8 +59,8 @@ pub struct AppState {
     pub metrics: Metrics,
     pub published: broadcast::Sender<Arc<Published>>,
     pub shutdown: watch::Receiver<bool>,
-    ingest_token: Option<String>,
-    read_token: Option<String>,
+    ingest_token: Option<Secret>,
+    read_token: Option<Secret>,
 }
 
 impl AppState {
@@ -142,6 +143,7 @@ pub fn router(state: Arc<AppState>, config: &GatewayConfig) -> Router {
         .route_layer(middleware::from_fn_with_state(state.clone(), measure))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(config.max_body_bytes))
+        .layer(middleware::from_fn(wafermon_hostkit::extract::json_errors))
         .with_state(state)
 }
 
@@ -180,7 +182,10 @@ async fn require_ingest(
     request: Request,
     next: Next,
 ) -> Response {
-    if authorized(state.ingest_token.as_deref(), request.headers()) {
+    if authorized(
+        state.ingest_token.as_ref().map(Secret::expose),
+        request.headers(),
+    ) {
         next.run(request).await
     } else {
         ApiError::new(
@@ -196,7 +201,10 @@ async fn require_read(
     request: Request,
     next: Next,
 ) -> Response {
-    if authorized(state.read_token.as_deref(), request.headers()) {
+    if authorized(
+        state.read_token.as_ref().map(Secret::expose),
+        request.headers(),
+    ) {
         next.run(request).await
     } else {
         ApiError::new(
@@ -207,22 +215,28 @@ async fn require_read(
     }
 }
 
-async fn health(State(state): State<Arc<AppState>>) -> Response {
+/// Open to everyone, so load balancers need no token; where the store lives (a file path, a
+/// database host) and its errors are shown to read-token holders only.
+async fn health(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
     let info = state.store.info();
     let store_ok = state.store.ping().await;
+    let trusted = authorized(state.read_token.as_ref().map(Secret::expose), &headers);
     let sources: Vec<Value> = state
         .sources
         .names()
         .map(|s| json!({"name": s.name(), "type": s.kind()}))
         .collect();
+    let mut store = json!({
+        "engine": info.engine,
+        "ok": store_ok.is_ok(),
+    });
+    if trusted {
+        store["detail"] = json!(info.detail);
+        store["error"] = json!(store_ok.as_ref().err().map(|e| e.to_string()));
+    }
     let body = json!({
         "status": if store_ok.is_ok() { "ok" } else { "degraded" },
-        "store": {
-            "engine": info.engine,
-            "detail": info.detail,
-            "ok": store_ok.is_ok(),
-            "error": store_ok.err().map(|e| e.to_string()),
-        },
+        "store": store,
         "sources": sources,
         "stream_clients": state.metrics.stream_clients.get(),
     });

@@ -1,11 +1,6 @@
-//! Query-string and body values shared by the read endpoints: times, limits, and turning
-//! rejected extractors into errors that name the parameter.
+//! Query-string and body values shared by the read endpoints: times, windows, limits, text
+//! filters, and the extractors whose rejections name the parameter.
 
-use axum::extract::rejection::{JsonRejection, QueryRejection};
-use axum::extract::{FromRequest, FromRequestParts, Request};
-use axum::http::request::Parts;
-use axum::http::StatusCode;
-use serde::de::DeserializeOwned;
 use wafermon::event::Timestamp;
 
 use super::ApiError;
@@ -19,6 +14,37 @@ pub fn time(name: &str, text: &str) -> Result<i64, ApiError> {
 
 pub fn optional_time(name: &str, text: &Option<String>) -> Result<Option<i64>, ApiError> {
     text.as_deref().map(|t| time(name, t)).transpose()
+}
+
+/// Every text filter of an event filter set, named `prefix` + field (`filters.site`).
+pub fn event_filters(prefix: &str, f: &crate::external::Filters) -> Result<(), ApiError> {
+    for (name, value) in [
+        ("site", &f.site),
+        ("app", &f.app),
+        ("kind", &f.kind),
+        ("status", &f.status),
+        ("entity_kind", &f.entity_kind),
+        ("entity_id", &f.entity_id),
+    ] {
+        filter_text(&format!("{prefix}{name}"), value.as_deref())?;
+    }
+    Ok(())
+}
+
+/// An optional window: either bound may be absent, but when both are given `start` must be
+/// before `end` (the rule of every route that takes a window).
+pub fn window(
+    start: &Option<String>,
+    end: &Option<String>,
+) -> Result<(Option<i64>, Option<i64>), ApiError> {
+    let start = optional_time("start", start)?;
+    let end = optional_time("end", end)?;
+    if let (Some(s), Some(e)) = (start, end) {
+        if s >= e {
+            return Err(ApiError::bad_request("start", "must be before end"));
+        }
+    }
+    Ok((start, end))
 }
 
 /// A time range with defaults: `end` = now, `start` = `end` - `default_span_micros`.
@@ -52,43 +78,35 @@ pub fn render_time(micros: i64) -> String {
     Timestamp::from_unix_micros(micros).to_string()
 }
 
-/// `Query<T>` whose rejection is our JSON error naming what was wrong.
-pub struct Query<T>(pub T);
+/// The hosts' extractors: rejections are JSON errors naming the parameter, and query values
+/// holding control characters are refused (a NUL must never widen a filter).
+pub use wafermon_hostkit::extract::{Json, Path, Query};
 
-impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Query<T> {
-    type Rejection = ApiError;
+/// Stored identifiers (site, app, entity kind, id, name, key, parent) are at most this many
+/// characters; a text filter longer than that could never match.
+pub const MAX_FILTER_CHARS: usize = wafermon::event::limits::MAX_IDENT;
 
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        axum::extract::Query::<T>::from_request_parts(parts, state)
-            .await
-            .map(|q| Query(q.0))
-            .map_err(|e: QueryRejection| {
-                ApiError::new(
-                    StatusCode::BAD_REQUEST,
-                    format!("query string: {}", e.body_text()),
-                )
-            })
+/// A text filter named `name`: at most [`MAX_FILTER_CHARS`] characters, no control
+/// characters (the query extractor refuses those already; JSON bodies come through here).
+pub fn filter_text(name: &str, value: Option<&str>) -> Result<(), ApiError> {
+    let Some(value) = value else {
+        return Ok(());
+    };
+    if let Some(c) = value.chars().find(|c| c.is_control()) {
+        return Err(ApiError::bad_request(
+            name,
+            format!(
+                "must not contain control characters (found U+{:04X})",
+                u32::from(c)
+            ),
+        ));
     }
-}
-
-/// `Json<T>` whose rejection is our JSON error; the message includes serde's field path.
-pub struct Json<T>(pub T);
-
-impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Json<T> {
-    type Rejection = ApiError;
-
-    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
-        axum::Json::<T>::from_request(request, state)
-            .await
-            .map(|j| Json(j.0))
-            .map_err(|e: JsonRejection| {
-                // axum answers 422 for well-formed JSON of the wrong shape (an unknown field,
-                // a wrong type); the API documents 400 for every bad request body.
-                let status = match e {
-                    JsonRejection::JsonDataError(_) => StatusCode::BAD_REQUEST,
-                    _ => e.status(),
-                };
-                ApiError::new(status, e.body_text())
-            })
+    let chars = value.chars().count();
+    if chars > MAX_FILTER_CHARS {
+        return Err(ApiError::bad_request(
+            name,
+            format!("is {chars} characters long, the limit is {MAX_FILTER_CHARS}"),
+        ));
     }
+    Ok(())
 }

@@ -3,13 +3,13 @@
 
 use std::sync::Arc;
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::params::{self, render_time, Query};
+use super::params::{self, filter_text, render_time, Path, Query};
 use super::{unavailable, ApiError, AppState};
 use crate::store::{Cursor, EndedJobs, JobFilter, JobState, StatsQuery};
 
@@ -38,6 +38,17 @@ pub async fn jobs(
     State(state): State<Arc<AppState>>,
     Query(p): Query<JobsParams>,
 ) -> Result<Json<Value>, ApiError> {
+    for (name, value) in [
+        ("site", &p.site),
+        ("app", &p.app),
+        ("status", &p.status),
+        ("kind", &p.kind),
+        ("parent", &p.parent),
+        ("q", &p.q),
+    ] {
+        filter_text(name, value.as_deref())?;
+    }
+    let (start, end) = params::window(&p.start, &p.end)?;
     if let Some(status) = &p.status {
         wafermon::event::Status::parse(status).map_err(|e| ApiError::bad_request("status", e))?;
     }
@@ -55,8 +66,8 @@ pub async fn jobs(
         entity_kind: p.kind,
         parent: p.parent,
         search: p.q.map(|q| q.trim().to_string()).filter(|q| !q.is_empty()),
-        start: params::optional_time("start", &p.start)?,
-        end: params::optional_time("end", &p.end)?,
+        start,
+        end,
         limit: params::limit(p.limit, DEFAULT_PAGE, MAX_PAGE)?,
         cursor,
     };
@@ -83,6 +94,8 @@ pub async fn job(
     Path(id): Path<String>,
     Query(p): Query<JobParams>,
 ) -> Result<Json<Value>, ApiError> {
+    filter_text("id", Some(&id))?;
+    filter_text("site", p.site.as_deref())?;
     let limit = params::limit(p.events_limit, DEFAULT_EVENTS, MAX_EVENTS)
         .map_err(|_| ApiError::bad_request("events_limit", format!("must be 1..={MAX_EVENTS}")))?;
     let mut found = state
@@ -141,6 +154,9 @@ pub async fn stats(
     State(state): State<Arc<AppState>>,
     Query(p): Query<StatsParams>,
 ) -> Result<Json<Value>, ApiError> {
+    for (name, value) in [("site", &p.site), ("app", &p.app), ("kind", &p.kind)] {
+        filter_text(name, value.as_deref())?;
+    }
     let (start, end) = params::range(&p.start, &p.end, DAY_MICROS)?;
     let bucket_s = p.bucket_s.unwrap_or(HOUR_S);
     if !(MIN_BUCKET_S..=DAY_S).contains(&bucket_s) || !DAY_S.is_multiple_of(bucket_s) {

@@ -52,6 +52,7 @@ pub async fn external(
     State(state): State<Arc<AppState>>,
     Json(request): Json<ExternalRequest>,
 ) -> Result<axum::Json<Value>, ApiError> {
+    params::event_filters("filters.", &request.filters)?;
     let source = state.sources.get(&request.source).ok_or_else(|| {
         let known: Vec<&str> = state.sources.names().map(|s| s.name()).collect();
         ApiError::new(
@@ -124,6 +125,7 @@ pub async fn unified(
     State(state): State<Arc<AppState>>,
     Query(p): Query<UnifiedParams>,
 ) -> Result<axum::Json<Value>, ApiError> {
+    params::filter_text("site_id", p.site_id.as_deref())?;
     let (start, end) = params::range(&p.start, &p.end, HOUR_MICROS)?;
     let limit = params::limit(p.limit, DEFAULT_LIMIT, MAX_LIMIT)?;
     // One more than asked tells whether the managed store alone has more than `limit`.

@@ -12,8 +12,8 @@ use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use futures_util::stream::{self, Stream, StreamExt};
 use tokio::sync::broadcast::error::RecvError;
 
-use super::params::Query;
-use super::AppState;
+use super::params::{self, Query};
+use super::{ApiError, AppState};
 use crate::external::Filters;
 use crate::store::Incoming;
 
@@ -46,7 +46,8 @@ impl Drop for ClientGuard {
 pub async fn subscribe(
     State(state): State<Arc<AppState>>,
     Query(filters): Query<Filters>,
-) -> Sse<impl Stream<Item = Result<SseEvent, Infallible>>> {
+) -> Result<Sse<impl Stream<Item = Result<SseEvent, Infallible>>>, ApiError> {
+    params::event_filters("", &filters)?;
     let receiver = state.published.subscribe();
     state.metrics.stream_clients.inc();
     let guard = ClientGuard(state.clone());
@@ -79,5 +80,5 @@ pub async fn subscribe(
         },
     )
     .take_until(stopped);
-    Sse::new(events).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+    Ok(Sse::new(events).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
 }

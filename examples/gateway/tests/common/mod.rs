@@ -3,14 +3,9 @@
 //! v1 events, and read its server-sent events.
 #![allow(dead_code)] // each test binary uses a different subset
 
-#[path = "../../../../core/tests/common/json.rs"]
-mod json;
-#[path = "../../../../core/tests/common/servers.rs"]
-pub mod servers;
-
-// Not every test binary compares JSON.
+// Not every test binary compares JSON or starts a server.
 #[allow(unused_imports)]
-pub use json::same_json;
+pub use wafermon_testkit::{same_json, servers};
 
 use std::collections::HashMap;
 use std::fs;
@@ -199,6 +194,37 @@ fn redact(url: &str) -> String {
     }
 }
 
+/// Raise this process's open-file soft limit to its hard limit (for tests that open many
+/// connections); the new soft limit.
+pub fn raise_open_file_limit() -> u64 {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit/setrlimit on this process with a valid pointer.
+    unsafe {
+        assert_eq!(libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit), 0);
+        limit.rlim_cur = limit.rlim_max;
+        assert_eq!(libc::setrlimit(libc::RLIMIT_NOFILE, &limit), 0);
+    }
+    limit.rlim_cur
+}
+
+/// Sockets the process `pid` holds open (listener, connections, database).
+pub fn open_sockets(pid: u32) -> usize {
+    fs::read_dir(format!("/proc/{pid}/fd"))
+        .map(|entries| {
+            entries
+                .flatten()
+                .filter(|e| {
+                    fs::read_link(e.path())
+                        .is_ok_and(|target| target.to_string_lossy().starts_with("socket:"))
+                })
+                .count()
+        })
+        .unwrap_or(0)
+}
+
 /// The migration versions recorded in either store.
 pub fn schema_versions(database_url: &str) -> Vec<i64> {
     if let Some(path) = database_url.strip_prefix("sqlite://") {
@@ -245,6 +271,8 @@ pub struct Launch {
     pub listen: Option<String>,
     /// Further arguments, after those above.
     pub args: Vec<String>,
+    /// The open-file limit (soft and hard) of the gateway process.
+    pub open_files: Option<u64>,
 }
 
 impl Launch {
@@ -277,6 +305,11 @@ impl Launch {
 
     pub fn arg(mut self, arg: &str) -> Launch {
         self.args.push(arg.to_string());
+        self
+    }
+
+    pub fn open_files(mut self, limit: u64) -> Launch {
+        self.open_files = Some(limit);
         self
     }
 
@@ -332,6 +365,8 @@ impl Gateway {
             command.arg("--database-url").arg(url);
         }
         if let Some(config) = &launch.config {
+            // Every config a test starts a gateway with is one the schema describes.
+            wafermon_testkit::assert_schema_valid("gateway.v1.schema.json", config);
             let path = dir.path().join("gateway.json");
             fs::write(&path, serde_json::to_vec_pretty(config).unwrap()).unwrap();
             command.arg("--config").arg(path);
@@ -345,6 +380,22 @@ impl Gateway {
             command.env(k, v);
         }
         command.current_dir(launch.cwd.as_deref().unwrap_or(dir.path()));
+        if let Some(files) = launch.open_files {
+            use std::os::unix::process::CommandExt;
+            // SAFETY: setrlimit is async-signal-safe, as pre_exec requires.
+            unsafe {
+                command.pre_exec(move || {
+                    let limit = libc::rlimit {
+                        rlim_cur: files,
+                        rlim_max: files,
+                    };
+                    if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) != 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                    Ok(())
+                });
+            }
+        }
         let mut child = command
             .stdin(Stdio::null())
             .stdout(Stdio::piped())

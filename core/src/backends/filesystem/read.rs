@@ -7,10 +7,8 @@ use std::fs;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 
-use wafermon::event::Timestamp;
-
-use super::earliest::Earliest;
-use super::{ExternalEvent, ExternalQuery, QueryOutcome};
+use super::layout;
+use crate::backends::read::{Earliest, ExternalEvent, ExternalQuery, QueryOutcome};
 
 const DAY_MICROS: i64 = 86_400_000_000;
 
@@ -81,18 +79,16 @@ fn subdirs(dir: &Path) -> Result<Vec<PathBuf>, String> {
         .collect())
 }
 
-/// Midnight UTC of the day in `events-YYYY-MM-DD[.N].jsonl`, in micros.
+/// Midnight UTC of the day a file of the backend's layout holds, in micros.
 fn day_of(name: &str) -> Option<i64> {
-    let date = name.strip_prefix("events-")?.get(..10)?;
-    Timestamp::parse(&format!("{date}T00:00:00Z"))
-        .ok()
-        .map(Timestamp::unix_micros)
+    layout::day_start_micros(layout::parse_file_name(name)?.day)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::external::Filters;
+    use crate::backends::read::Filters;
+    use crate::event::Timestamp;
 
     fn line(id: u32, time: &str, site: &str) -> String {
         format!(

@@ -16,35 +16,21 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
-use wafermon::config::{ItemSource, ZABBIX_DEFAULT_ITEMS};
-use wafermon::event::{App, Entity};
-use wafermon::{Event, Kind, Status, Timestamp};
-
-use super::{ExternalEvent, ExternalQuery, QueryOutcome};
+use crate::backends::read::{ExternalEvent, ExternalQuery, QueryOutcome};
+use crate::config::{ItemSource, Secret, ZABBIX_DEFAULT_ITEMS};
+use crate::event::{App, Entity};
+use crate::{Event, Kind, Status, Timestamp};
 
 /// Rows per history.get call.
 const PAGE: usize = 5_000;
 /// Rows one query may read in all: a wider range must be narrowed by the caller.
 const MAX_ROWS: usize = 1_000_000;
 
-#[derive(Clone)]
+/// Only the username shows in `{:?}`; the password and token are `Secret`s.
+#[derive(Debug, Clone)]
 pub enum Auth {
-    Login { username: String, password: String },
-    Token(String),
-}
-
-/// Never the password or token itself: configs end up in logs and panics.
-impl std::fmt::Debug for Auth {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Auth::Login { username, .. } => f
-                .debug_struct("Login")
-                .field("username", username)
-                .field("password", &"<redacted>")
-                .finish(),
-            Auth::Token(_) => f.write_str("Token(<redacted>)"),
-        }
-    }
+    Login { username: String, password: Secret },
+    Token(Secret),
 }
 
 /// The keys of a `zabbix` source.
@@ -67,8 +53,8 @@ struct RawSource {
     _type: String,
     url: String,
     username: Option<String>,
-    password: Option<String>,
-    api_token: Option<String>,
+    password: Option<Secret>,
+    api_token: Option<Secret>,
     host: String,
     items: Option<BTreeMap<String, String>>,
     timeout_s: Option<f64>,
@@ -76,21 +62,16 @@ struct RawSource {
 
 impl ZabbixSource {
     /// Parse a source entry; errors name the key under `at` (e.g. `sources[2].url`).
-    pub fn parse(value: &Value, at: &str) -> Result<ZabbixSource, String> {
-        let raw: RawSource = serde_path_to_error::deserialize(value.clone()).map_err(|e| {
-            let inner = e.inner().to_string();
-            let key = inner
-                .strip_prefix("missing field `")
-                .and_then(|r| r.strip_suffix('`'))
-                .map_or_else(|| e.path().to_string(), str::to_string);
-            format!("{at}.{key}: {inner}")
-        })?;
+    pub fn parse(value: &Value, at: &str) -> Result<ZabbixSource, crate::Error> {
+        let bad = |key: &str, message: String| crate::Error::config(format!("{at}.{key}"), message);
+        let raw: RawSource = crate::config::from_value_at(value.clone(), at)?;
         if !(raw.url.starts_with("http://") || raw.url.starts_with("https://")) {
-            return Err(format!("{at}.url: '{}' is not an http(s) URL", raw.url));
+            return Err(bad("url", format!("'{}' is not an http(s) URL", raw.url)));
         }
         if raw.url.starts_with("https://") {
-            return Err(format!(
-                "{at}.url: this gateway reads Zabbix over plain http only (no TLS built in)"
+            return Err(bad(
+                "url",
+                "this gateway reads Zabbix over plain http only (no TLS built in)".into(),
             ));
         }
         let auth = match (raw.username, raw.password, raw.api_token) {
@@ -99,13 +80,14 @@ impl ZabbixSource {
                 Auth::Login { username, password }
             }
             _ => {
-                return Err(format!(
-                    "{at}: give either username and password, or api_token"
+                return Err(crate::Error::config(
+                    at,
+                    "give either username and password, or api_token",
                 ))
             }
         };
         if raw.host.trim().is_empty() {
-            return Err(format!("{at}.host: must not be empty"));
+            return Err(bad("host", "must not be empty".into()));
         }
         let items_raw = raw.items.unwrap_or_else(|| {
             ZABBIX_DEFAULT_ITEMS
@@ -114,21 +96,24 @@ impl ZabbixSource {
                 .collect()
         });
         if items_raw.is_empty() {
-            return Err(format!("{at}.items: must map at least one item key"));
+            return Err(bad("items", "must map at least one item key".into()));
         }
         let mut items = Vec::new();
         for (key, source) in items_raw {
             let parsed = ItemSource::parse(&source).ok_or_else(|| {
-                format!(
-                    "{at}.items.{key}: '{source}' is not one of status, kind, progress, \
-                     message, metrics.<name>"
+                bad(
+                    &format!("items.{key}"),
+                    format!(
+                        "'{source}' is not one of status, kind, progress, message, \
+                         metrics.<name>"
+                    ),
                 )
             })?;
             items.push((key, parsed));
         }
         let timeout = raw.timeout_s.unwrap_or(10.0);
         if !timeout.is_finite() || !(0.1..=300.0).contains(&timeout) {
-            return Err(format!("{at}.timeout_s: must be 0.1 to 300 seconds"));
+            return Err(bad("timeout_s", "must be 0.1 to 300 seconds".into()));
         }
         Ok(ZabbixSource {
             url: raw.url,
@@ -138,13 +123,6 @@ impl ZabbixSource {
             timeout: Duration::from_secs_f64(timeout),
         })
     }
-}
-
-pub async fn query(source: &ZabbixSource, q: &ExternalQuery) -> Result<QueryOutcome, String> {
-    let (source, q) = (source.clone(), q.clone());
-    tokio::task::spawn_blocking(move || read(&source, &q))
-        .await
-        .map_err(|e| format!("the query failed: {e}"))?
 }
 
 /// A JSON-RPC session with the frontend.
@@ -161,23 +139,9 @@ fn excerpt(text: &str) -> String {
 
 impl Api {
     fn new(source: &ZabbixSource) -> Api {
-        let mut config = ureq::Agent::config_builder();
-        // A frontend on this machine is never reached through a proxy from the environment.
-        let rest = source
-            .url
-            .trim_start_matches("http://")
-            .trim_start_matches("https://");
-        if ["127.", "localhost", "[::1]"]
-            .iter()
-            .any(|p| rest.starts_with(p))
-        {
-            config = config.proxy(None);
-        }
-        let agent = config
-            .timeout_global(Some(source.timeout))
-            .http_status_as_error(false)
-            .build()
-            .new_agent();
+        // The same agent policy as every writer: no redirects, one deadline, no proxy for
+        // this machine.
+        let agent = crate::backends::http::agent(&source.url, source.timeout);
         Api {
             agent,
             url: source.url.clone(),
@@ -231,20 +195,20 @@ impl Api {
 /// Values of one clock/ns: (item index in the mapping, value text).
 type Rows = BTreeMap<(i64, u32), Vec<(usize, String)>>;
 
-fn read(source: &ZabbixSource, q: &ExternalQuery) -> Result<QueryOutcome, String> {
+pub fn query(source: &ZabbixSource, q: &ExternalQuery) -> Result<QueryOutcome, String> {
     if !fixed_fields_match(source, q) {
         return Ok(QueryOutcome::default());
     }
     let mut api = Api::new(source);
     let logged_in = match &source.auth {
         Auth::Token(token) => {
-            api.auth = Some(token.clone());
+            api.auth = Some(token.expose().to_string());
             false
         }
         Auth::Login { username, password } => {
             let session = api.call(
                 "user.login",
-                json!({"username": username, "password": password}),
+                json!({"username": username, "password": password.expose()}),
             )?;
             api.auth = session.as_str().map(str::to_string);
             true
@@ -279,7 +243,7 @@ fn read(source: &ZabbixSource, q: &ExternalQuery) -> Result<QueryOutcome, String
 /// Site, app and entity are the same for every event of the source: checked once, before
 /// any request (kind and status are checked per event).
 fn fixed_fields_match(source: &ZabbixSource, q: &ExternalQuery) -> bool {
-    let fixed = super::Filters {
+    let fixed = crate::backends::read::Filters {
         kind: None,
         status: None,
         ..q.filters.clone()
@@ -454,7 +418,7 @@ fn derived_id(host: &str, clock: i64, ns: u32, keys: &[&str], micros: i64) -> uu
 mod tests {
     use super::*;
 
-    fn parse(extra: Value) -> Result<ZabbixSource, String> {
+    fn parse(extra: Value) -> Result<ZabbixSource, crate::Error> {
         let mut v = json!({"name": "z", "type": "zabbix", "url": "http://127.0.0.1/api_jsonrpc.php",
                            "username": "Admin", "password": "zabbix", "host": "h"});
         v.as_object_mut()
@@ -462,6 +426,46 @@ mod tests {
             .extend(extra.as_object().unwrap().clone());
         v.as_object_mut().unwrap().retain(|_, x| !x.is_null());
         ZabbixSource::parse(&v, "sources[0]")
+    }
+
+    /// A frontend that redirects is reported, not followed: following would send the login
+    /// (and the password in it) to whatever host the answer names.
+    #[test]
+    fn a_redirect_is_not_followed() {
+        use std::io::{Read as _, Write as _};
+        use std::net::TcpListener;
+
+        let elsewhere = TcpListener::bind("127.0.0.1:0").unwrap();
+        elsewhere.set_nonblocking(true).unwrap();
+        let frontend = TcpListener::bind("127.0.0.1:0").unwrap();
+        let frontend_url = format!("http://{}/api_jsonrpc.php", frontend.local_addr().unwrap());
+        let target = format!("http://{}/api_jsonrpc.php", elsewhere.local_addr().unwrap());
+        let server = std::thread::spawn(move || {
+            let (mut conn, _) = frontend.accept().unwrap();
+            let mut request = [0u8; 4096];
+            let _ = conn.read(&mut request);
+            let answer = format!(
+                "HTTP/1.1 307 Temporary Redirect\r\nLocation: {target}\r\n\
+                 Content-Length: 0\r\nConnection: close\r\n\r\n"
+            );
+            conn.write_all(answer.as_bytes()).unwrap();
+        });
+        let mut source = parse(json!({})).unwrap();
+        source.url = frontend_url;
+        let q = ExternalQuery {
+            start: 0,
+            end: 1_000_000,
+            filters: Default::default(),
+            limit: 10,
+            deadline: None,
+        };
+        let error = query(&source, &q).unwrap_err();
+        server.join().unwrap();
+        assert!(error.contains("307"), "{error}");
+        assert!(
+            elsewhere.accept().is_err(),
+            "the reader followed the redirect"
+        );
     }
 
     #[test]
@@ -485,7 +489,8 @@ mod tests {
         for (extra, needle) in cases {
             let e = parse(extra.clone())
                 .err()
-                .unwrap_or_else(|| panic!("{extra} accepted"));
+                .unwrap_or_else(|| panic!("{extra} accepted"))
+                .to_string();
             assert!(e.contains(needle), "{extra}: {e}");
         }
     }

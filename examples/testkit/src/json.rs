@@ -1,5 +1,4 @@
-//! JSON comparison for tests that read back what a backend wrote. Shared by the core's and
-//! the gateway's tests.
+//! JSON comparison for tests that read back what a backend wrote.
 
 use serde_json::Value;
 

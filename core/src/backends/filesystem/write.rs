@@ -7,7 +7,8 @@ use std::fs::{self, File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use super::{Backend, DeliveryError};
+use super::layout::{self, Day};
+use crate::backends::{Backend, DeliveryError};
 use crate::config::{FileFormat, FilesystemConfig};
 use crate::event::EventRef;
 use crate::pipeline::Batch;
@@ -40,7 +41,7 @@ pub const CSV_COLUMNS: &[&str] = &[
 const MAX_OPEN_FILES: usize = 64;
 
 struct OpenFile {
-    date: (i64, u32, u32),
+    date: Day,
     index: u32,
     size: u64,
     file: File,
@@ -50,26 +51,6 @@ pub struct Filesystem {
     config: FilesystemConfig,
     open: HashMap<(String, String), OpenFile>,
     scratch: Vec<u8>,
-}
-
-/// A path component that cannot escape its folder: letters, digits, `-`, `_` and `.` stay,
-/// anything else (`/` above all) becomes `_`, and an empty or dot-led name gets a leading `_`
-/// ("." and ".." are not names). The S3 backend's keys follow the same rule.
-pub(crate) fn component(raw: &str) -> String {
-    let mut cleaned: String = raw
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    if cleaned.is_empty() || cleaned.starts_with('.') {
-        cleaned.insert(0, '_');
-    }
-    cleaned
 }
 
 impl Filesystem {
@@ -83,7 +64,7 @@ impl Filesystem {
 
     /// Folder holding the files of one site/app.
     pub fn folder(root: &Path, site: &str, app: &str) -> PathBuf {
-        root.join(component(site)).join(component(app))
+        layout::folder(root, site, app)
     }
 
     fn extension(&self) -> &'static str {
@@ -93,43 +74,27 @@ impl Filesystem {
         }
     }
 
-    fn file_name(&self, date: (i64, u32, u32), index: u32) -> String {
-        let (y, m, d) = date;
-        let ext = self.extension();
-        if index == 0 {
-            format!("events-{y:04}-{m:02}-{d:02}.{ext}")
-        } else {
-            format!("events-{y:04}-{m:02}-{d:02}.{index}.{ext}")
-        }
+    fn file_name(&self, date: Day, index: u32) -> String {
+        layout::file_name(date, index, self.extension())
     }
 
     /// The highest existing index for a date (so a restart appends where it left off).
-    fn last_index(&self, folder: &Path, date: (i64, u32, u32)) -> u32 {
-        let (y, m, d) = date;
-        let prefix = format!("events-{y:04}-{m:02}-{d:02}");
-        let ext = format!(".{}", self.extension());
+    fn last_index(&self, folder: &Path, date: Day) -> u32 {
+        let extension = self.extension();
         fs::read_dir(folder)
             .into_iter()
             .flatten()
             .filter_map(|e| e.ok()?.file_name().into_string().ok())
             .filter_map(|name| {
-                let middle = name.strip_prefix(&prefix)?.strip_suffix(&ext)?;
-                if middle.is_empty() {
-                    Some(0)
-                } else {
-                    middle.strip_prefix('.')?.parse().ok()
-                }
+                layout::parse_file_name(&name)
+                    .filter(|f| f.day == date && f.extension == extension)
+                    .map(|f| f.index)
             })
             .max()
             .unwrap_or(0)
     }
 
-    fn open_file(
-        &self,
-        folder: &Path,
-        date: (i64, u32, u32),
-        index: u32,
-    ) -> std::io::Result<OpenFile> {
+    fn open_file(&self, folder: &Path, date: Day, index: u32) -> std::io::Result<OpenFile> {
         fs::create_dir_all(folder)?;
         let path = folder.join(self.file_name(date, index));
         let file = OpenOptions::new().create(true).append(true).open(&path)?;
@@ -202,11 +167,7 @@ impl Filesystem {
     }
 
     /// Make sure the file for `key` and `date` is open; returns its folder.
-    fn ensure_open(
-        &mut self,
-        key: &(String, String),
-        date: (i64, u32, u32),
-    ) -> Result<(), DeliveryError> {
+    fn ensure_open(&mut self, key: &(String, String), date: Day) -> Result<(), DeliveryError> {
         if self.open.get(key).is_some_and(|f| f.date == date) {
             return Ok(());
         }
@@ -223,11 +184,7 @@ impl Filesystem {
         Ok(())
     }
 
-    fn rotate(
-        &mut self,
-        key: &(String, String),
-        date: (i64, u32, u32),
-    ) -> Result<(), DeliveryError> {
+    fn rotate(&mut self, key: &(String, String), date: Day) -> Result<(), DeliveryError> {
         let folder = Filesystem::folder(&self.config.path, &key.0, &key.1);
         let next = self.open.get(key).map_or(0, |f| f.index + 1);
         let f = self
@@ -261,7 +218,7 @@ impl Filesystem {
     fn write_run(
         &mut self,
         key: &(String, String),
-        date: (i64, u32, u32),
+        date: Day,
         events: &[EventRef<'_>],
     ) -> Result<(), DeliveryError> {
         self.ensure_open(key, date)?;
@@ -283,7 +240,7 @@ impl Filesystem {
         self.write_scratch(key)
     }
 
-    fn date_of(&self, event: &EventRef<'_>) -> (i64, u32, u32) {
+    fn date_of(&self, event: &EventRef<'_>) -> Day {
         if self.config.rotate_daily {
             event.time.date()
         } else {

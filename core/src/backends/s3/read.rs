@@ -1,5 +1,5 @@
 //! Reading back what the s3 backend writes: `<prefix>/<site>/yyyy/mm/dd/hh/<id>.jsonl[.gz]`
-//! (the layout lives in the core, `wafermon::backends::s3::layout`). Only the folders of the
+//! (`layout.rs` beside this file owns the names). Only the folders of the
 //! hours that overlap the range are listed: one listing per hour for short ranges, a walk
 //! that skips years, months and days outside the range for long ones. Objects are fetched a
 //! few at a time, parsed (gzip by extension), filtered, deduplicated by id (a batch retried
@@ -8,16 +8,15 @@
 use std::io::Read;
 use std::sync::Arc;
 
+use super::layout;
+use super::store::{build_store, describe};
+use crate::backends::read::{Earliest, ExternalEvent, ExternalQuery, QueryOutcome};
+use crate::config::S3Config;
+use crate::event::Timestamp;
 use object_store::aws::AmazonS3;
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt};
 use tokio::task::JoinSet;
-use wafermon::backends::s3::{build_store, describe, layout};
-use wafermon::config::S3Config;
-use wafermon::event::Timestamp;
-
-use super::earliest::Earliest;
-use super::{ExternalEvent, ExternalQuery, QueryOutcome};
 
 /// Objects fetched at once: enough to hide latency, few enough not to flood the server.
 const PARALLEL_FETCHES: usize = 8;
@@ -25,7 +24,17 @@ const PARALLEL_FETCHES: usize = 8;
 /// are walked from the year down, skipping those outside the range.
 const DIRECT_HOURS: i64 = 48;
 
-pub async fn query(config: &S3Config, q: &ExternalQuery) -> Result<QueryOutcome, String> {
+/// Read the bucket on a runtime of its own, as the writer does: the core lends no async
+/// runtime to its callers, and a few concurrent GETs need only one thread.
+pub fn query(config: &S3Config, q: &ExternalQuery) -> Result<QueryOutcome, String> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the S3 reader's runtime: {e}"))?
+        .block_on(query_async(config, q))
+}
+
+async fn query_async(config: &S3Config, q: &ExternalQuery) -> Result<QueryOutcome, String> {
     let store = Arc::new(
         build_store(config).map_err(|e| format!("cannot build the S3 client: {}", e.message()))?,
     );

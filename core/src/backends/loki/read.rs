@@ -12,29 +12,20 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
+use super::request_headers;
+use crate::backends::read::{Earliest, ExternalEvent, ExternalQuery, Filters, QueryOutcome};
+use crate::config::LokiConfig;
 use serde::Deserialize;
-use wafermon::backends::loki::request_headers;
-use wafermon::config::LokiConfig;
-
-use super::earliest::Earliest;
-use super::{ExternalEvent, ExternalQuery, Filters, QueryOutcome};
 
 /// Lines per request: well under Loki's default `max_entries_limit_per_query` (5000).
 const PAGE: usize = 500;
 /// A query_range answer of PAGE schema v1 lines is far below this.
 const BODY_LIMIT: u64 = 64 * 1024 * 1024;
 
-pub async fn query(config: &LokiConfig, q: &ExternalQuery) -> Result<QueryOutcome, String> {
-    let (config, q) = (config.clone(), q.clone());
-    tokio::task::spawn_blocking(move || read(&config, &q))
-        .await
-        .map_err(|e| format!("the loki query failed: {e}"))?
-}
-
 /// The earliest `limit` events, plus one more match when there is one: `matched` is exact
 /// up to `limit` and `limit + 1` when there are more (reading stops there, which is enough
 /// to say the answer was cut).
-fn read(config: &LokiConfig, q: &ExternalQuery) -> Result<QueryOutcome, String> {
+pub fn query(config: &LokiConfig, q: &ExternalQuery) -> Result<QueryOutcome, String> {
     let agent = agent(config);
     let url = format!("{}/loki/api/v1/query_range", config.url);
     let headers = request_headers(config);
@@ -92,21 +83,10 @@ fn read(config: &LokiConfig, q: &ExternalQuery) -> Result<QueryOutcome, String> 
 }
 
 fn agent(config: &LokiConfig) -> ureq::Agent {
-    let rest = config
-        .url
-        .trim_start_matches("http://")
-        .trim_start_matches("https://");
-    let loopback = ["127.", "localhost", "[::1]"]
-        .iter()
-        .any(|p| rest.starts_with(p));
-    let mut builder = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .timeout_global(Some(config.net.timeout.max(Duration::from_millis(100))))
-        .max_redirects(0);
-    if loopback {
-        builder = builder.proxy(None);
-    }
-    builder.build().into()
+    crate::backends::http::agent(
+        &config.url,
+        config.net.timeout.max(Duration::from_millis(100)),
+    )
 }
 
 #[derive(Deserialize)]
@@ -255,11 +235,11 @@ mod tests {
         let value = serde_json::json!({"direct_backends": [{"type": "loki",
             "url": "http://127.0.0.1:3100",
             "labels": labels.iter().map(|(k, v)| (k.to_string(), serde_json::Value::from(*v))).collect::<serde_json::Map<_, _>>()}]});
-        match wafermon::Config::from_value(value).unwrap().direct_backends[0]
+        match crate::Config::from_value(value).unwrap().direct_backends[0]
             .kind
             .clone()
         {
-            wafermon::config::BackendKind::Loki(c) => c,
+            crate::config::BackendKind::Loki(c) => c,
             _ => unreachable!(),
         }
     }

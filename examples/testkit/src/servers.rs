@@ -1,7 +1,6 @@
 //! Real servers for the backend tests, started through scripts/servers/NAME.sh (which
 //! installs the server if needed and is a no-op when it already runs). Shared by the core's
 //! and the gateway's tests.
-#![allow(dead_code)]
 
 use std::path::PathBuf;
 use std::process::Command;

@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # osmem-server: an OpenSearch-compatible server (from PyPI) for the `elk` backend's tests.
-#   opensearch.sh start [PORT] [DIR]   default port 9200; prints the URL last
-#   opensearch.sh stop [PORT]
+#   osmem.sh start [PORT] [DIR]   default port 9200; prints the URL last
+#   osmem.sh stop [PORT]
 # osmem keeps everything in memory: DIR is accepted for the common interface and ignored, so
 # a restarted instance starts empty.
 source "$(dirname "$0")/lib.sh"
 
-NAME=opensearch
+NAME=osmem
 PORT=${2:-9200}
 
 # The package ships its binary inside the Python module, not as a console script, so ask

@@ -6,13 +6,11 @@
 //! here against the exact range in microseconds and the filters, because emulators (moto)
 //! ignore JSON patterns and a pattern cannot express every value.
 
+use crate::backends::aws::AwsClient;
+use crate::backends::read::{Earliest, ExternalEvent, ExternalQuery, Filters, QueryOutcome};
+use crate::config::CloudWatchConfig;
+use crate::Event;
 use serde_json::json;
-use wafermon::backends::aws::AwsClient;
-use wafermon::config::CloudWatchConfig;
-use wafermon::Event;
-
-use super::earliest::Earliest;
-use super::{ExternalEvent, ExternalQuery, Filters, QueryOutcome};
 
 /// Events per FilterLogEvents page (the service's maximum).
 const PAGE_EVENTS: usize = 10_000;
@@ -23,14 +21,7 @@ const MAX_SCANNED: u64 = 200_000;
 /// pages are capped too, or a sparse match could keep paging for long.
 const MAX_PAGES: u64 = 2_000;
 
-pub async fn query(config: &CloudWatchConfig, q: &ExternalQuery) -> Result<QueryOutcome, String> {
-    let (config, q) = (config.clone(), q.clone());
-    tokio::task::spawn_blocking(move || read(&config, &q))
-        .await
-        .map_err(|e| format!("the query failed: {e}"))?
-}
-
-fn read(config: &CloudWatchConfig, q: &ExternalQuery) -> Result<QueryOutcome, String> {
+pub fn query(config: &CloudWatchConfig, q: &ExternalQuery) -> Result<QueryOutcome, String> {
     let client = AwsClient::new(&config.aws, "logs", config.net.timeout)
         .map_err(|e| format!("{}: {}", e.path().unwrap_or("cloudwatch"), e.message()))?;
     let mut outcome = QueryOutcome::default();

@@ -11,13 +11,12 @@
 
 use std::collections::BTreeMap;
 
+use super::cluster::Cluster;
+use crate::backends::read::{ExternalEvent, ExternalQuery, QueryOutcome};
+use crate::config::ElasticConfig;
+use crate::event::Timestamp;
+use crate::Event;
 use serde_json::{json, Value};
-use wafermon::backends::elastic::cluster::Cluster;
-use wafermon::config::ElasticConfig;
-use wafermon::event::Timestamp;
-use wafermon::Event;
-
-use super::{ExternalEvent, ExternalQuery, QueryOutcome};
 
 /// Hits per page; well under `index.max_result_window` (10,000).
 const PAGE: usize = 1000;
@@ -26,14 +25,7 @@ const PAGE: usize = 1000;
 const MAX_NAMED_DAYS: i64 = 31;
 const DAY_MICROS: i64 = 86_400_000_000;
 
-pub async fn query(config: &ElasticConfig, q: &ExternalQuery) -> Result<QueryOutcome, String> {
-    let (config, q) = (config.clone(), q.clone());
-    tokio::task::spawn_blocking(move || search(&config, &q))
-        .await
-        .map_err(|e| format!("the query failed: {e}"))?
-}
-
-fn search(config: &ElasticConfig, q: &ExternalQuery) -> Result<QueryOutcome, String> {
+pub fn query(config: &ElasticConfig, q: &ExternalQuery) -> Result<QueryOutcome, String> {
     let mut outcome = QueryOutcome::default();
     if q.start >= q.end || q.limit == 0 {
         return Ok(outcome);
@@ -238,7 +230,7 @@ fn indices(template: &str, start: i64, end: i64) -> String {
     let first = start.div_euclid(DAY_MICROS);
     let last = (end - 1).div_euclid(DAY_MICROS);
     if last - first >= MAX_NAMED_DAYS {
-        return wafermon::backends::elastic::index_pattern(template);
+        return super::index_pattern(template);
     }
     let mut names: Vec<String> = Vec::new();
     for day in first..=last {
@@ -314,7 +306,7 @@ mod tests {
         let q = ExternalQuery {
             start: MARCH_1 + 1,
             end: MARCH_1 + 1_000,
-            filters: super::super::Filters {
+            filters: crate::backends::read::Filters {
                 site: Some("fab 1".into()),
                 ..Default::default()
             },

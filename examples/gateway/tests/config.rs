@@ -1,0 +1,122 @@
+//! The config file's schema (core/schema/gateway.v1.schema.json) and the gateway agree: the
+//! example config is valid for both, and each mistake is refused by both, the gateway
+//! naming the key's JSON path. (Every config the other tests start a gateway with is
+//! checked against the schema in `Gateway::launch`.)
+
+mod common;
+
+use std::path::Path;
+
+use serde_json::{json, Value};
+
+use common::run_cli;
+
+fn check(dir: &Path, config: &Value) -> std::process::Output {
+    let path = dir.join("gateway.json");
+    std::fs::write(&path, config.to_string()).unwrap();
+    run_cli(&["--config", path.to_str().unwrap(), "--check"], dir)
+}
+
+#[test]
+fn the_example_config_is_valid_for_the_schema_and_the_gateway() {
+    let example = wafermon_testkit::load_json(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("gateway.example.json"),
+    );
+    wafermon_testkit::assert_schema_valid("gateway.v1.schema.json", &example);
+    let dir = tempfile::tempdir().unwrap();
+    let out = check(dir.path(), &example);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "ok");
+}
+
+#[test]
+fn the_schema_and_the_gateway_refuse_the_same_mistakes() {
+    let schema = wafermon_testkit::schema_validator("gateway.v1.schema.json");
+    let dir = tempfile::tempdir().unwrap();
+    let files = json!({"name": "files", "type": "filesystem", "path": "/x"});
+    let elk = json!({"name": "logs", "type": "elk", "url": "http://127.0.0.1:9200"});
+    let zabbix = json!({"name": "z", "type": "zabbix", "url": "http://127.0.0.1/api_jsonrpc.php",
+                        "username": "Admin", "password": "zabbix", "host": "h"});
+    let base = json!({"sources": [files, elk, zabbix]});
+    assert!(schema.is_valid(&base));
+    assert_eq!(check(dir.path(), &base).status.code(), Some(0));
+    let with_source = |i: usize, key: &str, value: Value| {
+        let mut config = base.clone();
+        if value.is_null() {
+            config["sources"][i].as_object_mut().unwrap().remove(key);
+        } else {
+            config["sources"][i][key] = value;
+        }
+        config
+    };
+    let cases: Vec<(&str, Value)> = vec![
+        ("lisen", json!({"lisen": "127.0.0.1:1"})),
+        ("max_body_bytes", json!({"max_body_bytes": "big"})),
+        ("max_body_bytes", json!({"max_body_bytes": 10})),
+        ("request_timeout_s", json!({"request_timeout_s": 0})),
+        ("retention_days", json!({"retention_days": 0})),
+        ("external_cache_ttl_s", json!({"external_cache_ttl_s": -1})),
+        ("ingest_token", json!({"ingest_token": "  "})),
+        ("database_url", json!({"database_url": "mysql://x"})),
+        ("sources[0].pth", with_source(0, "pth", json!("/x"))),
+        ("sources[0].name", with_source(0, "name", json!("managed"))),
+        ("sources[0].name", with_source(0, "name", json!("a b"))),
+        ("sources[1].type", with_source(1, "type", json!("kafka"))),
+        ("sources[1].url", with_source(1, "url", json!("ftp://x"))),
+        ("sources[1].colour", with_source(1, "colour", json!(1))),
+        ("sources[2].host", with_source(2, "host", Value::Null)),
+        ("sources[2].items", with_source(2, "items", json!({}))),
+        (
+            "sources[2].timeout_s",
+            with_source(2, "timeout_s", json!(0)),
+        ),
+    ];
+    for (path, change) in cases {
+        let mut config = base.clone();
+        for (key, value) in change.as_object().unwrap() {
+            config[key] = value.clone();
+        }
+        assert!(
+            !schema.is_valid(&config),
+            "the schema accepts {path}: {config}"
+        );
+        let out = check(dir.path(), &config);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{path}: {stderr}");
+        assert!(
+            stderr.contains(&format!("invalid config at {path}:")),
+            "{path} not named: {stderr}"
+        );
+    }
+}
+
+#[test]
+fn every_mistake_of_a_file_is_reported_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = json!({
+        "lisen": "127.0.0.1:1",
+        "max_body_bytes": "big",
+        "retention_days": 0,
+        "sources": [{"name": "a", "type": "kafka"}, {"name": "b", "type": "s3"}]
+    });
+    let out = check(dir.path(), &config);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    for path in [
+        "lisen",
+        "max_body_bytes",
+        "retention_days",
+        "sources[0].type",
+        "sources[1].bucket",
+    ] {
+        assert!(
+            stderr.contains(&format!("invalid config at {path}:")),
+            "{path} not reported: {stderr}"
+        );
+    }
+}
