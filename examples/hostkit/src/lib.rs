@@ -1,5 +1,7 @@
 //! The HTTP edge the wafermon hosts (sidecar and gateway) share, so both answer the same way:
-//! request bodies as JSON or MessagePack, bearer tokens compared in constant time, one JSON
+//! request bodies as JSON or MessagePack (ingest bodies read one event at a time: `events`;
+//! `identity` encoding only: `encoding`; memory given back: `memory`), bearer tokens compared
+//! in constant time, one JSON
 //! error shape that names the offending field (also for rejected query strings, paths and
 //! JSON bodies: `extract`), the shutdown signals, and serving connections
 //! within timeouts and a cap (`serve`).
