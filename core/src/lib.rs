@@ -22,7 +22,7 @@ mod global;
 mod pipeline;
 pub mod skin;
 
-pub use client::{Client, Job, JobBuilder};
+pub use client::{Client, IngestBatch, Job, JobBuilder};
 pub use config::Config;
 pub use error::{Error, ErrorKind, Result};
 pub use event::{Event, EventRef, Kind, Level, NewEvent, Scalar, Status, Timestamp};

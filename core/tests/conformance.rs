@@ -209,6 +209,19 @@ fn event_cases_are_accepted_or_rejected_with_their_path() {
             .collect();
         assert!(errors.is_empty(), "{event} violates the schema: {errors:?}");
     }
+    // Cases that give `attrs`: the written attrs, exactly (integers digit for digit).
+    for case in cases.iter().filter(|c| c.get("attrs").is_some()) {
+        let name = case["name"].as_str().unwrap();
+        let input: Value = match &case["event"] {
+            Value::String(text) => serde_json::from_str(text).unwrap(),
+            other => other.clone(),
+        };
+        let written = events
+            .iter()
+            .find(|e| e["entity"]["id"] == input["entity"]["id"])
+            .unwrap_or_else(|| panic!("{name}: not written"));
+        assert_eq!(written["attrs"], case["attrs"], "{name}");
+    }
 }
 
 #[test]

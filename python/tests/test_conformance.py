@@ -190,6 +190,10 @@ def test_event_case(case: Dict[str, Any], event_client: Any) -> None:
         client.flush(10)
         last = read_events(root / "data")[-1]
         assert not _schema_errors("event.v1.schema.json", last), last
+        if "attrs" in case:
+            # Exactly: Python's json keeps integers whole, so 2^53 + 1 stays 2^53 + 1.
+            assert last["attrs"] == case["attrs"], last
+            assert all(type(last["attrs"][k]) is type(v) for k, v in case["attrs"].items())
 
 
 LEGACY_CASES = _load("legacy_cases.json")

@@ -9,6 +9,7 @@ import os
 import subprocess
 import threading
 import time
+import urllib.error
 import urllib.request
 import uuid
 from pathlib import Path
@@ -267,3 +268,91 @@ def test_what_a_dead_sidecar_missed_is_delivered_by_the_next_run(tmp_path: Path)
         "started",
         "started",
     ]
+
+
+LEGACY_REQUESTS = json.loads(
+    (Path(__file__).resolve().parents[2] / "core/conformance/legacy_requests.json").read_text()
+)
+
+
+def _msgpack(value: Any) -> bytes:
+    """The few MessagePack types a JSON value needs (the conformance bodies are small)."""
+    import struct
+
+    if value is None:
+        return b"\xc0"
+    if value is True or value is False:
+        return b"\xc3" if value else b"\xc2"
+    if isinstance(value, int):
+        if 0 <= value < 128:
+            return bytes([value])
+        return b"\xd3" + struct.pack(">q", value)
+    if isinstance(value, float):
+        return b"\xcb" + struct.pack(">d", value)
+    if isinstance(value, str):
+        data = value.encode()
+        return b"\xdb" + struct.pack(">I", len(data)) + data
+    if isinstance(value, list):
+        return b"\xdd" + struct.pack(">I", len(value)) + b"".join(_msgpack(v) for v in value)
+    if isinstance(value, dict):
+        return (
+            b"\xdf"
+            + struct.pack(">I", len(value))
+            + b"".join(_msgpack(k) + _msgpack(v) for k, v in value.items())
+        )
+    raise TypeError(f"no MessagePack for {type(value)}")
+
+
+def _matches(want: Any, got: Any) -> bool:
+    """`want` holds in `got` as core/conformance/README.md says (objects may hold more keys)."""
+    if isinstance(want, dict):
+        return isinstance(got, dict) and all(
+            k in got and _matches(v, got[k]) for k, v in want.items()
+        )
+    if isinstance(want, list):
+        return (
+            isinstance(got, list)
+            and len(want) == len(got)
+            and all(_matches(a, b) for a, b in zip(want, got))
+        )
+    if isinstance(want, bool) or isinstance(got, bool):
+        return want is got
+    if isinstance(want, (int, float)) and isinstance(got, (int, float)):
+        return float(want) == float(got)
+    return bool(want == got)
+
+
+def test_legacy_request_shapes_get_the_conformance_answers(tmp_path: Path) -> None:
+    """core/conformance/legacy_requests.json against the real sidecar, as the Rust runner."""
+    sidecar = start_sidecar(
+        tmp_path, [{"type": "filesystem", "name": "files", "path": str(tmp_path / "out")}]
+    )
+    try:
+        assert len(LEGACY_REQUESTS) >= 10
+        for case in LEGACY_REQUESTS:
+            name = case["name"]
+            content_type = case.get("content_type")
+            data = None
+            if content_type == "application/msgpack":
+                data = _msgpack(case["body"])
+            elif content_type is not None:
+                data = json.dumps(case["body"]).encode()
+            request = urllib.request.Request(
+                sidecar.url + case["path"], data=data, method=case["method"]
+            )
+            if content_type is not None:
+                request.add_header("Content-Type", content_type)
+            try:
+                with urllib.request.urlopen(request, timeout=30) as response:
+                    status, text = response.status, response.read()
+            except urllib.error.HTTPError as e:
+                status, text = e.code, e.read()
+            answer = json.loads(text)
+            assert status == case["status"], (name, status, answer)
+            assert _matches(case["answer"], answer), (name, answer)
+            for key in case.get("present", []):
+                assert key in answer, (name, key, answer)
+            for key in case.get("absent", []):
+                assert key not in answer, (name, key, answer)
+    finally:
+        sidecar.stop()

@@ -149,9 +149,21 @@ pub fn parse_complete_event(value: &Value) -> Result<Event> {
 
 /// Parse an event given as JSON (from C, another language, or a forwarded complete event).
 /// Only `kind` and `entity.kind`/`entity.id` are required; unknown fields are errors.
+/// A key given twice in any object is an error naming its path.
 pub fn parse_event_json(text: &str) -> Result<NewEvent> {
-    let value: Value =
-        serde_json::from_str(text).map_err(|e| Error::event("", format!("malformed JSON: {e}")))?;
+    use serde::de::DeserializeSeed;
+
+    use super::strict::{Tree, TreeState};
+
+    let state = TreeState::new(usize::MAX);
+    let mut de = serde_json::Deserializer::from_str(text);
+    let value = Tree { state: &state }
+        .deserialize(&mut de)
+        .and_then(|value| de.end().map(|()| value))
+        .map_err(|e| match state.duplicate_path() {
+            Some(path) => Error::event(path, "duplicate key (a key may appear once per object)"),
+            None => Error::event("", format!("malformed JSON: {e}")),
+        })?;
     from_value(&value)
 }
 

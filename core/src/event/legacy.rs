@@ -18,6 +18,7 @@ use std::collections::BTreeMap;
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
+use super::validate::check_attr_number;
 use super::{App, Entity, Event, Kind, Level, NewEvent, Scalar, Status, Timestamp};
 use crate::config::AppConfig;
 use crate::error::{Error, Result};
@@ -208,6 +209,9 @@ pub fn from_legacy(value: &Value, defaults: &LegacyDefaults) -> Result<Event> {
                 }
                 scalar => {
                     if let Some(s) = Scalar::from_json(scalar) {
+                        if let Scalar::Float(f) = s {
+                            check_attr_number(&format!("event.metadata.{name}"), f)?;
+                        }
                         attrs.insert(name.clone(), s);
                     }
                 }

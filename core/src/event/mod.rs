@@ -3,7 +3,9 @@
 mod id;
 mod input;
 mod legacy;
+pub mod strict;
 mod time;
+mod unique;
 mod validate;
 pub(crate) mod view;
 
@@ -44,9 +46,17 @@ pub struct Event {
     pub level: Option<Level>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[serde(
+        default,
+        skip_serializing_if = "BTreeMap::is_empty",
+        deserialize_with = "unique::map"
+    )]
     pub metrics: BTreeMap<String, f64>,
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[serde(
+        default,
+        skip_serializing_if = "BTreeMap::is_empty",
+        deserialize_with = "unique::map"
+    )]
     pub attrs: BTreeMap<String, Scalar>,
 }
 
@@ -183,7 +193,9 @@ impl Kind {
     }
 }
 
-/// An attribute value: string, integer, float or boolean.
+/// An attribute value: string, integer, float or boolean. Numbers are exact: integers are
+/// 64-bit signed, and a number outside -2^63..2^63 is refused by validation (the schema says
+/// so) rather than kept as the nearest double.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(untagged)]
 pub enum Scalar {

@@ -409,3 +409,119 @@ fn gateway_down_events_wait_in_the_sidecar_spool() {
     assert_eq!(census(&stored), census(&batch));
     drop(sidecar);
 }
+
+/// A legacy event as the old Python SDK's `JobEvent.to_json()` writes it.
+fn legacy_event(site: &str, n: usize, kind: &str, status: &str) -> Value {
+    json!({
+        "idempotency_key": format!("00000000-0000-4000-8000-{n:012}"),
+        "site_id": site,
+        "app": {"app_id": "7d3c2b1a-0f9e-4c8d-b7a6-5e4f3a2b1c0d", "name": "legacy-etch", "version": "1.4.2"},
+        "entity": {"type": "job", "id": format!("legacy-{n}"), "parent_id": null,
+                   "business_key": "LOT42", "sub_key": null},
+        "event": {"kind": kind, "at": "2026-03-01T09:33:37.123456+01:00", "status": status,
+                  "metrics": {"wafers": 25}, "metadata": {"tool": "ETCH-01"}}
+    })
+}
+
+/// Issue 11: the old SDK's `send_batch` (a bare JSON array of legacy events on
+/// `/v1/ingest/events:batch`) reaches the gateway through the sidecar, and so does an
+/// SDK-built array of complete schema-v1 events on the same path.
+#[test]
+fn legacy_and_sdk_bare_arrays_reach_the_gateway_through_the_sidecar() {
+    let dir = tempfile::tempdir().unwrap();
+    let gateway = start_gateway(
+        &format!("sqlite://{}", dir.path().join("gw.sqlite3").display()),
+        "127.0.0.1:0",
+    );
+    let sidecar = start_sidecar(dir.path(), &gateway.base, 0);
+    let site = unique_name("legacy");
+    let batch_url = format!("{}/v1/ingest/events:batch", sidecar.url);
+
+    // A job started and finished, each event with its own idempotency key.
+    let mut finished = legacy_event(&site, 2, "finished", "success");
+    finished["entity"]["id"] = json!("legacy-1");
+    let legacy = vec![legacy_event(&site, 1, "started", "running"), finished];
+    let (status, answer) = http("POST", &batch_url, Some(&Value::Array(legacy.clone())));
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(
+        (&answer["ok"], &answer["accepted"]),
+        (&json!(true), &json!(2))
+    );
+
+    // What the core serializes for its sidecar backend, as wafermon.compat posts it.
+    let sdk: Vec<Value> = ["started", "finished"]
+        .iter()
+        .enumerate()
+        .map(|(i, kind)| {
+            let event = wafermon::Event {
+                v: 1,
+                id: wafermon::event::new_v7(1_772_323_200_000 + i as i64),
+                seq: i as u64 + 1,
+                time: wafermon::Timestamp::parse("2026-03-01T00:00:00.000001Z").unwrap(),
+                site: site.clone(),
+                app: wafermon::event::App {
+                    name: "sdk-app".into(),
+                    version: Some("2.0".into()),
+                    instance: None,
+                },
+                entity: wafermon::event::Entity::new("job", "sdk-1"),
+                kind: wafermon::Kind::parse(kind).unwrap(),
+                status: if *kind == "started" {
+                    wafermon::Status::Running
+                } else {
+                    wafermon::Status::Succeeded
+                },
+                progress: None,
+                level: None,
+                message: None,
+                metrics: Default::default(),
+                attrs: Default::default(),
+            };
+            serde_json::from_str(&event.to_json()).unwrap()
+        })
+        .collect();
+    let (status, answer) = http("POST", &batch_url, Some(&Value::Array(sdk.clone())));
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(
+        (&answer["ok"], &answer["accepted"]),
+        (&json!(true), &json!(2))
+    );
+
+    let defaults = wafermon::event::LegacyDefaults {
+        site: "fab-e2e".into(),
+        app: wafermon::event::App {
+            name: "wafermon-sidecar".into(),
+            version: None,
+            instance: None,
+        },
+    };
+    let mut want: HashSet<String> = legacy
+        .iter()
+        .map(|e| {
+            wafermon::event::from_legacy(e, &defaults)
+                .unwrap()
+                .id
+                .to_string()
+        })
+        .collect();
+    want.extend(sdk.iter().map(|e| e["id"].as_str().unwrap().to_string()));
+    eventually(|| {
+        let stored = stored_events(&gateway.base, &site);
+        let ids: HashSet<String> = stored
+            .iter()
+            .filter_map(|e| e["id"].as_str().map(String::from))
+            .collect();
+        if ids == want {
+            Ok(())
+        } else {
+            Err(format!("stored so far: {stored:?}"))
+        }
+    });
+    let (status, job) = http("GET", &format!("{}/v1/jobs/legacy-1", gateway.base), None);
+    assert_eq!(status, 200, "{job}");
+    assert_eq!(job["job"]["status"], "succeeded", "{job}");
+    let (status, job) = http("GET", &format!("{}/v1/jobs/sdk-1", gateway.base), None);
+    assert_eq!(status, 200, "{job}");
+    assert_eq!(job["job"]["status"], "succeeded", "{job}");
+    drop(sidecar);
+}

@@ -39,7 +39,7 @@ fn batch_counts_and_idempotent_replay(db: &str) {
     let first = gw.ingest(&events);
     assert_eq!(
         first,
-        json!({"accepted": 5, "stored": 5, "duplicates": 0, "rejected": []})
+        json!({"accepted": 5, "stored": 5, "duplicates": 0, "rejected": [], "rejected_count": 0})
     );
     let jobs_before = gw.get_json("/v1/jobs");
     assert_eq!(jobs_before["jobs"].as_array().unwrap().len(), 3);
@@ -49,7 +49,7 @@ fn batch_counts_and_idempotent_replay(db: &str) {
     let replay = gw.ingest(&events);
     assert_eq!(
         replay,
-        json!({"accepted": 5, "stored": 0, "duplicates": 5, "rejected": []})
+        json!({"accepted": 5, "stored": 0, "duplicates": 5, "rejected": [], "rejected_count": 0})
     );
     // A replay must not be folded into the job state a second time.
     assert_eq!(gw.get_json("/v1/jobs"), jobs_before);
@@ -61,7 +61,7 @@ fn batch_counts_and_idempotent_replay(db: &str) {
     let mixed = gw.ingest(&[events[0].clone(), new.clone(), new.clone()]);
     assert_eq!(
         mixed,
-        json!({"accepted": 3, "stored": 1, "duplicates": 2, "rejected": []})
+        json!({"accepted": 3, "stored": 1, "duplicates": 2, "rejected": [], "rejected_count": 0})
     );
     let j2 = gw.job("J-2");
     assert_eq!(j2["job"]["event_count"], 2);
@@ -71,7 +71,7 @@ fn batch_counts_and_idempotent_replay(db: &str) {
     // An empty batch is a valid no-op.
     assert_eq!(
         gw.ingest(&[]),
-        json!({"accepted": 0, "stored": 0, "duplicates": 0, "rejected": []})
+        json!({"accepted": 0, "stored": 0, "duplicates": 0, "rejected": [], "rejected_count": 0})
     );
 }
 

@@ -1,5 +1,7 @@
 //! The HTTP edge the wafermon hosts (sidecar and gateway) share, so both answer the same way:
-//! request bodies as JSON or MessagePack, bearer tokens compared in constant time, one JSON
+//! request bodies as JSON or MessagePack (ingest bodies read one event at a time: `events`;
+//! `identity` encoding only: `encoding`; memory given back: `memory`), bearer tokens compared
+//! in constant time, one JSON
 //! error shape that names the offending field (also for rejected query strings, paths and
 //! JSON bodies: `extract`), the shutdown signals, and serving connections
 //! within timeouts and a cap (`serve`).
@@ -12,9 +14,14 @@ pub use serve::{
     DEFAULT_HEADER_READ_TIMEOUT_S, DEFAULT_IDLE_TIMEOUT_S, DEFAULT_MAX_CONNECTIONS,
 };
 
+mod encoding;
+pub mod events;
+pub mod memory;
+
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+pub use encoding::check_content_encoding;
 use serde_json::{json, Value};
 use subtle::ConstantTimeEq;
 
@@ -83,8 +90,10 @@ pub enum BodyFormat {
     MsgPack,
 }
 
-/// The body format from `Content-Type`; anything else is 415.
+/// The body format from `Content-Type`; anything else is 415, and so is a
+/// `Content-Encoding` other than `identity`.
 pub fn body_format(headers: &HeaderMap) -> Result<BodyFormat, HttpError> {
+    check_content_encoding(headers)?;
     let Some(value) = headers.get(header::CONTENT_TYPE) else {
         return Err(HttpError::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -127,7 +136,10 @@ pub fn decode(body: &[u8], format: BodyFormat) -> Result<Value, HttpError> {
             serde_json::from_str(text).map_err(|e| bad(format!("malformed JSON: {e}")))
         }
         BodyFormat::MsgPack => {
-            rmp_serde::from_slice(body).map_err(|e| bad(format!("malformed MessagePack: {e}")))
+            use serde::Deserialize;
+            let mut de = rmp_serde::Deserializer::from_read_ref(body);
+            de.set_max_depth(128);
+            Value::deserialize(&mut de).map_err(|e| bad(format!("malformed MessagePack: {e}")))
         }
     }
 }

@@ -143,8 +143,12 @@ struct Ack {
     stored: Option<u64>,
     #[serde(default)]
     duplicates: Option<u64>,
+    /// The first rejections only (the hosts describe at most 100) ...
     #[serde(default)]
     rejected: Vec<serde::de::IgnoredAny>,
+    /// ... and all of them counted.
+    #[serde(default)]
+    rejected_count: Option<u64>,
 }
 
 #[derive(Default)]
@@ -393,7 +397,7 @@ fn worker(w: usize, o: &Options, mut generator: Generator, pool: &Pool) -> Tally
                     tally.timeline[second].0 += ack.accepted;
                     tally.stored += ack.stored.unwrap_or(0);
                     tally.duplicates += ack.duplicates.unwrap_or(0);
-                    tally.rejected += ack.rejected.len() as u64;
+                    tally.rejected += ack.rejected_count.unwrap_or(ack.rejected.len() as u64);
                 }
                 Err(e) => tally
                     .errors

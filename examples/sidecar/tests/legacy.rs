@@ -56,14 +56,17 @@ fn legacy_events_on_both_routes_are_delivered_converted() {
 
     let started = legacy(1, "started", "running");
     let reply = sidecar.post_json("/v1/ingest/events", &started);
-    assert_eq!(reply.status, 202, "{reply:?}");
-    assert_eq!(reply.json(), json!({"accepted": 1, "rejected": []}));
+    assert_eq!(reply.status, 200, "{reply:?}");
+    assert_eq!(
+        reply.json(),
+        json!({"ok": true, "accepted": 1, "rejected": [], "rejected_count": 0})
+    );
 
     // Legacy and v1 events mixed in one array.
     let v1 = event(2);
     let finished = legacy(3, "finished", "success");
     let reply = sidecar.post_json("/v1/ingest/events", &json!([v1, finished]));
-    assert_eq!(reply.status, 202, "{reply:?}");
+    assert_eq!(reply.status, 200, "{reply:?}");
     assert_eq!(reply.json()["accepted"], 2);
 
     let error = legacy(4, "error", "error");
@@ -74,7 +77,7 @@ fn legacy_events_on_both_routes_are_delivered_converted() {
         "/v1/ingest/events:batch",
         &json!({"events": [error, no_site]}),
     );
-    assert_eq!(reply.status, 202, "{reply:?}");
+    assert_eq!(reply.status, 200, "{reply:?}");
     assert_eq!(reply.json()["accepted"], 2);
 
     let cancelled = legacy(6, "cancelled", "cancelled");
@@ -85,7 +88,7 @@ fn legacy_events_on_both_routes_are_delivered_converted() {
         &[("Content-Type", "application/msgpack")],
         &body,
     );
-    assert_eq!(reply.status, 202, "{reply:?}");
+    assert_eq!(reply.status, 200, "{reply:?}");
     assert_eq!(reply.json()["accepted"], 1);
 
     let legacy_events = [&started, &finished, &error, &no_site, &cancelled];
@@ -146,17 +149,17 @@ fn a_replayed_legacy_event_keeps_its_id() {
     let (sidecar, data) = start(dir.path());
     let original = legacy(1, "metric", "running");
     let reply = sidecar.post_json("/v1/ingest/events", &original);
-    assert_eq!(reply.status, 202, "{reply:?}");
+    assert_eq!(reply.status, 200, "{reply:?}");
     // The old SDK retries with the same idempotency key, on either route.
     let reply = sidecar.post_json("/v1/ingest/events:batch", &json!({"events": [original]}));
-    assert_eq!(reply.status, 202, "{reply:?}");
+    assert_eq!(reply.status, 200, "{reply:?}");
     // Without a key the content decides: the same content twice, then a different one.
     let mut keyless = legacy(2, "metric", "running");
     keyless.as_object_mut().unwrap().remove("idempotency_key");
     let mut changed = keyless.clone();
     changed["event"]["metrics"]["wafers"] = json!(3);
     let reply = sidecar.post_json("/v1/ingest/events", &json!([keyless, keyless, changed]));
-    assert_eq!(reply.status, 202, "{reply:?}");
+    assert_eq!(reply.status, 200, "{reply:?}");
     assert_eq!(reply.json()["accepted"], 3);
 
     let want = [id_of(&original), id_of(&keyless), id_of(&changed)];
@@ -200,7 +203,7 @@ fn bad_legacy_fields_are_rejected_naming_the_legacy_path() {
     let reply = sidecar.post_json("/v1/ingest/events", &bad_time);
     assert_eq!(reply.status, 400, "{reply:?}");
     let body = reply.json();
-    assert_eq!(body["accepted"], 0);
+    assert_eq!((&body["ok"], &body["accepted"]), (&json!(false), &json!(0)));
     assert_eq!(body["rejected"][0]["path"], "event.at", "{body}");
     assert!(body["rejected"][0]["error"]
         .as_str()
@@ -219,7 +222,7 @@ fn bad_legacy_fields_are_rejected_naming_the_legacy_path() {
         "/v1/ingest/events:batch",
         &json!({"events": [good, bad_kind, no_type, bad_metric, unknown]}),
     );
-    assert_eq!(reply.status, 202, "{reply:?}");
+    assert_eq!(reply.status, 200, "{reply:?}");
     let body = reply.json();
     assert_eq!(body["accepted"], 1);
     let rejected: Vec<(u64, &str)> = body["rejected"]
@@ -252,10 +255,7 @@ fn bad_legacy_fields_are_rejected_naming_the_legacy_path() {
     assert_eq!(reply.json()["rejected"][0]["path"], "event.status");
 
     // The shape of the batch body is checked as on /v1/ingest/batch.
-    let reply = sidecar.post_json(
-        "/v1/ingest/events:batch",
-        &json!([legacy(8, "started", "")]),
-    );
+    let reply = sidecar.post_json("/v1/ingest/events:batch", &json!("events"));
     assert_eq!(reply.status, 400, "{reply:?}");
     let reply = sidecar.request("GET", "/v1/ingest/events:batch", &[], b"");
     assert_eq!(reply.status, 405, "{reply:?}");
