@@ -1,31 +1,22 @@
-//! Backends: one folder per service (its writer, and its reader under feature "read"), one
-//! small trait. A backend only writes a batch and says how it went; retries, spooling and
-//! failover live in the pipeline.
+//! Backends: one folder per service (its keys, its writer, and its reader under feature
+//! "read"), one small trait. A service's keys are always built, so a config naming it parses
+//! and then says which feature it needs; its writer and reader are behind its feature. A
+//! backend only writes a batch and says how it went; retries, spooling and failover live in
+//! the pipeline.
 
-#[cfg(feature = "aws")]
 pub mod aws;
-#[cfg(feature = "cloudwatch")]
 pub mod cloudwatch;
-#[cfg(feature = "elasticsearch")]
 pub mod elastic;
 pub mod filesystem;
-#[cfg(feature = "http")]
-mod http;
-#[cfg(feature = "loki")]
+pub(crate) mod http;
 pub mod loki;
-#[cfg(feature = "http")]
-mod managed_api;
+pub(crate) mod managed_api;
 #[cfg(feature = "read")]
 pub mod read;
-#[cfg(feature = "s3")]
 pub mod s3;
-#[cfg(feature = "http")]
-mod sidecar;
-#[cfg(feature = "http")]
-mod webhook;
-#[cfg(feature = "xray")]
-mod xray;
-#[cfg(feature = "zabbix")]
+pub(crate) mod sidecar;
+pub(crate) mod webhook;
+pub(crate) mod xray;
 pub mod zabbix;
 
 use std::fmt;

@@ -1,9 +1,11 @@
-//! The filesystem service: JSONL or CSV files per site/app and UTC day. `layout` owns the
-//! names, `write` is the backend, `read` finds the events again (feature "read").
+//! The `filesystem` service: its keys, the file layout writer and reader share, the writer
+//! and its reader (feature "read").
 
+pub mod config;
 pub mod layout;
 #[cfg(feature = "read")]
 pub mod read;
 mod write;
 
+pub use self::config::{FileFormat, FilesystemConfig};
 pub use write::Filesystem;

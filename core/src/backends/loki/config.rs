@@ -5,9 +5,9 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::load::from_value_at;
-use super::net::{base_url, default_retries, default_timeout, net, NetConfig};
-use super::Secret;
+use crate::config::from_value_at;
+use crate::config::net::{base_url, default_retries, default_timeout, net, NetConfig};
+use crate::config::Secret;
 use crate::error::{Error, Result};
 
 #[derive(Debug, Clone, PartialEq)]

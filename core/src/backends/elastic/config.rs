@@ -3,9 +3,9 @@
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::load::from_value_at;
-use super::net::{base_url, default_retries, default_timeout, net, non_empty, NetConfig};
-use super::Secret;
+use crate::config::from_value_at;
+use crate::config::net::{base_url, default_retries, default_timeout, net, non_empty, NetConfig};
+use crate::config::Secret;
 use crate::error::{Error, Result};
 
 /// Only the username shows in `{:?}`; the password and key are `Secret`s.

@@ -1,0 +1,8 @@
+//! The `sidecar` service: its keys (the shared HTTP ones) and the writer (feature "http").
+
+pub mod config;
+#[cfg(feature = "http")]
+mod write;
+
+#[cfg(feature = "http")]
+pub use self::write::Sidecar;
