@@ -6,7 +6,7 @@
 
 pub mod aws;
 pub mod cloudwatch;
-pub mod elastic;
+pub mod elasticsearch;
 pub mod filesystem;
 pub(crate) mod http;
 pub mod loki;
@@ -165,7 +165,9 @@ pub fn build(config: &BackendConfig, app: &AppConfig) -> Result<Box<dyn Backend>
         #[cfg(feature = "s3")]
         BackendKind::S3(c) => Box::new(s3::S3::new(c.clone(), app).map_err(&at)?),
         #[cfg(feature = "elasticsearch")]
-        BackendKind::Elastic(c) => Box::new(elastic::Elastic::new(c.clone(), app).map_err(&at)?),
+        BackendKind::Elastic(c) => {
+            Box::new(elasticsearch::Elastic::new(c.clone(), app).map_err(&at)?)
+        }
         #[cfg(feature = "loki")]
         BackendKind::Loki(c) => Box::new(loki::Loki::new(c.clone(), app).map_err(&at)?),
         #[cfg(feature = "zabbix")]

@@ -9,7 +9,7 @@ use serde_json::{Map, Value};
 use super::load::from_value_at;
 use super::SidecarConfig;
 use crate::backends::cloudwatch::{self, CloudWatchConfig};
-use crate::backends::elastic::{self, ElasticConfig};
+use crate::backends::elasticsearch::{self, ElasticConfig};
 use crate::backends::filesystem::{self, FilesystemConfig};
 use crate::backends::http::config::join_url;
 use crate::backends::http::HttpConfig;
@@ -29,8 +29,8 @@ pub const BACKEND_TYPES: &[&str] = &[
     "managed_api",
     "webhook",
     "s3",
-    "elk",
     "elasticsearch",
+    "elk",
     "loki",
     "zabbix",
     "cloudwatch",
@@ -75,7 +75,7 @@ pub enum BackendKind {
     ManagedApi(HttpConfig),
     Webhook(WebhookConfig),
     S3(S3Config),
-    /// `elk`, alias `elasticsearch`.
+    /// `elasticsearch`, alias `elk` (the seed's name).
     Elastic(ElasticConfig),
     Loki(LokiConfig),
     Zabbix(ZabbixConfig),
@@ -106,7 +106,7 @@ impl BackendKind {
             BackendKind::ManagedApi(_) => "managed_api",
             BackendKind::Webhook(_) => "webhook",
             BackendKind::S3(_) => "s3",
-            BackendKind::Elastic(_) => "elk",
+            BackendKind::Elastic(_) => "elasticsearch",
             BackendKind::Loki(_) => "loki",
             BackendKind::Zabbix(_) => "zabbix",
             BackendKind::CloudWatch(_) => "cloudwatch",
@@ -201,7 +201,9 @@ pub(crate) fn parse_backend(value: &Value, path: &str, index: usize) -> Result<B
         "managed_api" => BackendKind::ManagedApi(managed_api::config::parse(specific, path)?),
         "webhook" => BackendKind::Webhook(webhook::config::parse(specific, path)?),
         "s3" => BackendKind::S3(s3::config::parse(specific, path)?),
-        "elk" | "elasticsearch" => BackendKind::Elastic(elastic::config::parse(specific, path)?),
+        "elasticsearch" | "elk" => {
+            BackendKind::Elastic(elasticsearch::config::parse(specific, path)?)
+        }
         "loki" => BackendKind::Loki(loki::config::parse(specific, path)?),
         "zabbix" => BackendKind::Zabbix(zabbix::config::parse(specific, path)?),
         "cloudwatch" => BackendKind::CloudWatch(cloudwatch::config::parse(specific, path)?),
@@ -228,8 +230,10 @@ pub(crate) fn parse_backend(value: &Value, path: &str, index: usize) -> Result<B
             }
             n
         }
-        None if index == 0 => kind.type_name().to_string(),
-        None => format!("{}-{index}", kind.type_name()),
+        // The type as written, so an `elk` entry keeps the name (and spool folder) it had
+        // before `elasticsearch` became the canonical type name.
+        None if index == 0 => common.kind,
+        None => format!("{}-{index}", common.kind),
     };
     Ok(BackendConfig {
         name,

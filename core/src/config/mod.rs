@@ -20,7 +20,7 @@ pub use self::secret::{Secret, REDACTED};
 // the paths the hosts, the skins and the tests name them by.
 pub use crate::backends::aws::AwsConfig;
 pub use crate::backends::cloudwatch::CloudWatchConfig;
-pub use crate::backends::elastic::{ElasticAuth, ElasticConfig};
+pub use crate::backends::elasticsearch::{ElasticAuth, ElasticConfig};
 pub use crate::backends::filesystem::{FileFormat, FilesystemConfig};
 pub use crate::backends::http::{HttpConfig, WireFormat};
 pub use crate::backends::loki::LokiConfig;

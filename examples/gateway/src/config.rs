@@ -57,14 +57,14 @@ struct FilesystemSource {
 
 /// Source types whose keys are those of the core's backend of the same type, so one
 /// config block describes both the writer and the reader.
-const BACKEND_SOURCES: &[&str] = &["s3", "elk", "elasticsearch", "loki", "cloudwatch"];
+const BACKEND_SOURCES: &[&str] = &["s3", "elasticsearch", "elk", "loki", "cloudwatch"];
 
 /// An external source the gateway may read, by name. Requests pick sources by name only.
 #[derive(Debug, Clone)]
 pub enum SourceConfig {
     /// The JSONL files the filesystem backend writes, under `path`.
     Filesystem { name: String, path: PathBuf },
-    /// What a core backend wrote, read back with the same keys (s3, elk, loki, cloudwatch).
+    /// What a core backend wrote, read back with the same keys (s3, elasticsearch, loki, cloudwatch).
     Backend {
         name: String,
         kind: wafermon::config::BackendKind,
@@ -90,10 +90,7 @@ impl SourceConfig {
         match self {
             SourceConfig::Filesystem { .. } => "filesystem",
             SourceConfig::Zabbix { .. } => "zabbix",
-            SourceConfig::Backend { kind, .. } => match kind {
-                wafermon::config::BackendKind::Elastic(_) => "elasticsearch",
-                other => other.type_name(),
-            },
+            SourceConfig::Backend { kind, .. } => kind.type_name(),
         }
     }
 }

@@ -6,7 +6,7 @@ mod cache;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use wafermon::backends::{cloudwatch, elastic, filesystem, loki, s3, zabbix};
+use wafermon::backends::{cloudwatch, elasticsearch, filesystem, loki, s3, zabbix};
 use wafermon::config::BackendKind;
 
 pub use wafermon::backends::read::{ExternalQuery, Filters, QueryOutcome};
@@ -104,7 +104,7 @@ async fn read(source: &SourceConfig, q: ExternalQuery) -> Result<QueryOutcome, S
         SourceConfig::Zabbix { source, .. } => zabbix::read::query(source, &q),
         SourceConfig::Backend { kind, .. } => match kind {
             BackendKind::S3(c) => s3::read::query(c, &q),
-            BackendKind::Elastic(c) => elastic::read::query(c, &q),
+            BackendKind::Elastic(c) => elasticsearch::read::query(c, &q),
             BackendKind::Loki(c) => loki::read::query(c, &q),
             BackendKind::CloudWatch(c) => cloudwatch::read::query(c, &q),
             other => Err(format!(

@@ -1,4 +1,4 @@
-//! Elasticsearch / OpenSearch backend (`elk`, alias `elasticsearch`): `_bulk` with `create`
+//! Elasticsearch / OpenSearch backend (`elasticsearch`, alias `elk`): `_bulk` with `create`
 //! actions and `_id` = event id, so a retried batch never makes a second document (the
 //! cluster answers 409 for ids it holds, and those count as delivered).
 //!
