@@ -8,34 +8,12 @@ use serde_json::{Map, Value};
 
 use super::load::from_value_at;
 use super::SidecarConfig;
-use crate::backends::cloudwatch::{self, CloudWatchConfig};
-use crate::backends::elasticsearch::{self, ElasticConfig};
-use crate::backends::filesystem::{self, FilesystemConfig};
+use crate::backends::filesystem::FilesystemConfig;
 use crate::backends::http::config::join_url;
 use crate::backends::http::HttpConfig;
-use crate::backends::loki::{self, LokiConfig};
-use crate::backends::s3::{self, S3Config};
-use crate::backends::webhook::{self, WebhookConfig};
-use crate::backends::xray::{self, XRayConfig};
-use crate::backends::zabbix::{self, ZabbixConfig};
-use crate::backends::{managed_api, sidecar};
+use crate::backends::registry::{BackendKind, BACKEND_TYPES};
 use crate::error::{Error, Result};
 use crate::event::Kind;
-
-/// The backend types this build knows.
-pub const BACKEND_TYPES: &[&str] = &[
-    "filesystem",
-    "sidecar",
-    "managed_api",
-    "webhook",
-    "s3",
-    "elasticsearch",
-    "elk",
-    "loki",
-    "zabbix",
-    "cloudwatch",
-    "xray",
-];
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct BackendConfig {
@@ -65,53 +43,6 @@ impl Filter {
     pub fn accepts(&self, kind: Kind, entity_kind: &str) -> bool {
         (self.kinds.is_empty() || self.kinds.contains(&kind))
             && (self.entity_kinds.is_empty() || self.entity_kinds.iter().any(|k| k == entity_kind))
-    }
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub enum BackendKind {
-    Filesystem(FilesystemConfig),
-    Sidecar(HttpConfig),
-    ManagedApi(HttpConfig),
-    Webhook(WebhookConfig),
-    S3(S3Config),
-    /// `elasticsearch`, alias `elk` (the seed's name).
-    Elastic(ElasticConfig),
-    Loki(LokiConfig),
-    Zabbix(ZabbixConfig),
-    CloudWatch(CloudWatchConfig),
-    XRay(XRayConfig),
-}
-
-impl BackendKind {
-    /// Quick attempts in a row before a failing batch is parked in the spool.
-    pub fn inline_retries(&self) -> u32 {
-        match self {
-            BackendKind::Sidecar(h) | BackendKind::ManagedApi(h) => h.retries,
-            BackendKind::Webhook(w) => w.http.retries,
-            BackendKind::Filesystem(_) => 0,
-            BackendKind::S3(c) => c.net.retries,
-            BackendKind::Elastic(c) => c.net.retries,
-            BackendKind::Loki(c) => c.net.retries,
-            BackendKind::Zabbix(c) => c.net.retries,
-            BackendKind::CloudWatch(c) => c.net.retries,
-            BackendKind::XRay(c) => c.net.retries,
-        }
-    }
-
-    pub fn type_name(&self) -> &'static str {
-        match self {
-            BackendKind::Filesystem(_) => "filesystem",
-            BackendKind::Sidecar(_) => "sidecar",
-            BackendKind::ManagedApi(_) => "managed_api",
-            BackendKind::Webhook(_) => "webhook",
-            BackendKind::S3(_) => "s3",
-            BackendKind::Elastic(_) => "elasticsearch",
-            BackendKind::Loki(_) => "loki",
-            BackendKind::Zabbix(_) => "zabbix",
-            BackendKind::CloudWatch(_) => "cloudwatch",
-            BackendKind::XRay(_) => "xray",
-        }
     }
 }
 
@@ -194,30 +125,17 @@ pub(crate) fn parse_backend(value: &Value, path: &str, index: usize) -> Result<B
         .partition(|(k, _)| COMMON_KEYS.contains(&k.as_str()));
     let common: RawCommon = from_value_at(Value::Object(common), path)?;
     let filter = parse_filter(common.filter, &format!("{path}.filter"))?;
-    let specific = Value::Object(specific);
-    let kind = match common.kind.as_str() {
-        "filesystem" => BackendKind::Filesystem(filesystem::config::parse(specific, path)?),
-        "sidecar" => BackendKind::Sidecar(sidecar::config::parse(specific, path)?),
-        "managed_api" => BackendKind::ManagedApi(managed_api::config::parse(specific, path)?),
-        "webhook" => BackendKind::Webhook(webhook::config::parse(specific, path)?),
-        "s3" => BackendKind::S3(s3::config::parse(specific, path)?),
-        "elasticsearch" | "elk" => {
-            BackendKind::Elastic(elasticsearch::config::parse(specific, path)?)
-        }
-        "loki" => BackendKind::Loki(loki::config::parse(specific, path)?),
-        "zabbix" => BackendKind::Zabbix(zabbix::config::parse(specific, path)?),
-        "cloudwatch" => BackendKind::CloudWatch(cloudwatch::config::parse(specific, path)?),
-        "xray" => BackendKind::XRay(xray::config::parse(specific, path)?),
-        other => {
-            return Err(Error::config(
+    let kind =
+        BackendKind::parse(&common.kind, Value::Object(specific), path).unwrap_or_else(|| {
+            Err(Error::config(
                 format!("{path}.type"),
                 format!(
-                    "unknown backend type '{other}' (known: {})",
+                    "unknown backend type '{}' (known: {})",
+                    common.kind,
                     BACKEND_TYPES.join(", ")
                 ),
             ))
-        }
-    };
+        })?;
     let name = match common.name {
         Some(n) => {
             crate::event::check_name("name", &n, 64)

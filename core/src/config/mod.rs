@@ -12,10 +12,11 @@ mod secret;
 use std::path::PathBuf;
 use std::time::Duration;
 
-pub use self::backend::{BackendConfig, BackendKind, Filter};
+pub use self::backend::{BackendConfig, Filter};
 pub use self::load::{from_value_at, from_value_at_all, ENV_VARS};
 pub use self::net::NetConfig;
 pub use self::secret::{Secret, REDACTED};
+pub use crate::backends::registry::{BackendKind, BACKEND_TYPES};
 // Each service's keys live in its folder (core/src/backends/<service>/config.rs); these are
 // the paths the hosts, the skins and the tests name them by.
 pub use crate::backends::aws::AwsConfig;

@@ -65,3 +65,9 @@ pub(crate) fn parse(mut value: Value, path: &str) -> Result<CloudWatchConfig> {
         net: net(raw.timeout, raw.retries, path)?,
     })
 }
+
+impl crate::backends::registry::ServiceConfig for CloudWatchConfig {
+    fn inline_retries(&self) -> u32 {
+        self.net.retries
+    }
+}

@@ -14,3 +14,12 @@ mod write;
 pub use self::config::CloudWatchConfig;
 #[cfg(feature = "cloudwatch")]
 pub use self::write::CloudWatch;
+
+/// The writer of an entry (the registry's `build`).
+#[cfg(feature = "cloudwatch")]
+pub(crate) fn build(
+    config: &CloudWatchConfig,
+    app: &crate::config::AppConfig,
+) -> crate::Result<Box<dyn super::Backend>> {
+    Ok(Box::new(CloudWatch::new(config.clone(), app)?))
+}

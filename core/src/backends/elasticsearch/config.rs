@@ -122,6 +122,12 @@ pub(crate) fn parse(value: Value, path: &str) -> Result<ElasticConfig> {
     })
 }
 
+impl crate::backends::registry::ServiceConfig for ElasticConfig {
+    fn inline_retries(&self) -> u32 {
+        self.net.retries
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use serde_json::json;

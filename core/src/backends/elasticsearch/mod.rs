@@ -18,3 +18,12 @@ pub use self::cluster::{authorization, error_text, Reply, RequestError};
 pub use self::config::{ElasticAuth, ElasticConfig};
 #[cfg(feature = "elasticsearch")]
 pub use self::write::{index_pattern, Elastic};
+
+/// The writer of an entry (the registry's `build`).
+#[cfg(feature = "elasticsearch")]
+pub(crate) fn build(
+    config: &ElasticConfig,
+    app: &crate::config::AppConfig,
+) -> crate::Result<Box<dyn super::Backend>> {
+    Ok(Box::new(Elastic::new(config.clone(), app)?))
+}

@@ -87,3 +87,10 @@ pub(crate) fn parse(value: Value, path: &str) -> Result<FilesystemConfig> {
         rotate_daily: raw.rotate_daily,
     })
 }
+
+impl crate::backends::registry::ServiceConfig for FilesystemConfig {
+    fn inline_retries(&self) -> u32 {
+        // Local writes fail for reasons a quick retry does not fix (disk full, permissions).
+        0
+    }
+}

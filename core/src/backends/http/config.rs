@@ -165,3 +165,9 @@ pub(crate) fn parse(kind: &str, value: Value, path: &str) -> Result<HttpEntry> {
         signature_header: raw.signature_header,
     })
 }
+
+impl crate::backends::registry::ServiceConfig for HttpConfig {
+    fn inline_retries(&self) -> u32 {
+        self.retries
+    }
+}

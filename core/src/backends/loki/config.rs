@@ -126,3 +126,9 @@ pub(crate) fn parse(value: Value, path: &str) -> Result<LokiConfig> {
         net: net(raw.timeout, raw.retries, path)?,
     })
 }
+
+impl crate::backends::registry::ServiceConfig for LokiConfig {
+    fn inline_retries(&self) -> u32 {
+        self.net.retries
+    }
+}

@@ -16,3 +16,12 @@ pub use self::config::LokiConfig;
 pub use self::push::request_headers;
 #[cfg(feature = "loki")]
 pub use self::write::Loki;
+
+/// The writer of an entry (the registry's `build`).
+#[cfg(feature = "loki")]
+pub(crate) fn build(
+    config: &LokiConfig,
+    app: &crate::config::AppConfig,
+) -> crate::Result<Box<dyn super::Backend>> {
+    Ok(Box::new(Loki::new(config.clone(), app)?))
+}

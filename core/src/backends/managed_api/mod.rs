@@ -7,3 +7,15 @@ mod write;
 
 #[cfg(feature = "http")]
 pub use self::write::ManagedApi;
+
+/// The writer of an entry (the registry's `build`).
+#[cfg(feature = "http")]
+pub(crate) fn build(
+    config: &crate::backends::http::HttpConfig,
+    app: &crate::config::AppConfig,
+) -> crate::Result<Box<dyn super::Backend>> {
+    Ok(Box::new(ManagedApi::new(
+        config.clone(),
+        app.site_id.clone(),
+    )?))
+}

@@ -71,3 +71,9 @@ pub(crate) fn parse(mut value: Value, path: &str) -> Result<S3Config> {
         net: net(raw.timeout, raw.retries, path)?,
     })
 }
+
+impl crate::backends::registry::ServiceConfig for S3Config {
+    fn inline_retries(&self) -> u32 {
+        self.net.retries
+    }
+}

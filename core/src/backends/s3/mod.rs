@@ -16,3 +16,12 @@ pub use self::config::{Compression, S3Config};
 pub use self::store::{build_store, describe};
 #[cfg(feature = "s3")]
 pub use self::write::S3;
+
+/// The writer of an entry (the registry's `build`).
+#[cfg(feature = "s3")]
+pub(crate) fn build(
+    config: &S3Config,
+    app: &crate::config::AppConfig,
+) -> crate::Result<Box<dyn super::Backend>> {
+    Ok(Box::new(S3::new(config.clone(), app)?))
+}

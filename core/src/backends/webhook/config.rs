@@ -28,3 +28,9 @@ pub(crate) fn parse(value: Value, path: &str) -> Result<WebhookConfig> {
             .unwrap_or_else(|| "X-Wafermon-Signature".into()),
     })
 }
+
+impl crate::backends::registry::ServiceConfig for WebhookConfig {
+    fn inline_retries(&self) -> u32 {
+        self.http.retries
+    }
+}

@@ -31,3 +31,9 @@ pub(crate) fn parse(mut value: Value, path: &str) -> Result<XRayConfig> {
         net: net(raw.timeout, raw.retries, path)?,
     })
 }
+
+impl crate::backends::registry::ServiceConfig for XRayConfig {
+    fn inline_retries(&self) -> u32 {
+        self.net.retries
+    }
+}

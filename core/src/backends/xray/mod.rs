@@ -7,3 +7,12 @@ mod write;
 pub use self::config::XRayConfig;
 #[cfg(feature = "xray")]
 pub use self::write::XRay;
+
+/// The writer of an entry (the registry's `build`).
+#[cfg(feature = "xray")]
+pub(crate) fn build(
+    config: &XRayConfig,
+    app: &crate::config::AppConfig,
+) -> crate::Result<Box<dyn super::Backend>> {
+    Ok(Box::new(XRay::new(config.clone(), app)?))
+}

@@ -116,3 +116,9 @@ pub(crate) fn parse(value: Value, path: &str) -> Result<ZabbixConfig> {
         net: net(raw.timeout, raw.retries, path)?,
     })
 }
+
+impl crate::backends::registry::ServiceConfig for ZabbixConfig {
+    fn inline_retries(&self) -> u32 {
+        self.net.retries
+    }
+}

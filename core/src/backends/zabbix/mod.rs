@@ -12,3 +12,12 @@ mod write;
 pub use self::config::{ItemSource, ZabbixConfig, DEFAULT_ITEMS};
 #[cfg(feature = "zabbix")]
 pub use self::write::Zabbix;
+
+/// The writer of an entry (the registry's `build`).
+#[cfg(feature = "zabbix")]
+pub(crate) fn build(
+    config: &ZabbixConfig,
+    app: &crate::config::AppConfig,
+) -> crate::Result<Box<dyn super::Backend>> {
+    Ok(Box::new(Zabbix::new(config.clone(), app)?))
+}
