@@ -1,5 +1,6 @@
-//! The `elk` backend against a real OpenSearch-compatible server (osmem-server, started by
-//! scripts/servers/osmem.sh) on 127.0.0.1.
+//! The `elasticsearch` backend (spelled `elk` here, its alias) against a real
+//! OpenSearch-compatible server (osmem-server, started by scripts/servers/osmem.sh) on
+//! 127.0.0.1.
 //!
 //! osmem has no security layer: the auth tests put a small forwarding proxy in front of it
 //! that records what arrives and, like a cluster's security layer, refuses requests without
@@ -127,8 +128,8 @@ fn elk_stats(client: &Client) -> BackendStats {
         .stats()
         .backends
         .into_iter()
-        .find(|b| b.kind == "elk")
-        .expect("an elk backend")
+        .find(|b| b.kind == "elasticsearch")
+        .expect("an elasticsearch backend")
 }
 
 /// A realistic job: started, progress with a message, metrics, a log line, a failed subjob,

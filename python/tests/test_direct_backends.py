@@ -56,7 +56,7 @@ def test_a_job_and_its_subjobs_land_in_elasticsearch_once_each(tmp_path: Path, o
     assert client.flush(60), client.stats()
     stats = client.close(10)
     backend = stats["backends"][0]
-    assert backend["type"] == "elk"
+    assert backend["type"] == "elasticsearch"
     assert backend["failed"] == 0 and backend["queued"] == 0, stats
     stored = search(osmem, index.replace("%Y.%m.%d", "*"))
     assert len(stored) == backend["sent"], stored

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# osmem-server: an OpenSearch-compatible server (from PyPI) for the `elk` backend's tests.
+# osmem-server: an OpenSearch-compatible server (from PyPI) for the `elasticsearch` backend's tests.
 #   osmem.sh start [PORT] [DIR]   default port 9200; prints the URL last
 #   osmem.sh stop [PORT]
 # osmem keeps everything in memory: DIR is accepted for the common interface and ignored, so

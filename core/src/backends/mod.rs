@@ -1,39 +1,39 @@
-//! Backends: one folder per service (its writer, and its reader under feature "read"), one
-//! small trait. A backend only writes a batch and says how it went; retries, spooling and
-//! failover live in the pipeline.
+//! Backends: one folder per service (its keys, its writer, and its reader under feature
+//! "read"), one small trait. A service's keys are always built, so a config naming it parses
+//! and then says which feature it needs; its writer and reader are behind its feature. A
+//! backend only writes a batch and says how it went; retries, spooling and failover live in
+//! the pipeline.
 
-#[cfg(feature = "aws")]
+// What several services share (not services themselves).
 pub mod aws;
-#[cfg(feature = "cloudwatch")]
-pub mod cloudwatch;
-#[cfg(feature = "elasticsearch")]
-pub mod elastic;
-pub mod filesystem;
-#[cfg(feature = "http")]
-mod http;
-#[cfg(feature = "loki")]
-pub mod loki;
-#[cfg(feature = "http")]
-mod managed_api;
+pub(crate) mod http;
 #[cfg(feature = "read")]
 pub mod read;
-#[cfg(feature = "s3")]
-pub mod s3;
-#[cfg(feature = "http")]
-mod sidecar;
-#[cfg(feature = "http")]
-mod webhook;
-#[cfg(feature = "xray")]
-mod xray;
-#[cfg(feature = "zabbix")]
-pub mod zabbix;
+pub mod registry;
+
+// The services, one line each: `Variant(its config type) = its folder, its type name | the
+// aliases a config may use, the cargo feature of its writer, how the gateway reads it back
+// (its backend keys, or keys of its own; none: no reader)`. Adding a service is its folder
+// and one line here (registry.rs says what the folder provides).
+registry::services! {
+    Filesystem(filesystem::FilesystemConfig) = filesystem, "filesystem", feature "default", source own;
+    Sidecar(http::HttpConfig) = sidecar, "sidecar", feature "http";
+    ManagedApi(http::HttpConfig) = managed_api, "managed_api", feature "http";
+    Webhook(webhook::WebhookConfig) = webhook, "webhook", feature "http";
+    S3(s3::S3Config) = s3, "s3", feature "s3", source backend;
+    Elastic(elasticsearch::ElasticConfig) = elasticsearch, "elasticsearch" | "elk", feature "elasticsearch", source backend;
+    Loki(loki::LokiConfig) = loki, "loki", feature "loki", source backend;
+    Zabbix(zabbix::ZabbixConfig) = zabbix, "zabbix", feature "zabbix", source own;
+    CloudWatch(cloudwatch::CloudWatchConfig) = cloudwatch, "cloudwatch", feature "cloudwatch", source backend;
+    XRay(xray::XRayConfig) = xray, "xray", feature "xray";
+}
 
 use std::fmt;
 use std::time::Duration;
 
 pub use self::filesystem::Filesystem;
 
-use crate::config::{AppConfig, BackendConfig, BackendKind};
+use crate::config::{AppConfig, BackendConfig};
 use crate::error::{Error, Result};
 pub use crate::pipeline::Batch;
 
@@ -153,64 +153,21 @@ pub trait Backend: Send {
 
 /// Build the backend an entry of the config describes.
 pub fn build(config: &BackendConfig, app: &AppConfig) -> Result<Box<dyn Backend>> {
-    // Errors name the backend, since its index in the config is not known here.
-    #[allow(unused_variables)]
-    let at = |e: Error| {
-        Error::config(
-            format!("backend '{}'.{}", config.name, e.path().unwrap_or_default()),
-            e.message().to_string(),
-        )
-    };
-    let backend: Box<dyn Backend> = match &config.kind {
-        BackendKind::Filesystem(fs) => Box::new(Filesystem::new(fs.clone())),
-        #[cfg(feature = "http")]
-        BackendKind::Sidecar(http) => Box::new(sidecar::Sidecar::new(http.clone()).map_err(&at)?),
-        #[cfg(feature = "http")]
-        BackendKind::ManagedApi(http) => {
-            Box::new(managed_api::ManagedApi::new(http.clone(), app.site_id.clone()).map_err(&at)?)
-        }
-        #[cfg(feature = "http")]
-        BackendKind::Webhook(hook) => Box::new(webhook::Webhook::new(hook.clone()).map_err(&at)?),
-        #[cfg(feature = "s3")]
-        BackendKind::S3(c) => Box::new(s3::S3::new(c.clone(), app).map_err(&at)?),
-        #[cfg(feature = "elasticsearch")]
-        BackendKind::Elastic(c) => Box::new(elastic::Elastic::new(c.clone(), app).map_err(&at)?),
-        #[cfg(feature = "loki")]
-        BackendKind::Loki(c) => Box::new(loki::Loki::new(c.clone(), app).map_err(&at)?),
-        #[cfg(feature = "zabbix")]
-        BackendKind::Zabbix(c) => Box::new(zabbix::Zabbix::new(c.clone(), app).map_err(&at)?),
-        #[cfg(feature = "cloudwatch")]
-        BackendKind::CloudWatch(c) => {
-            Box::new(cloudwatch::CloudWatch::new(c.clone(), app).map_err(&at)?)
-        }
-        #[cfg(feature = "xray")]
-        BackendKind::XRay(c) => Box::new(xray::XRay::new(c.clone(), app).map_err(&at)?),
-        #[allow(unreachable_patterns)]
-        other => {
-            let _ = app;
-            return Err(Error::config(
-                format!("backend '{}'.type", config.name),
-                format!(
-                    "backend type '{}' needs wafermon built with the \"{}\" feature",
-                    other.type_name(),
-                    feature_of(other)
-                ),
-            ));
-        }
-    };
-    Ok(backend)
-}
-
-/// The cargo feature that builds a backend type in.
-fn feature_of(kind: &BackendKind) -> &'static str {
-    match kind {
-        BackendKind::Filesystem(_) => "default",
-        BackendKind::Sidecar(_) | BackendKind::ManagedApi(_) | BackendKind::Webhook(_) => "http",
-        BackendKind::S3(_) => "s3",
-        BackendKind::Elastic(_) => "elasticsearch",
-        BackendKind::Loki(_) => "loki",
-        BackendKind::Zabbix(_) => "zabbix",
-        BackendKind::CloudWatch(_) => "cloudwatch",
-        BackendKind::XRay(_) => "xray",
+    match writer(&config.kind, app) {
+        // Errors name the backend, since its index in the config is not known here.
+        Some(built) => built.map_err(|e| {
+            Error::config(
+                format!("backend '{}'.{}", config.name, e.path().unwrap_or_default()),
+                e.message().to_string(),
+            )
+        }),
+        None => Err(Error::config(
+            format!("backend '{}'.type", config.name),
+            format!(
+                "backend type '{}' needs wafermon built with the \"{}\" feature",
+                config.kind.type_name(),
+                config.kind.feature()
+            ),
+        )),
     }
 }

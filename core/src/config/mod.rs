@@ -4,31 +4,33 @@
 //! `WAFERMON_*` environment variables > defaults. With nothing configured the client writes
 //! JSONL to the filesystem backend under `./wafermon-data`, so a first run needs no server.
 
-mod aws;
 mod backend;
-mod elastic;
-mod load;
-mod loki;
-mod net;
-mod s3;
+pub(crate) mod load;
+pub(crate) mod net;
 mod secret;
-mod zabbix;
 
 use std::path::PathBuf;
 use std::time::Duration;
 
-pub use self::aws::{AwsConfig, CloudWatchConfig, XRayConfig};
-pub use self::backend::{
-    BackendConfig, BackendKind, FileFormat, FilesystemConfig, Filter, HttpConfig, WebhookConfig,
-    WireFormat,
-};
-pub use self::elastic::{ElasticAuth, ElasticConfig};
+pub use self::backend::{BackendConfig, Filter};
 pub use self::load::{from_value_at, from_value_at_all, ENV_VARS};
-pub use self::loki::LokiConfig;
 pub use self::net::NetConfig;
-pub use self::s3::{Compression, S3Config};
 pub use self::secret::{Secret, REDACTED};
-pub use self::zabbix::{ItemSource, ZabbixConfig, DEFAULT_ITEMS as ZABBIX_DEFAULT_ITEMS};
+pub use crate::backends::registry::{BackendKind, BACKEND_TYPES};
+// Each service's keys live in its folder (core/src/backends/<service>/config.rs); these are
+// the paths the hosts, the skins and the tests name them by.
+pub use crate::backends::aws::AwsConfig;
+pub use crate::backends::cloudwatch::CloudWatchConfig;
+pub use crate::backends::elasticsearch::{ElasticAuth, ElasticConfig};
+pub use crate::backends::filesystem::{FileFormat, FilesystemConfig};
+pub use crate::backends::http::{HttpConfig, WireFormat};
+pub use crate::backends::loki::LokiConfig;
+pub use crate::backends::s3::{Compression, S3Config};
+pub use crate::backends::webhook::WebhookConfig;
+pub use crate::backends::xray::XRayConfig;
+pub use crate::backends::zabbix::{
+    ItemSource, ZabbixConfig, DEFAULT_ITEMS as ZABBIX_DEFAULT_ITEMS,
+};
 
 /// Where events go: through a local sidecar, or straight to the configured backends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

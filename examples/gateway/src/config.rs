@@ -55,16 +55,12 @@ struct FilesystemSource {
     path: PathBuf,
 }
 
-/// Source types whose keys are those of the core's backend of the same type, so one
-/// config block describes both the writer and the reader.
-const BACKEND_SOURCES: &[&str] = &["s3", "elk", "elasticsearch", "loki", "cloudwatch"];
-
 /// An external source the gateway may read, by name. Requests pick sources by name only.
 #[derive(Debug, Clone)]
 pub enum SourceConfig {
     /// The JSONL files the filesystem backend writes, under `path`.
     Filesystem { name: String, path: PathBuf },
-    /// What a core backend wrote, read back with the same keys (s3, elk, loki, cloudwatch).
+    /// What a core backend wrote, read back with the same keys (s3, elasticsearch, loki, cloudwatch).
     Backend {
         name: String,
         kind: wafermon::config::BackendKind,
@@ -90,10 +86,7 @@ impl SourceConfig {
         match self {
             SourceConfig::Filesystem { .. } => "filesystem",
             SourceConfig::Zabbix { .. } => "zabbix",
-            SourceConfig::Backend { kind, .. } => match kind {
-                wafermon::config::BackendKind::Elastic(_) => "elasticsearch",
-                other => other.type_name(),
-            },
+            SourceConfig::Backend { kind, .. } => kind.type_name(),
         }
     }
 }
@@ -309,8 +302,11 @@ fn sources(raw: &[serde_json::Value], errors: &mut Vec<ConfigError>) -> Vec<Sour
             ));
             continue;
         }
-        match s.kind {
-            "filesystem" => {
+        // Which types can be read, and with which keys, is the core's registry's to say; the
+        // two services whose reader takes keys of its own are parsed by their reader.
+        use wafermon::backends::registry::{source_keys, source_types, SourceKeys};
+        match (source_keys(s.kind), s.kind) {
+            (Some(SourceKeys::Own), "filesystem") => {
                 match wafermon::config::from_value_at::<FilesystemSource>(value.clone(), &at) {
                     Ok(fs) => out.push(SourceConfig::Filesystem {
                         name: fs.name,
@@ -319,14 +315,16 @@ fn sources(raw: &[serde_json::Value], errors: &mut Vec<ConfigError>) -> Vec<Sour
                     Err(e) => errors.push(e),
                 }
             }
-            "zabbix" => match wafermon::backends::zabbix::read::ZabbixSource::parse(value, &at) {
-                Ok(source) => out.push(SourceConfig::Zabbix {
-                    name: s.name.to_string(),
-                    source,
-                }),
-                Err(e) => errors.push(e),
-            },
-            kind if BACKEND_SOURCES.contains(&kind) => {
+            (Some(SourceKeys::Own), "zabbix") => {
+                match wafermon::backends::zabbix::read::ZabbixSource::parse(value, &at) {
+                    Ok(source) => out.push(SourceConfig::Zabbix {
+                        name: s.name.to_string(),
+                        source,
+                    }),
+                    Err(e) => errors.push(e),
+                }
+            }
+            (Some(SourceKeys::Backend), _) => {
                 let mut keys = value.clone();
                 if let Some(map) = keys.as_object_mut() {
                     map.remove("name");
@@ -339,11 +337,11 @@ fn sources(raw: &[serde_json::Value], errors: &mut Vec<ConfigError>) -> Vec<Sour
                     Err(e) => errors.push(e),
                 }
             }
-            other => errors.push(problem(
+            (_, other) => errors.push(problem(
                 format!("{at}.type"),
                 format!(
-                    "unknown source type '{other}' (supported: filesystem, zabbix, {})",
-                    BACKEND_SOURCES.join(", ")
+                    "unknown source type '{other}' (supported: {})",
+                    source_types().join(", ")
                 ),
             )),
         }
@@ -398,6 +396,18 @@ mod tests {
         assert!(errors[0].contains("pth"), "{errors:?}");
         let errors = with_file(r#"{"max_body_bytes": "big"}"#).unwrap_err();
         assert!(errors[0].starts_with("max_body_bytes:"), "{errors:?}");
+    }
+
+    #[test]
+    fn unknown_source_types_list_what_the_core_can_read() {
+        let errors = with_file(r#"{"sources": [{"name": "a", "type": "xray"}]}"#).unwrap_err();
+        assert_eq!(
+            errors,
+            [
+                "sources[0].type: unknown source type 'xray' (supported: filesystem, s3, \
+              elasticsearch, elk, loki, zabbix, cloudwatch)"
+            ]
+        );
     }
 
     #[test]

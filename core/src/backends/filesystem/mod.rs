@@ -1,9 +1,19 @@
-//! The filesystem service: JSONL or CSV files per site/app and UTC day. `layout` owns the
-//! names, `write` is the backend, `read` finds the events again (feature "read").
+//! The `filesystem` service: its keys, the file layout writer and reader share, the writer
+//! and its reader (feature "read").
 
+pub mod config;
 pub mod layout;
 #[cfg(feature = "read")]
 pub mod read;
 mod write;
 
+pub use self::config::{FileFormat, FilesystemConfig};
 pub use write::Filesystem;
+
+/// The writer of an entry (the registry's `build`).
+pub(crate) fn build(
+    config: &FilesystemConfig,
+    _app: &crate::config::AppConfig,
+) -> crate::Result<Box<dyn super::Backend>> {
+    Ok(Box::new(Filesystem::new(config.clone())))
+}

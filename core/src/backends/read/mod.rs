@@ -125,6 +125,15 @@ impl QueryOutcome {
     }
 }
 
+/// Read back what the backend of `kind` wrote, with its backend keys; None when its service
+/// has no such reader in this build (the registry's `source` column says which do).
+pub fn query(
+    kind: &crate::config::BackendKind,
+    q: &ExternalQuery,
+) -> Option<Result<QueryOutcome, String>> {
+    super::read_back(kind, q)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

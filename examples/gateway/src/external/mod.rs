@@ -6,8 +6,7 @@ mod cache;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use wafermon::backends::{cloudwatch, elastic, filesystem, loki, s3, zabbix};
-use wafermon::config::BackendKind;
+use wafermon::backends::{filesystem, zabbix};
 
 pub use wafermon::backends::read::{ExternalQuery, Filters, QueryOutcome};
 
@@ -102,16 +101,13 @@ async fn read(source: &SourceConfig, q: ExternalQuery) -> Result<QueryOutcome, S
     tokio::task::spawn_blocking(move || match &source {
         SourceConfig::Filesystem { path, .. } => filesystem::read::query(path, &q),
         SourceConfig::Zabbix { source, .. } => zabbix::read::query(source, &q),
-        SourceConfig::Backend { kind, .. } => match kind {
-            BackendKind::S3(c) => s3::read::query(c, &q),
-            BackendKind::Elastic(c) => elastic::read::query(c, &q),
-            BackendKind::Loki(c) => loki::read::query(c, &q),
-            BackendKind::CloudWatch(c) => cloudwatch::read::query(c, &q),
-            other => Err(format!(
-                "the gateway cannot read sources of type '{}'",
-                other.type_name()
-            )),
-        },
+        SourceConfig::Backend { kind, .. } => wafermon::backends::read::query(kind, &q)
+            .unwrap_or_else(|| {
+                Err(format!(
+                    "the gateway cannot read sources of type '{}'",
+                    kind.type_name()
+                ))
+            }),
     })
     .await
     .map_err(|e| format!("the query failed: {e}"))?

@@ -16,8 +16,8 @@ use aws_smithy_runtime_api::client::identity::Identity;
 use serde_json::Value;
 use ureq::Agent;
 
-use super::http;
-use super::DeliveryError;
+use crate::backends::http;
+use crate::backends::DeliveryError;
 use crate::config::AwsConfig;
 use crate::error::{Error, Result};
 

@@ -1,4 +1,4 @@
-//! Elasticsearch / OpenSearch backend (`elk`, alias `elasticsearch`): `_bulk` with `create`
+//! Elasticsearch / OpenSearch backend (`elasticsearch`, alias `elk`): `_bulk` with `create`
 //! actions and `_id` = event id, so a retried batch never makes a second document (the
 //! cluster answers 409 for ids it holds, and those count as delivered).
 //!
@@ -8,19 +8,13 @@
 //! the cap for the rest of the backend's life (the server's limit does not change often).
 //! docs/backends/elasticsearch.md has the keys, limits and guarantees.
 
-mod bulk;
-pub mod cluster;
-#[cfg(feature = "read")]
-pub mod read;
-mod template;
-
 use std::ops::Range;
 use std::time::Duration;
 
-use self::bulk::{BulkBody, IndexName, ItemResult};
-pub use self::cluster::{authorization, error_text, Reply, RequestError};
-use self::cluster::{Cluster, Method};
-use super::{Backend, Batch, DeliveryError};
+use super::bulk::{BulkBody, IndexName, ItemResult};
+use super::cluster::{Cluster, Method};
+use super::{bulk, template};
+use crate::backends::{Backend, Batch, DeliveryError};
 use crate::config::{AppConfig, ElasticConfig};
 use crate::error::Result;
 

@@ -3,9 +3,9 @@
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::aws::AwsConfig;
-use super::load::from_value_at;
-use super::net::{default_retries, default_timeout, net, non_empty, NetConfig};
+use crate::backends::aws::AwsConfig;
+use crate::config::from_value_at;
+use crate::config::net::{default_retries, default_timeout, net, non_empty, NetConfig};
 use crate::error::{Error, Result};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -70,4 +70,10 @@ pub(crate) fn parse(mut value: Value, path: &str) -> Result<S3Config> {
         compression,
         net: net(raw.timeout, raw.retries, path)?,
     })
+}
+
+impl crate::backends::registry::ServiceConfig for S3Config {
+    fn inline_retries(&self) -> u32 {
+        self.net.retries
+    }
 }

@@ -12,7 +12,7 @@ use serde::Serialize;
 use ureq::http::{header, HeaderMap, Response, StatusCode};
 use ureq::{Agent, Body};
 
-use super::DeliveryError;
+use crate::backends::DeliveryError;
 use crate::config::HttpConfig;
 
 /// Enough of an error body to show the server's reason in stats, not a whole HTML page.

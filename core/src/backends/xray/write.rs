@@ -13,8 +13,8 @@ use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
-use super::aws::{AwsClient, Outcome};
-use super::{Backend, Batch, DeliveryError};
+use crate::backends::aws::{AwsClient, Outcome};
+use crate::backends::{Backend, Batch, DeliveryError};
 use crate::config::{AppConfig, XRayConfig};
 use crate::error::Result;
 use crate::event::{EventRef, Kind, Status};

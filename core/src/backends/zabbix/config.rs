@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::load::from_value_at;
-use super::net::{default_retries, default_timeout, net, non_empty, NetConfig};
+use crate::config::from_value_at;
+use crate::config::net::{default_retries, default_timeout, net, non_empty, NetConfig};
 use crate::error::{Error, Result};
 
 /// Where an item's value comes from in an event.
@@ -115,4 +115,10 @@ pub(crate) fn parse(value: Value, path: &str) -> Result<ZabbixConfig> {
         items,
         net: net(raw.timeout, raw.retries, path)?,
     })
+}
+
+impl crate::backends::registry::ServiceConfig for ZabbixConfig {
+    fn inline_retries(&self) -> u32 {
+        self.net.retries
+    }
 }

@@ -1,4 +1,4 @@
-//! Reading back what the `elk` backend writes: `_search` over the daily indices of the
+//! Reading back what the `elasticsearch` backend writes: `_search` over the daily indices of the
 //! range, filtered on the server (time range and exact-match terms), sorted by time then id,
 //! paged with `search_after`.
 //!

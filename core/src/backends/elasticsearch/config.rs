@@ -1,11 +1,11 @@
-//! Keys of the `elk` backend (alias `elasticsearch`): Elasticsearch or OpenSearch `_bulk`.
+//! Keys of the `elasticsearch` backend (alias `elk`): Elasticsearch or OpenSearch `_bulk`.
 
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::load::from_value_at;
-use super::net::{base_url, default_retries, default_timeout, net, non_empty, NetConfig};
-use super::Secret;
+use crate::config::from_value_at;
+use crate::config::net::{base_url, default_retries, default_timeout, net, non_empty, NetConfig};
+use crate::config::Secret;
 use crate::error::{Error, Result};
 
 /// Only the username shows in `{:?}`; the password and key are `Secret`s.
@@ -120,4 +120,54 @@ pub(crate) fn parse(value: Value, path: &str) -> Result<ElasticConfig> {
         install_template: raw.install_template,
         net: net(raw.timeout, raw.retries, path)?,
     })
+}
+
+impl crate::backends::registry::ServiceConfig for ElasticConfig {
+    fn inline_retries(&self) -> u32 {
+        self.net.retries
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use crate::config::{BackendConfig, BackendKind};
+
+    fn entry(type_name: &str) -> BackendConfig {
+        let value = json!({"type": type_name, "url": "http://127.0.0.1:9/", "index": "fab-%Y",
+                           "username": "u", "password": "p", "max_bytes": 4096});
+        BackendConfig::from_value(&value, "direct_backends[0]").unwrap()
+    }
+
+    #[test]
+    fn elk_is_an_alias_of_elasticsearch() {
+        let (canonical, alias) = (entry("elasticsearch"), entry("elk"));
+        assert_eq!(canonical.kind, alias.kind);
+        assert!(matches!(&alias.kind, BackendKind::Elastic(c) if c.max_bytes == 4096));
+        assert_eq!(canonical.kind.type_name(), "elasticsearch");
+        assert_eq!(alias.kind.type_name(), "elasticsearch");
+        // An entry without a name is named as written, so an `elk` entry keeps its spool.
+        assert_eq!(canonical.name, "elasticsearch");
+        assert_eq!(alias.name, "elk");
+    }
+
+    #[cfg(feature = "elasticsearch")]
+    #[test]
+    fn stats_say_elasticsearch_whichever_spelling_the_config_used() {
+        let dir = tempfile::tempdir().unwrap();
+        for spelling in ["elk", "elasticsearch"] {
+            let config = json!({
+                "direct_backends": [{"type": spelling, "url": "http://127.0.0.1:9", "retries": 0}],
+                "spool": {"path": dir.path().join(spelling)},
+            });
+            let config = crate::Config::from_value(config).unwrap();
+            let client = crate::Client::new(config).unwrap();
+            let stats = client.stats();
+            assert_eq!(stats.backends.len(), 1);
+            assert_eq!(stats.backends[0].kind, "elasticsearch");
+            assert_eq!(stats.backends[0].name, spelling);
+            client.close(std::time::Duration::from_secs(1));
+        }
+    }
 }

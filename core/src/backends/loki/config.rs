@@ -5,9 +5,9 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::load::from_value_at;
-use super::net::{base_url, default_retries, default_timeout, net, NetConfig};
-use super::Secret;
+use crate::config::from_value_at;
+use crate::config::net::{base_url, default_retries, default_timeout, net, NetConfig};
+use crate::config::Secret;
 use crate::error::{Error, Result};
 
 #[derive(Debug, Clone, PartialEq)]
@@ -125,4 +125,10 @@ pub(crate) fn parse(value: Value, path: &str) -> Result<LokiConfig> {
         max_bytes: usize::try_from(raw.max_bytes).unwrap_or(usize::MAX),
         net: net(raw.timeout, raw.retries, path)?,
     })
+}
+
+impl crate::backends::registry::ServiceConfig for LokiConfig {
+    fn inline_retries(&self) -> u32 {
+        self.net.retries
+    }
 }

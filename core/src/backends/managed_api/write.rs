@@ -3,8 +3,8 @@
 
 use serde::Serialize;
 
-use super::http::{to_json, Endpoint};
-use super::{Backend, DeliveryError};
+use crate::backends::http::{to_json, Endpoint};
+use crate::backends::{Backend, DeliveryError};
 use crate::config::HttpConfig;
 use crate::pipeline::Batch;
 

@@ -4,8 +4,8 @@
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
-use super::http::{to_json, Endpoint};
-use super::{Backend, DeliveryError};
+use crate::backends::http::{to_json, Endpoint};
+use crate::backends::{Backend, DeliveryError};
 use crate::config::WebhookConfig;
 use crate::pipeline::Batch;
 

@@ -1,0 +1,21 @@
+//! The `managed_api` service (the gateway's ingest): its keys (the shared HTTP ones) and the
+//! writer (feature "http").
+
+pub mod config;
+#[cfg(feature = "http")]
+mod write;
+
+#[cfg(feature = "http")]
+pub use self::write::ManagedApi;
+
+/// The writer of an entry (the registry's `build`).
+#[cfg(feature = "http")]
+pub(crate) fn build(
+    config: &crate::backends::http::HttpConfig,
+    app: &crate::config::AppConfig,
+) -> crate::Result<Box<dyn super::Backend>> {
+    Ok(Box::new(ManagedApi::new(
+        config.clone(),
+        app.site_id.clone(),
+    )?))
+}
