@@ -114,6 +114,16 @@ struct RawFilter {
 
 const COMMON_KEYS: &[&str] = &["type", "name", "enabled", "priority", "group", "filter"];
 
+/// The name of an entry without one, which is also its spool folder: its type name, except
+/// that Elasticsearch entries keep `elk`, the name every earlier version gave them whichever
+/// spelling the config used, so a spool an older version left behind is still delivered.
+fn default_name(kind: &BackendKind) -> &'static str {
+    match kind {
+        BackendKind::Elastic(_) => "elk",
+        other => other.type_name(),
+    }
+}
+
 /// Parse one entry; `path` is its JSON path (`direct_backends[2]`), used in every error.
 pub(crate) fn parse_backend(value: &Value, path: &str, index: usize) -> Result<BackendConfig> {
     let obj = value
@@ -148,10 +158,8 @@ pub(crate) fn parse_backend(value: &Value, path: &str, index: usize) -> Result<B
             }
             n
         }
-        // The type as written, so an `elk` entry keeps the name (and spool folder) it had
-        // before `elasticsearch` became the canonical type name.
-        None if index == 0 => common.kind,
-        None => format!("{}-{index}", common.kind),
+        None if index == 0 => default_name(&kind).to_string(),
+        None => format!("{}-{index}", default_name(&kind)),
     };
     Ok(BackendConfig {
         name,
