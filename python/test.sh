@@ -70,7 +70,8 @@ else
 fi
 
 log "sidecar and gateway binaries for the round-trip tests"
-if [ ! -x "$ROOT/target/debug/wafermon-sidecar" ] || [ ! -x "$ROOT/target/debug/wafermon-gateway" ]; then
+TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
+if [ ! -x "$TARGET_DIR/debug/wafermon-sidecar" ] || [ ! -x "$TARGET_DIR/debug/wafermon-gateway" ]; then
     (cd "$ROOT" && cargo build --quiet -p wafermon-sidecar -p wafermon-gateway) ||
         echo "the hosts did not build: their round-trip tests will fail"
 fi

@@ -22,7 +22,10 @@ from test_compat import check_old_application, old_application
 import wafermon
 from wafermon.compat import SidecarEmitter
 
-TARGET = Path(__file__).resolve().parents[2] / "target"
+# Where cargo put the binaries: CARGO_TARGET_DIR when it is set, as cargo itself reads it.
+TARGET = Path(
+    os.environ.get("CARGO_TARGET_DIR") or Path(__file__).resolve().parents[2] / "target"
+).resolve()
 PATIENCE = 60.0
 
 
