@@ -59,20 +59,7 @@ impl Sidecar {
     /// Start with an open-file limit (soft and hard) of `files`.
     pub fn start_with_open_files(config: &Path, files: u64) -> Sidecar {
         Sidecar::start_with(config, |command| {
-            use std::os::unix::process::CommandExt;
-            // SAFETY: setrlimit is async-signal-safe, as pre_exec requires.
-            unsafe {
-                command.pre_exec(move || {
-                    let limit = libc::rlimit {
-                        rlim_cur: files,
-                        rlim_max: files,
-                    };
-                    if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) != 0 {
-                        return Err(std::io::Error::last_os_error());
-                    }
-                    Ok(())
-                });
-            }
+            wafermon_testkit::process::limit_open_files(command, files)
         })
     }
 
@@ -312,37 +299,6 @@ pub fn wait_delivered(data: &Path, want: &[String]) -> Vec<Value> {
         }
         std::thread::sleep(Duration::from_millis(50));
     }
-}
-
-/// Raise this process's open-file soft limit to its hard limit (for tests that open many
-/// connections); the new soft limit.
-pub fn raise_open_file_limit() -> u64 {
-    let mut limit = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit/setrlimit on this process with a valid pointer.
-    unsafe {
-        assert_eq!(libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit), 0);
-        limit.rlim_cur = limit.rlim_max;
-        assert_eq!(libc::setrlimit(libc::RLIMIT_NOFILE, &limit), 0);
-    }
-    limit.rlim_cur
-}
-
-/// Sockets the process `pid` holds open (listener and connections).
-pub fn open_sockets(pid: u32) -> usize {
-    fs::read_dir(format!("/proc/{pid}/fd"))
-        .map(|entries| {
-            entries
-                .flatten()
-                .filter(|e| {
-                    fs::read_link(e.path())
-                        .is_ok_and(|target| target.to_string_lossy().starts_with("socket:"))
-                })
-                .count()
-        })
-        .unwrap_or(0)
 }
 
 /// Send SIGTERM to the child.
