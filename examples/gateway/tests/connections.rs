@@ -10,7 +10,7 @@ use wafermon_testkit::connections::{
     assert_slow_and_idle_connections_closed, idle_connections, read_response,
     wait_for_sockets_within,
 };
-use wafermon_testkit::process::raise_open_file_limit;
+use wafermon_testkit::process::need_open_files;
 
 mod common;
 use common::*;
@@ -24,10 +24,7 @@ fn health_request() -> &'static [u8] {
 /// longer than the test, so only the cap can help); health must still answer.
 #[test]
 fn health_answers_while_a_thousand_idle_connections_are_open() {
-    assert!(
-        raise_open_file_limit() > 1100,
-        "this test needs 1,100 open files"
-    );
+    need_open_files(1100);
     let dir = tempfile::tempdir().unwrap();
     let db = format!("sqlite://{}", dir.path().join("gw.sqlite3").display());
     let gw = Launch::new(&db)

@@ -11,7 +11,7 @@ use common::{config, write_config, Sidecar, PATIENCE};
 use wafermon_testkit::connections::{
     assert_slow_and_idle_connections_closed, idle_connections, wait_for_sockets_within,
 };
-use wafermon_testkit::process::raise_open_file_limit;
+use wafermon_testkit::process::need_open_files;
 
 /// Longer than any healthy answer on a loaded machine, far shorter than "never".
 const HANG: Duration = Duration::from_secs(15);
@@ -70,10 +70,7 @@ fn idle_keep_alive_connections_do_not_starve_new_ones() {
 /// longer than the test, so only the cap can help), and health must still answer.
 #[test]
 fn health_answers_while_a_thousand_idle_connections_are_open() {
-    assert!(
-        raise_open_file_limit() > 1100,
-        "this test needs 1,100 open files"
-    );
+    need_open_files(1100);
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let mut cfg = config(dir.path(), &data);

@@ -3,6 +3,15 @@
 
 use std::process::Command;
 
+/// Raise this process's open-file soft limit so that a test can open `files` files at
+/// once; panics when the hard limit is lower (the test fails, it is never skipped).
+pub fn need_open_files(files: u64) {
+    assert!(
+        raise_open_file_limit() >= files,
+        "this test needs {files} open files"
+    );
+}
+
 /// Raise this process's open-file soft limit to its hard limit (for tests that open many
 /// connections); the new soft limit.
 pub fn raise_open_file_limit() -> u64 {

@@ -1053,21 +1053,8 @@ pub fn write_with_core_client(root: &Path, site: &str, app: &str, events: &[Ev])
 
 /// Every event in every `*.jsonl` file under `dir`, in file then line order.
 pub fn read_jsonl(dir: &Path) -> Vec<Value> {
-    let mut files = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for entry in fs::read_dir(&d).into_iter().flatten().flatten() {
-            let path = entry.path();
-            if path.is_dir() {
-                stack.push(path);
-            } else if path.extension().is_some_and(|e| e == "jsonl") {
-                files.push(path);
-            }
-        }
-    }
-    files.sort();
     let mut events = Vec::new();
-    for path in files {
+    for path in wafermon::skin::conformance::jsonl_files(dir) {
         for line in fs::read_to_string(&path).unwrap().lines() {
             if !line.trim().is_empty() {
                 events.push(serde_json::from_str(line).unwrap());

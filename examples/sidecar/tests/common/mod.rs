@@ -253,23 +253,12 @@ pub fn ids(events: &[Value]) -> Vec<String> {
 /// Every event in every JSONL file under `data`.
 pub fn delivered(data: &Path) -> Vec<Value> {
     let mut out = Vec::new();
-    let mut stack = vec![data.to_path_buf()];
-    while let Some(dir) = stack.pop() {
-        let Ok(entries) = fs::read_dir(&dir) else {
-            continue;
-        };
-        for entry in entries.flatten() {
-            let path = entry.path();
-            if path.is_dir() {
-                stack.push(path);
-            } else if path.extension().is_some_and(|e| e == "jsonl") {
-                let text = fs::read_to_string(&path).unwrap_or_default();
-                // A line being written may be incomplete; only whole lines count.
-                for line in text.lines() {
-                    if let Ok(v) = serde_json::from_str::<Value>(line) {
-                        out.push(v);
-                    }
-                }
+    for path in wafermon::skin::conformance::jsonl_files(data) {
+        let text = fs::read_to_string(&path).unwrap_or_default();
+        // A line being written may be incomplete; only whole lines count.
+        for line in text.lines() {
+            if let Ok(v) = serde_json::from_str::<Value>(line) {
+                out.push(v);
             }
         }
     }
