@@ -10,6 +10,7 @@ use serde_json::{json, Value};
 use wafermon::skin::{JobHandle, Parent};
 use wafermon::{Client, Config, ErrorKind, Level};
 
+use common::fork::in_child;
 use common::{config_in, read_events};
 
 fn client_in(dir: &std::path::Path) -> Client {
@@ -266,25 +267,6 @@ fn threads_each_running_their_own_jobs_get_every_event_once() {
             assert_eq!(of_job.len(), 3, "{name}");
             assert_eq!(of_job[1]["metrics"]["i"], i as f64);
         }
-    }
-}
-
-/// Runs `body` in a forked child and returns its exit code.
-fn in_child(body: impl FnOnce() -> bool) -> i32 {
-    // SAFETY: the child only runs `body` and leaves with _exit.
-    let pid = unsafe { libc::fork() };
-    assert!(pid >= 0, "fork failed");
-    if pid == 0 {
-        let ok = std::panic::catch_unwind(std::panic::AssertUnwindSafe(body)).unwrap_or(false);
-        unsafe { libc::_exit(if ok { 0 } else { 1 }) };
-    }
-    let mut status = 0;
-    // SAFETY: waiting for the child we just made.
-    unsafe { libc::waitpid(pid, &mut status, 0) };
-    if libc::WIFEXITED(status) {
-        libc::WEXITSTATUS(status)
-    } else {
-        -1
     }
 }
 

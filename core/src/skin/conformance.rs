@@ -58,9 +58,9 @@ pub fn scenario_config(dir: &Path, extra: &Value) -> Value {
     config
 }
 
-/// Every event in every `*.jsonl` file under `dir`, sorted by `seq`.
-pub fn read_events(dir: &Path) -> Result<Vec<Value>, String> {
-    let mut events = Vec::new();
+/// Every `*.jsonl` file under `dir` (at any depth), sorted; none when `dir` does not exist.
+pub fn jsonl_files(dir: &Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
         let Ok(entries) = std::fs::read_dir(&d) else {
@@ -71,14 +71,24 @@ pub fn read_events(dir: &Path) -> Result<Vec<Value>, String> {
             if path.is_dir() {
                 stack.push(path);
             } else if path.extension().is_some_and(|e| e == "jsonl") {
-                let text = std::fs::read_to_string(&path)
-                    .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-                for line in text.lines().filter(|l| !l.is_empty()) {
-                    let event = serde_json::from_str::<Value>(line)
-                        .map_err(|e| format!("bad line in {}: {e}: {line}", path.display()))?;
-                    events.push(event);
-                }
+                files.push(path);
             }
+        }
+    }
+    files.sort();
+    files
+}
+
+/// Every event in every `*.jsonl` file under `dir`, sorted by `seq`.
+pub fn read_events(dir: &Path) -> Result<Vec<Value>, String> {
+    let mut events = Vec::new();
+    for path in jsonl_files(dir) {
+        let text = std::fs::read_to_string(&path)
+            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        for line in text.lines().filter(|l| !l.is_empty()) {
+            let event = serde_json::from_str::<Value>(line)
+                .map_err(|e| format!("bad line in {}: {e}: {line}", path.display()))?;
+            events.push(event);
         }
     }
     events.sort_by_key(|e| e["seq"].as_u64().unwrap_or(0));

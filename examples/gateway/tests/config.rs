@@ -25,13 +25,7 @@ fn the_example_config_is_valid_for_the_schema_and_the_gateway() {
     wafermon_testkit::assert_schema_valid("gateway.v1.schema.json", &example);
     let dir = tempfile::tempdir().unwrap();
     let out = check(dir.path(), &example);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "ok");
+    wafermon_testkit::assert_check_ok(&out);
 }
 
 #[test]
@@ -81,16 +75,11 @@ fn the_schema_and_the_gateway_refuse_the_same_mistakes() {
         for (key, value) in change.as_object().unwrap() {
             config[key] = value.clone();
         }
-        assert!(
-            !schema.is_valid(&config),
-            "the schema accepts {path}: {config}"
-        );
-        let out = check(dir.path(), &config);
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(2), "{path}: {stderr}");
-        assert!(
-            stderr.contains(&format!("invalid config at {path}:")),
-            "{path} not named: {stderr}"
+        wafermon_testkit::assert_mistake_refused(
+            &schema,
+            path,
+            &config,
+            &check(dir.path(), &config),
         );
     }
 }
@@ -105,18 +94,14 @@ fn every_mistake_of_a_file_is_reported_at_once() {
         "sources": [{"name": "a", "type": "kafka"}, {"name": "b", "type": "s3"}]
     });
     let out = check(dir.path(), &config);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{stderr}");
-    for path in [
-        "lisen",
-        "max_body_bytes",
-        "retention_days",
-        "sources[0].type",
-        "sources[1].bucket",
-    ] {
-        assert!(
-            stderr.contains(&format!("invalid config at {path}:")),
-            "{path} not reported: {stderr}"
-        );
-    }
+    wafermon_testkit::assert_mistakes_reported(
+        &out,
+        &[
+            "lisen",
+            "max_body_bytes",
+            "retention_days",
+            "sources[0].type",
+            "sources[1].bucket",
+        ],
+    );
 }

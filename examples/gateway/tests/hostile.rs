@@ -4,14 +4,15 @@
 //! are refused naming what is wrong, and attribute integers stay exact or are refused.
 
 use serde_json::{json, Value};
+use wafermon_testkit::bodies::{
+    msgpack_duplicate_key, msgpack_events, msgpack_nested, zeros_json, zeros_msgpack,
+};
+use wafermon_testkit::process::{assert_memory_ceiling, memory};
 
 mod common;
 use common::{agent, ev, Gateway, T0};
 
 const LIMIT: usize = 16 * 1024 * 1024;
-
-/// Peak RSS growth allowed per body byte (the README states the same ceiling).
-const PEAK_PER_BODY_BYTE: usize = 8;
 
 fn sqlite_gateway(dir: &tempfile::TempDir) -> Gateway {
     Gateway::start(&format!(
@@ -20,33 +21,13 @@ fn sqlite_gateway(dir: &tempfile::TempDir) -> Gateway {
     ))
 }
 
-/// `VmHWM` and `VmRSS` of a process, in bytes.
-fn memory(pid: u32) -> (usize, usize) {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    let field = |name: &str| {
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix(name))
-            .and_then(|rest| {
-                rest.trim()
-                    .trim_end_matches("kB")
-                    .trim()
-                    .parse::<usize>()
-                    .ok()
-            })
-            .unwrap_or_else(|| panic!("no {name} in {status}"))
-            * 1024
-    };
-    (field("VmHWM:"), field("VmRSS:"))
-}
-
 /// Send `body` and check the answer and the gateway's memory; the answer. `kept` is what may
 /// stay resident besides (the store's bounded caches, once events were stored).
 fn within_ceiling(gw: &Gateway, content_type: &str, body: &[u8], kept: usize) -> (u16, Value) {
     assert!(body.len() <= LIMIT);
     // Warm up, so the runtime's threads exist before the baseline.
     gw.ingest(&[ev("fab1", "etch", "warm", "started", T0).build()]);
-    let (peak_before, _) = memory(gw.pid());
+    let before = memory(gw.pid());
     let reply = gw.request(
         "POST",
         "/v1/ingest/managed",
@@ -59,19 +40,20 @@ fn within_ceiling(gw: &Gateway, content_type: &str, body: &[u8], kept: usize) ->
         "answer of {} bytes",
         reply.body.len()
     );
-    let (peak_after, rss_after) = memory(gw.pid());
-    let growth = peak_after.saturating_sub(peak_before);
-    eprintln!("peak growth {growth} for {} bytes", body.len());
-    assert!(
-        growth <= PEAK_PER_BODY_BYTE * body.len(),
-        "peak RSS grew by {growth} bytes for a {}-byte body",
-        body.len()
-    );
-    assert!(
-        rss_after <= peak_before + body.len() + kept,
-        "{rss_after} bytes resident after the request (peak before it: {peak_before})"
-    );
+    assert_memory_ceiling(before, memory(gw.pid()), body.len(), kept);
     (reply.status, reply.json())
+}
+
+/// POST a MessagePack body that must be refused (400); the error.
+fn refused_msgpack(gw: &Gateway, body: &[u8]) -> Value {
+    gw.request(
+        "POST",
+        "/v1/ingest/managed",
+        None,
+        Some("application/msgpack"),
+        Some(body),
+    )
+    .expect(400)
 }
 
 fn check_zeros_answer(status: u16, answer: &Value, n: usize) {
@@ -88,13 +70,7 @@ fn check_zeros_answer(status: u16, answer: &Value, n: usize) {
 fn a_json_body_of_zeros_within_the_limit_costs_a_bounded_multiple_of_its_size() {
     let dir = tempfile::tempdir().unwrap();
     let gw = sqlite_gateway(&dir);
-    let n = (LIMIT - 1024) / 2;
-    let mut body = Vec::with_capacity(LIMIT);
-    body.extend_from_slice(b"{\"events\":[0");
-    for _ in 1..n {
-        body.extend_from_slice(b",0");
-    }
-    body.extend_from_slice(b"]}");
+    let (body, n) = zeros_json(LIMIT - 1024);
     let (status, answer) = within_ceiling(&gw, "application/json", &body, 0);
     check_zeros_answer(status, &answer, n);
 }
@@ -103,12 +79,8 @@ fn a_json_body_of_zeros_within_the_limit_costs_a_bounded_multiple_of_its_size() 
 fn a_msgpack_body_of_zeros_within_the_limit_costs_a_bounded_multiple_of_its_size() {
     let dir = tempfile::tempdir().unwrap();
     let gw = sqlite_gateway(&dir);
-    let n = LIMIT - 1024;
-    let mut body = vec![0x81, 0xa6];
-    body.extend_from_slice(b"events");
-    body.push(0xdd);
-    body.extend_from_slice(&(n as u32).to_be_bytes());
-    body.resize(body.len() + n, 0);
+    let (zeros, n) = zeros_msgpack(LIMIT - 1024);
+    let body = msgpack_events(&zeros);
     let (status, answer) = within_ceiling(&gw, "application/msgpack", &body, 0);
     check_zeros_answer(status, &answer, n);
 }
@@ -190,24 +162,8 @@ fn duplicate_keys_are_refused_naming_the_key() {
     assert_eq!(e["path"], "source", "{e}");
 
     // MessagePack: {"events": [{"site": ..., "site": ...}]}, written by hand.
-    let mut body = vec![0x81, 0xa6];
-    body.extend_from_slice(b"events");
-    body.extend_from_slice(&[0x91, 0x82]);
-    for site in ["f1", "f2"] {
-        body.push(0xa4);
-        body.extend_from_slice(b"site");
-        body.push(0xa2);
-        body.extend_from_slice(site.as_bytes());
-    }
-    let e = gw
-        .request(
-            "POST",
-            "/v1/ingest/managed",
-            None,
-            Some("application/msgpack"),
-            Some(&body),
-        )
-        .expect(400);
+    let body = msgpack_events(&msgpack_duplicate_key("site", &["f1", "f2"]));
+    let e = refused_msgpack(&gw, &body);
     assert_eq!(e["path"], "events[0].site", "{e}");
 
     // Nothing of the refused bodies was stored.
@@ -269,19 +225,8 @@ fn deeply_nested_messagepack_is_refused_and_the_gateway_keeps_serving() {
     let dir = tempfile::tempdir().unwrap();
     let gw = sqlite_gateway(&dir);
     // {"events": [[[[...]]]]} 100,000 deep: a recursive decoder would overflow its stack.
-    let mut body = vec![0x81, 0xa6];
-    body.extend_from_slice(b"events");
-    body.extend(std::iter::repeat_n(0x91, 100_000));
-    body.push(0);
-    let e = gw
-        .request(
-            "POST",
-            "/v1/ingest/managed",
-            None,
-            Some("application/msgpack"),
-            Some(&body),
-        )
-        .expect(400);
+    let body = msgpack_events(&msgpack_nested(100_000));
+    let e = refused_msgpack(&gw, &body);
     assert!(e["error"].as_str().unwrap().contains("depth"), "{e}");
     gw.ingest(&[ev("fab1", "etch", "after", "started", T0).build()]);
 }

@@ -19,13 +19,7 @@ fn the_example_config_is_valid_for_the_schema_and_the_sidecar() {
     wafermon_testkit::assert_schema_valid("sidecar.v1.schema.json", &config);
     let dir = tempfile::tempdir().unwrap();
     let out = check(&write_config(dir.path(), &config));
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "ok");
+    wafermon_testkit::assert_check_ok(&out);
 }
 
 #[test]
@@ -80,17 +74,8 @@ fn the_schema_and_the_sidecar_refuse_the_same_mistakes() {
                 _ => config[section] = value.clone(),
             }
         }
-        assert!(
-            !schema.is_valid(&config),
-            "the schema accepts {path}: {config}"
-        );
         let out = check(&write_config(dir.path(), &config));
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(2), "{path}: {stderr}");
-        assert!(
-            stderr.contains(&format!("invalid config at {path}:")),
-            "{path} not named: {stderr}"
-        );
+        wafermon_testkit::assert_mistake_refused(&schema, path, &config, &out);
     }
 }
 
@@ -105,19 +90,15 @@ fn every_mistake_of_a_file_is_reported_at_once() {
     config["backends"][0]["type"] = json!("carrier-pigeon");
     config["nope"] = json!(1);
     let out = check(&write_config(dir.path(), &config));
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{stderr}");
-    for path in [
-        "ingest.port",
-        "ingest.colour",
-        "ingest.token",
-        "spool.enabled",
-        "backends[0].type",
-        "nope",
-    ] {
-        assert!(
-            stderr.contains(&format!("invalid config at {path}:")),
-            "{path} not reported: {stderr}"
-        );
-    }
+    wafermon_testkit::assert_mistakes_reported(
+        &out,
+        &[
+            "ingest.port",
+            "ingest.colour",
+            "ingest.token",
+            "spool.enabled",
+            "backends[0].type",
+            "nope",
+        ],
+    );
 }

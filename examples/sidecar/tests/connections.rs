@@ -7,7 +7,11 @@ use std::net::TcpStream;
 use std::time::Duration;
 
 mod common;
-use common::{config, open_sockets, raise_open_file_limit, write_config, Sidecar, PATIENCE};
+use common::{config, write_config, Sidecar, PATIENCE};
+use wafermon_testkit::connections::{
+    assert_slow_and_idle_connections_closed, idle_connections, wait_for_sockets_within,
+};
+use wafermon_testkit::process::need_open_files;
 
 /// Longer than any healthy answer on a loaded machine, far shorter than "never".
 const HANG: Duration = Duration::from_secs(15);
@@ -61,61 +65,12 @@ fn idle_keep_alive_connections_do_not_starve_new_ones() {
     }
 }
 
-/// Read one whole response (head and Content-Length body) from a keep-alive connection.
-fn read_response(stream: &mut TcpStream) -> String {
-    let mut raw = Vec::new();
-    let mut buf = [0u8; 4096];
-    loop {
-        let n = stream
-            .read(&mut buf)
-            .unwrap_or_else(|e| panic!("no answer within {HANG:?}: {e}"));
-        assert!(
-            n > 0,
-            "closed mid-response: {:?}",
-            String::from_utf8_lossy(&raw)
-        );
-        raw.extend_from_slice(&buf[..n]);
-        let text = String::from_utf8_lossy(&raw).into_owned();
-        if let Some(end) = text.find("\r\n\r\n") {
-            let length: usize = text[..end]
-                .lines()
-                .find_map(|l| {
-                    let (name, value) = l.split_once(':')?;
-                    name.eq_ignore_ascii_case("content-length")
-                        .then(|| value.trim().parse().ok())?
-                })
-                .expect("a Content-Length");
-            if raw.len() >= end + 4 + length {
-                return text;
-            }
-        }
-    }
-}
-
-/// Whether the host closed the connection: the next read ends (EOF or reset) instead of
-/// waiting out the read timeout. The timeout only keeps a broken host from hanging the test.
-fn closed_by_host(stream: &mut TcpStream) -> bool {
-    stream
-        .set_read_timeout(Some(Duration::from_secs(120)))
-        .unwrap();
-    let mut buf = [0u8; 256];
-    match stream.read(&mut buf) {
-        Ok(0) => true,
-        Ok(n) => panic!("unexpected bytes: {:?}", String::from_utf8_lossy(&buf[..n])),
-        Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => true,
-        Err(_) => false,
-    }
-}
-
 /// The probe of issue 11: with the open-file limit at 128, 130 idle connections made health
 /// time out. Here the sidecar may open 256 files, 1,000 idle connections arrive (timeouts far
 /// longer than the test, so only the cap can help), and health must still answer.
 #[test]
 fn health_answers_while_a_thousand_idle_connections_are_open() {
-    assert!(
-        raise_open_file_limit() > 1100,
-        "this test needs 1,100 open files"
-    );
+    need_open_files(1100);
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let mut cfg = config(dir.path(), &data);
@@ -123,35 +78,13 @@ fn health_answers_while_a_thousand_idle_connections_are_open() {
     cfg["ingest"]["header_read_timeout_s"] = 600.into();
     cfg["ingest"]["idle_timeout_s"] = 600.into();
     let sidecar = Sidecar::start_with_open_files(&write_config(dir.path(), &cfg), 256);
-    let idle: Vec<TcpStream> = (0..1000)
-        .map(|_| TcpStream::connect(("127.0.0.1", sidecar.port)).unwrap())
-        .collect();
-    // Some send half a request head, some a whole request and then nothing more.
-    for (i, mut stream) in idle.iter().enumerate() {
-        match i % 3 {
-            0 => stream
-                .write_all(b"GET /v1/health HTTP/1.1\r\nHost: x\r\n")
-                .unwrap(),
-            1 => stream.write_all(&health_request(sidecar.port)).unwrap(),
-            _ => {}
-        }
-    }
+    let addr = ([127, 0, 0, 1], sidecar.port).into();
+    let idle = idle_connections(addr, 1000, &health_request(sidecar.port));
     let reply = sidecar.get("/v1/health");
     assert_eq!(reply.status, 200, "{reply:?}");
     assert_eq!(reply.json()["status"], "ok");
     // The host holds about its cap of sockets, not one per client.
-    let deadline = std::time::Instant::now() + PATIENCE;
-    loop {
-        let sockets = open_sockets(sidecar.child.id());
-        if sockets <= 64 + 8 {
-            break;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the sidecar holds {sockets} sockets"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait_for_sockets_within(sidecar.child.id(), 64, PATIENCE, "the sidecar");
     // A newcomer on a keep-alive connection is served too.
     let mut fresh = TcpStream::connect(("127.0.0.1", sidecar.port)).unwrap();
     fresh.set_read_timeout(Some(HANG)).unwrap();
@@ -173,27 +106,8 @@ fn slow_heads_and_idle_connections_are_closed_by_the_host() {
     cfg["ingest"]["header_read_timeout_s"] = 2.into();
     cfg["ingest"]["idle_timeout_s"] = 2.into();
     let sidecar = Sidecar::start(&write_config(dir.path(), &cfg));
-    let connect = || TcpStream::connect(("127.0.0.1", sidecar.port)).unwrap();
-
-    let mut silent = connect();
-    let mut half = connect();
-    half.write_all(b"GET /v1/health HTTP/1.1\r\nHost: x\r\nX-Slow: ")
-        .unwrap();
-    let mut after_one = connect();
-    after_one.set_read_timeout(Some(HANG)).unwrap();
-    after_one.write_all(&health_request(sidecar.port)).unwrap();
-    let response = read_response(&mut after_one);
-    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
-
-    assert!(closed_by_host(&mut half), "a half-sent head was kept open");
-    assert!(
-        closed_by_host(&mut silent),
-        "a connection that sent nothing was kept open"
-    );
-    assert!(
-        closed_by_host(&mut after_one),
-        "an idle keep-alive connection was kept open"
-    );
+    let addr = ([127, 0, 0, 1], sidecar.port).into();
+    assert_slow_and_idle_connections_closed(addr, &health_request(sidecar.port));
     // The host goes on serving.
     assert_eq!(sidecar.get("/v1/health").status, 200);
 }

@@ -7,61 +7,18 @@ mod common;
 
 use common::*;
 use serde_json::{json, Value};
+use wafermon_testkit::bodies::{
+    msgpack_duplicate_key, msgpack_events, msgpack_nested, zeros_json, zeros_msgpack,
+};
+use wafermon_testkit::process::{assert_memory_ceiling, memory};
 
 const LIMIT: usize = 16 * 1024 * 1024;
-
-/// Peak RSS growth allowed per body byte. A body is held once as received (hyper may hold
-/// it twice while collecting it); parsing adds nothing per rejected element. 8 leaves room for
-/// the allocator and the runtime's threads.
-const PEAK_PER_BODY_BYTE: usize = 8;
 
 fn start(dir: &std::path::Path) -> (Sidecar, std::path::PathBuf) {
     let data = dir.join("data");
     let mut cfg = config(dir, &data);
     cfg["ingest"]["max_body_bytes"] = json!(LIMIT);
     (Sidecar::start(&write_config(dir, &cfg)), data)
-}
-
-/// `VmHWM` and `VmRSS` of a process, in bytes.
-fn memory(pid: u32) -> (usize, usize) {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    let field = |name: &str| {
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix(name))
-            .and_then(|rest| {
-                rest.trim()
-                    .trim_end_matches("kB")
-                    .trim()
-                    .parse::<usize>()
-                    .ok()
-            })
-            .unwrap_or_else(|| panic!("no {name} in {status}"))
-            * 1024
-    };
-    (field("VmHWM:"), field("VmRSS:"))
-}
-
-/// `{"events":[0,0,...]}` of about `size` bytes: every element rejected.
-fn zeros_json(size: usize) -> (Vec<u8>, usize) {
-    let n = (size - 16) / 2;
-    let mut body = Vec::with_capacity(size);
-    body.extend_from_slice(b"{\"events\":[");
-    for i in 0..n {
-        body.extend_from_slice(if i == 0 { b"0" } else { b",0" });
-    }
-    body.extend_from_slice(b"]}");
-    (body, n)
-}
-
-/// The same in MessagePack: an array32 of positive fixint zeros.
-fn zeros_msgpack(size: usize) -> (Vec<u8>, usize) {
-    let n = size - 5;
-    let mut body = Vec::with_capacity(size);
-    body.push(0xdd);
-    body.extend_from_slice(&(n as u32).to_be_bytes());
-    body.resize(size, 0);
-    (body, n)
 }
 
 fn worst_case(path: &str, content_type: &str, (body, n): (Vec<u8>, usize)) {
@@ -71,7 +28,7 @@ fn worst_case(path: &str, content_type: &str, (body, n): (Vec<u8>, usize)) {
     // Warm up: one ordinary request, so the runtime's threads exist before the baseline.
     let reply = sidecar.post_json("/v1/ingest/events", &event(1));
     assert_eq!(reply.status, 202, "{reply:?}");
-    let (peak_before, _) = memory(sidecar.child.id());
+    let before = memory(sidecar.child.id());
     let reply = sidecar.request("POST", path, &[("Content-Type", content_type)], &body);
     assert_eq!(
         reply.status,
@@ -91,22 +48,7 @@ fn worst_case(path: &str, content_type: &str, (body, n): (Vec<u8>, usize)) {
     assert_eq!(shown.len(), 100);
     assert_eq!(shown[99]["index"], 99);
     assert_eq!(shown[0]["error"], "an event must be an object");
-    let (peak_after, rss_after) = memory(sidecar.child.id());
-    let growth = peak_after.saturating_sub(peak_before);
-    eprintln!(
-        "peak growth {growth} for {} bytes; resident after {rss_after}, peak before {peak_before}",
-        body.len()
-    );
-    assert!(
-        growth <= PEAK_PER_BODY_BYTE * body.len(),
-        "peak RSS grew by {growth} bytes for a {}-byte body",
-        body.len()
-    );
-    // Given back: what stays resident is far below the body's size again.
-    assert!(
-        rss_after <= peak_before + body.len(),
-        "{rss_after} bytes resident after the request (peak before it: {peak_before})"
-    );
+    assert_memory_ceiling(before, memory(sidecar.child.id()), body.len(), 0);
     // And it still serves.
     let reply = sidecar.post_json("/v1/ingest/events", &event(2));
     assert_eq!(reply.status, 202, "{reply:?}");
@@ -170,15 +112,7 @@ fn duplicate_keys_are_refused_naming_the_key() {
     assert_eq!(reply.json()["path"], "attrs.tool", "{reply:?}");
 
     // MessagePack: {"events": [{"kind": ..., "kind": ...}]}, written by hand.
-    let mut body = vec![0x81, 0xa6];
-    body.extend_from_slice(b"events");
-    body.extend_from_slice(&[0x91, 0x82]);
-    for kind in ["log", "metric"] {
-        body.extend_from_slice(&[0xa4]);
-        body.extend_from_slice(b"kind");
-        body.push(0xa0 | kind.len() as u8);
-        body.extend_from_slice(kind.as_bytes());
-    }
+    let body = msgpack_events(&msgpack_duplicate_key("kind", &["log", "metric"]));
     let reply = sidecar.request(
         "POST",
         "/v1/ingest/events:batch",
@@ -292,7 +226,7 @@ fn a_body_of_small_valid_events_within_the_limit_costs_a_bounded_multiple_of_its
     body.push(b']');
     let reply = sidecar.post_json("/v1/ingest/events", &event(1));
     assert_eq!(reply.status, 202, "{reply:?}");
-    let (peak_before, _) = memory(sidecar.child.id());
+    let before = memory(sidecar.child.id());
     let reply = sidecar.request(
         "POST",
         "/v1/ingest/batch",
@@ -301,18 +235,7 @@ fn a_body_of_small_valid_events_within_the_limit_costs_a_bounded_multiple_of_its
     );
     assert_eq!(reply.status, 202, "{reply:?}");
     assert_eq!(reply.json()["accepted"], n);
-    let (peak_after, rss_after) = memory(sidecar.child.id());
-    let growth = peak_after.saturating_sub(peak_before);
-    eprintln!("peak growth {growth} for {} bytes", body.len());
-    assert!(
-        growth <= PEAK_PER_BODY_BYTE * body.len(),
-        "peak RSS grew by {growth} bytes for a {}-byte body",
-        body.len()
-    );
-    assert!(
-        rss_after <= peak_before + body.len(),
-        "{rss_after} bytes resident after the request (peak before it: {peak_before})"
-    );
+    assert_memory_ceiling(before, memory(sidecar.child.id()), body.len(), 0);
 }
 
 #[test]
@@ -320,8 +243,7 @@ fn deeply_nested_messagepack_is_refused_and_the_sidecar_keeps_serving() {
     let dir = tempfile::tempdir().unwrap();
     let (sidecar, _) = start(dir.path());
     // [[[[...]]]] 100,000 deep: a recursive decoder would overflow its thread's stack.
-    let mut body = vec![0x91; 100_000];
-    body.push(0);
+    let body = msgpack_nested(100_000);
     let reply = sidecar.request(
         "POST",
         "/v1/ingest/batch",

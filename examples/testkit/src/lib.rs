@@ -1,15 +1,22 @@
 //! Test support shared by the core's, the sidecar's and the gateway's tests and the core's
-//! benches: the real backend servers (scripts/servers), JSON comparison by value, and
-//! validators for the JSON schemas under core/schema (which refer to each other).
+//! benches: the real backend servers (scripts/servers), validators for the JSON schemas
+//! under core/schema (which refer to each other) and the checks of the hosts' config files
+//! against them, a host process's open files, sockets and memory, connections that hold on
+//! to a host, and worst-case request bodies.
 //!
 //! It does not depend on the `wafermon` crate, so the core can take it as a
-//! dev-dependency without a cycle.
+//! dev-dependency without a cycle. (JSON comparison by value and reading back what the
+//! filesystem backend wrote are the core's own checker's: `wafermon::skin::conformance`.)
 
-mod json;
+pub mod bodies;
+pub mod connections;
+pub mod process;
 pub mod refuser;
 pub mod schema;
 pub mod secrets;
 pub mod servers;
 
-pub use json::same_json;
-pub use schema::{assert_schema_valid, load_json, schema_validator};
+pub use schema::{
+    assert_check_ok, assert_mistake_refused, assert_mistakes_reported, assert_schema_valid,
+    load_json, schema_validator,
+};

@@ -1,8 +1,10 @@
-//! Validators for the schemas under core/schema. The host schemas take their backend
+//! Validators for the schemas under core/schema, and the checks of the hosts' config files
+//! against them. The host schemas take their backend
 //! entries from config.v1.schema.json by `$ref`, so every schema file is registered under
 //! its `$id` and no reference is fetched from anywhere.
 
 use std::path::{Path, PathBuf};
+use std::process::Output;
 
 use serde_json::Value;
 
@@ -71,4 +73,50 @@ pub fn assert_schema_valid(name: &str, instance: &Value) {
         errors.is_empty(),
         "{name} rejects this config: {errors:#?}\n{instance:#}"
     );
+}
+
+// What the hosts' config tests check of `--check` (`out` is its output): the schema and the
+// host agree on what a valid config is, and the host names every mistake by its JSON path.
+
+/// `--check` of a valid config: exit code 0 and `ok`.
+pub fn assert_check_ok(out: &Output) {
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "ok");
+}
+
+/// A config with one mistake at `path`: `schema` refuses it, and so does `--check` (exit
+/// code 2), naming the path.
+pub fn assert_mistake_refused(
+    schema: &jsonschema::Validator,
+    path: &str,
+    config: &Value,
+    out: &Output,
+) {
+    assert!(
+        !schema.is_valid(config),
+        "the schema accepts {path}: {config}"
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{path}: {stderr}");
+    assert!(
+        stderr.contains(&format!("invalid config at {path}:")),
+        "{path} not named: {stderr}"
+    );
+}
+
+/// `--check` of a config with a mistake at each of `paths`: exit code 2, every one reported.
+pub fn assert_mistakes_reported(out: &Output, paths: &[&str]) {
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    for path in paths {
+        assert!(
+            stderr.contains(&format!("invalid config at {path}:")),
+            "{path} not reported: {stderr}"
+        );
+    }
 }

@@ -5,7 +5,9 @@
 
 // Not every test binary compares JSON or starts a server.
 #[allow(unused_imports)]
-pub use wafermon_testkit::{same_json, servers};
+pub use wafermon::skin::conformance::same_json;
+#[allow(unused_imports)]
+pub use wafermon_testkit::servers;
 
 use std::collections::HashMap;
 use std::fs;
@@ -194,37 +196,6 @@ fn redact(url: &str) -> String {
     }
 }
 
-/// Raise this process's open-file soft limit to its hard limit (for tests that open many
-/// connections); the new soft limit.
-pub fn raise_open_file_limit() -> u64 {
-    let mut limit = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit/setrlimit on this process with a valid pointer.
-    unsafe {
-        assert_eq!(libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit), 0);
-        limit.rlim_cur = limit.rlim_max;
-        assert_eq!(libc::setrlimit(libc::RLIMIT_NOFILE, &limit), 0);
-    }
-    limit.rlim_cur
-}
-
-/// Sockets the process `pid` holds open (listener, connections, database).
-pub fn open_sockets(pid: u32) -> usize {
-    fs::read_dir(format!("/proc/{pid}/fd"))
-        .map(|entries| {
-            entries
-                .flatten()
-                .filter(|e| {
-                    fs::read_link(e.path())
-                        .is_ok_and(|target| target.to_string_lossy().starts_with("socket:"))
-                })
-                .count()
-        })
-        .unwrap_or(0)
-}
-
 /// The migration versions recorded in either store.
 pub fn schema_versions(database_url: &str) -> Vec<i64> {
     if let Some(path) = database_url.strip_prefix("sqlite://") {
@@ -381,20 +352,7 @@ impl Gateway {
         }
         command.current_dir(launch.cwd.as_deref().unwrap_or(dir.path()));
         if let Some(files) = launch.open_files {
-            use std::os::unix::process::CommandExt;
-            // SAFETY: setrlimit is async-signal-safe, as pre_exec requires.
-            unsafe {
-                command.pre_exec(move || {
-                    let limit = libc::rlimit {
-                        rlim_cur: files,
-                        rlim_max: files,
-                    };
-                    if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) != 0 {
-                        return Err(std::io::Error::last_os_error());
-                    }
-                    Ok(())
-                });
-            }
+            wafermon_testkit::process::limit_open_files(&mut command, files);
         }
         let mut child = command
             .stdin(Stdio::null())
@@ -1095,21 +1053,8 @@ pub fn write_with_core_client(root: &Path, site: &str, app: &str, events: &[Ev])
 
 /// Every event in every `*.jsonl` file under `dir`, in file then line order.
 pub fn read_jsonl(dir: &Path) -> Vec<Value> {
-    let mut files = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for entry in fs::read_dir(&d).into_iter().flatten().flatten() {
-            let path = entry.path();
-            if path.is_dir() {
-                stack.push(path);
-            } else if path.extension().is_some_and(|e| e == "jsonl") {
-                files.push(path);
-            }
-        }
-    }
-    files.sort();
     let mut events = Vec::new();
-    for path in files {
+    for path in wafermon::skin::conformance::jsonl_files(dir) {
         for line in fs::read_to_string(&path).unwrap().lines() {
             if !line.trim().is_empty() {
                 events.push(serde_json::from_str(line).unwrap());

@@ -59,20 +59,7 @@ impl Sidecar {
     /// Start with an open-file limit (soft and hard) of `files`.
     pub fn start_with_open_files(config: &Path, files: u64) -> Sidecar {
         Sidecar::start_with(config, |command| {
-            use std::os::unix::process::CommandExt;
-            // SAFETY: setrlimit is async-signal-safe, as pre_exec requires.
-            unsafe {
-                command.pre_exec(move || {
-                    let limit = libc::rlimit {
-                        rlim_cur: files,
-                        rlim_max: files,
-                    };
-                    if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) != 0 {
-                        return Err(std::io::Error::last_os_error());
-                    }
-                    Ok(())
-                });
-            }
+            wafermon_testkit::process::limit_open_files(command, files)
         })
     }
 
@@ -266,23 +253,12 @@ pub fn ids(events: &[Value]) -> Vec<String> {
 /// Every event in every JSONL file under `data`.
 pub fn delivered(data: &Path) -> Vec<Value> {
     let mut out = Vec::new();
-    let mut stack = vec![data.to_path_buf()];
-    while let Some(dir) = stack.pop() {
-        let Ok(entries) = fs::read_dir(&dir) else {
-            continue;
-        };
-        for entry in entries.flatten() {
-            let path = entry.path();
-            if path.is_dir() {
-                stack.push(path);
-            } else if path.extension().is_some_and(|e| e == "jsonl") {
-                let text = fs::read_to_string(&path).unwrap_or_default();
-                // A line being written may be incomplete; only whole lines count.
-                for line in text.lines() {
-                    if let Ok(v) = serde_json::from_str::<Value>(line) {
-                        out.push(v);
-                    }
-                }
+    for path in wafermon::skin::conformance::jsonl_files(data) {
+        let text = fs::read_to_string(&path).unwrap_or_default();
+        // A line being written may be incomplete; only whole lines count.
+        for line in text.lines() {
+            if let Ok(v) = serde_json::from_str::<Value>(line) {
+                out.push(v);
             }
         }
     }
@@ -312,37 +288,6 @@ pub fn wait_delivered(data: &Path, want: &[String]) -> Vec<Value> {
         }
         std::thread::sleep(Duration::from_millis(50));
     }
-}
-
-/// Raise this process's open-file soft limit to its hard limit (for tests that open many
-/// connections); the new soft limit.
-pub fn raise_open_file_limit() -> u64 {
-    let mut limit = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit/setrlimit on this process with a valid pointer.
-    unsafe {
-        assert_eq!(libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit), 0);
-        limit.rlim_cur = limit.rlim_max;
-        assert_eq!(libc::setrlimit(libc::RLIMIT_NOFILE, &limit), 0);
-    }
-    limit.rlim_cur
-}
-
-/// Sockets the process `pid` holds open (listener and connections).
-pub fn open_sockets(pid: u32) -> usize {
-    fs::read_dir(format!("/proc/{pid}/fd"))
-        .map(|entries| {
-            entries
-                .flatten()
-                .filter(|e| {
-                    fs::read_link(e.path())
-                        .is_ok_and(|target| target.to_string_lossy().starts_with("socket:"))
-                })
-                .count()
-        })
-        .unwrap_or(0)
 }
 
 /// Send SIGTERM to the child.
