@@ -1,24 +1,58 @@
 //! Fork detection without a syscall on the hot path: a `pthread_atfork` child handler bumps a
 //! generation counter, and anything tied to a process compares generations.
 
+use std::fs::File;
+use std::io;
 use std::os::fd::AsRawFd;
-use std::sync::atomic::{AtomicI32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, Ordering};
 use std::sync::Once;
 
 static GENERATION: AtomicU64 = AtomicU64::new(0);
 static REGISTER: Once = Once::new();
+/// Held while a descriptor is taken and registered as parent-only, and by a fork from the
+/// moment it starts until it is done: so no fork lands between the two, when a child would
+/// inherit a lock it never closes (another thread of the parent may be claiming a spool slot
+/// at any time).
+static CLAIMING: AtomicBool = AtomicBool::new(false);
+
+fn hold_claims() {
+    while CLAIMING
+        .compare_exchange_weak(false, true, Ordering::Acquire, Ordering::Relaxed)
+        .is_err()
+    {
+        std::thread::yield_now();
+    }
+}
+
+fn release_claims() {
+    CLAIMING.store(false, Ordering::Release);
+}
+
+extern "C" fn before_fork() {
+    hold_claims();
+}
+
+extern "C" fn in_parent_after_fork() {
+    release_claims();
+}
 
 extern "C" fn in_child_after_fork() {
     GENERATION.fetch_add(1, Ordering::SeqCst);
     close_parent_only();
+    release_claims();
 }
 
-/// Install the atfork handler (idempotent). Called when the first client is created.
+/// Install the atfork handlers (idempotent). Called when the first client is created.
 pub fn install() {
     REGISTER.call_once(|| {
-        // SAFETY: the handler only touches atomics and calls close(), both async-signal-safe.
+        // SAFETY: the handlers only touch atomics, yield, and call close(); the prepare
+        // handler waits at most for one claim (an open and a flock) to finish.
         unsafe {
-            libc::pthread_atfork(None, None, Some(in_child_after_fork));
+            libc::pthread_atfork(
+                Some(before_fork),
+                Some(in_parent_after_fork),
+                Some(in_child_after_fork),
+            );
         }
     });
 }
@@ -43,8 +77,20 @@ pub struct ParentOnly {
 }
 
 impl ParentOnly {
-    pub fn new(file: std::fs::File) -> ParentOnly {
+    /// Take a descriptor with `take` (open a file and lock it, say; `None` when it is not to
+    /// be had) and register it, with no fork in between.
+    pub fn claim(
+        take: impl FnOnce() -> io::Result<Option<File>>,
+    ) -> io::Result<Option<ParentOnly>> {
         install();
+        hold_claims();
+        let taken = take();
+        let claimed = taken.map(|file| file.map(ParentOnly::register));
+        release_claims();
+        claimed
+    }
+
+    fn register(file: File) -> ParentOnly {
         let fd = file.as_raw_fd();
         let slot = PARENT_ONLY.iter().position(|s| {
             s.compare_exchange(-1, fd, Ordering::SeqCst, Ordering::SeqCst)

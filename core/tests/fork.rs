@@ -17,6 +17,7 @@ fn event(who: &str, i: usize) -> NewEvent {
 
 #[test]
 fn parent_and_forked_children_each_deliver_their_own_events_once() {
+    let _serial = common::fork::one_at_a_time();
     let dir = tempfile::tempdir().unwrap();
     let client =
         Client::new(Config::from_value(config_in(dir.path(), json!({}))).unwrap()).unwrap();
@@ -72,6 +73,7 @@ fn parent_and_forked_children_each_deliver_their_own_events_once() {
 
 #[test]
 fn a_living_child_does_not_keep_the_parents_spool_slots() {
+    let _serial = common::fork::one_at_a_time();
     let dir = tempfile::tempdir().unwrap();
     let config = Config::from_value(config_in(dir.path(), json!({}))).unwrap();
     let first = Client::new(config.clone()).unwrap();
@@ -100,6 +102,7 @@ fn a_living_child_does_not_keep_the_parents_spool_slots() {
 
 #[test]
 fn durably_ingested_events_survive_the_process_dying_at_once() {
+    let _serial = common::fork::one_at_a_time();
     let dir = tempfile::tempdir().unwrap();
     // A backend that is down, so nothing is delivered before the "crash".
     let blocker = dir.path().join("blocked");

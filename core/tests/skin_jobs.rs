@@ -24,6 +24,7 @@ fn events_of(client: &Client, dir: &std::path::Path) -> Vec<Value> {
 
 #[test]
 fn a_job_through_handles_records_what_the_guard_api_records() {
+    let _serial = common::fork::one_at_a_time();
     let dir = tempfile::tempdir().unwrap();
     let client = client_in(dir.path());
     let lot = JobHandle::prepare(&client, "lot-dispatch", Parent::Root).unwrap();
@@ -81,6 +82,7 @@ fn a_job_through_handles_records_what_the_guard_api_records() {
 
 #[test]
 fn misuse_gives_errors_naming_the_job_and_stale_handles_never_reach_another_job() {
+    let _serial = common::fork::one_at_a_time();
     let dir = tempfile::tempdir().unwrap();
     let client = client_in(dir.path());
     let job = JobHandle::prepare(&client, "etch", Parent::Root).unwrap();
@@ -145,6 +147,7 @@ fn misuse_gives_errors_naming_the_job_and_stale_handles_never_reach_another_job(
 
 #[test]
 fn a_start_that_fails_leaves_the_job_prepared() {
+    let _serial = common::fork::one_at_a_time();
     let dir = tempfile::tempdir().unwrap();
     let client = client_in(dir.path());
     let job = JobHandle::prepare(&client, "etch", Parent::Root).unwrap();
@@ -168,6 +171,7 @@ fn a_start_that_fails_leaves_the_job_prepared() {
 
 #[test]
 fn parentless_jobs_attach_to_the_current_job_of_their_thread() {
+    let _serial = common::fork::one_at_a_time();
     let dir = tempfile::tempdir().unwrap();
     let client = client_in(dir.path());
     assert!(JobHandle::current().is_none());
@@ -237,6 +241,7 @@ fn parentless_jobs_attach_to_the_current_job_of_their_thread() {
 
 #[test]
 fn threads_each_running_their_own_jobs_get_every_event_once() {
+    let _serial = common::fork::one_at_a_time();
     let dir = tempfile::tempdir().unwrap();
     let client = client_in(dir.path());
     std::thread::scope(|s| {
@@ -272,6 +277,7 @@ fn threads_each_running_their_own_jobs_get_every_event_once() {
 
 #[test]
 fn a_forked_child_uses_its_parents_job_but_releasing_it_there_records_nothing() {
+    let _serial = common::fork::one_at_a_time();
     let dir = tempfile::tempdir().unwrap();
     let client = client_in(dir.path());
     let lot = JobHandle::prepare(&client, "lot", Parent::Root).unwrap();

@@ -73,20 +73,22 @@ impl Spool {
         for slot in 0..MAX_SLOTS {
             let dir = root.join(slot.to_string());
             fs::create_dir_all(&dir)?;
-            let lock = OpenOptions::new()
-                .create(true)
-                .truncate(false)
-                .write(true)
-                .open(dir.join("lock"))?;
-            match lock.try_lock() {
-                Ok(()) => {
-                    // A forked child closes its copy, so a restarted parent can take the slot
-                    // back while children still run.
-                    let lock = crate::fork::ParentOnly::new(lock);
-                    return Spool::open_claimed(dir, lock, max_bytes, fsync);
+            // A forked child closes its copy of the lock, so a restarted parent can take the
+            // slot back while children still run.
+            let claimed = crate::fork::ParentOnly::claim(|| {
+                let lock = OpenOptions::new()
+                    .create(true)
+                    .truncate(false)
+                    .write(true)
+                    .open(dir.join("lock"))?;
+                match lock.try_lock() {
+                    Ok(()) => Ok(Some(lock)),
+                    Err(fs::TryLockError::WouldBlock) => Ok(None),
+                    Err(fs::TryLockError::Error(e)) => Err(e),
                 }
-                Err(fs::TryLockError::WouldBlock) => continue,
-                Err(fs::TryLockError::Error(e)) => return Err(e),
+            })?;
+            if let Some(lock) = claimed {
+                return Spool::open_claimed(dir, lock, max_bytes, fsync);
             }
         }
         Err(io::Error::other(format!(

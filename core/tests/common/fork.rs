@@ -1,5 +1,17 @@
 //! Running a piece of a test in a forked child.
 
+use std::sync::{Mutex, MutexGuard};
+
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+/// Held by every test of a binary that forks, so those tests run one at a time: a fork
+/// copies only the calling thread, and a child forked while another test's thread holds a
+/// lock the child then needs waits for it forever. Tests here check what a fork does to one
+/// application's clients, not forks racing with unrelated threads of the test harness.
+pub fn one_at_a_time() -> MutexGuard<'static, ()> {
+    ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner())
+}
+
 /// Runs `body` in a forked child and returns its exit code: 0 when `body` returned true, 1
 /// when it returned false or panicked, -1 when the child did not exit (a signal).
 pub fn in_child(body: impl FnOnce() -> bool) -> i32 {
