@@ -72,22 +72,37 @@ static PARENT_ONLY: [AtomicI32; SLOTS] = [const { AtomicI32::new(-1) }; SLOTS];
 /// else runs in the child). Dropping it forgets the registration first, so a reused
 /// descriptor number is never closed by mistake.
 pub struct ParentOnly {
-    _file: std::fs::File,
+    file: Option<File>,
     slot: Option<usize>,
+}
+
+/// Holds claims until dropped, so a panic inside a claim cannot leave every later fork of
+/// the process waiting.
+struct Claims;
+
+impl Claims {
+    fn hold() -> Claims {
+        hold_claims();
+        Claims
+    }
+}
+
+impl Drop for Claims {
+    fn drop(&mut self) {
+        release_claims();
+    }
 }
 
 impl ParentOnly {
     /// Take a descriptor with `take` (open a file and lock it, say; `None` when it is not to
-    /// be had) and register it, with no fork in between.
+    /// be had) and register it, with no fork in between. `take` should do no more than that
+    /// (a fork waits for it).
     pub fn claim(
         take: impl FnOnce() -> io::Result<Option<File>>,
     ) -> io::Result<Option<ParentOnly>> {
         install();
-        hold_claims();
-        let taken = take();
-        let claimed = taken.map(|file| file.map(ParentOnly::register));
-        release_claims();
-        claimed
+        let _claims = Claims::hold();
+        take().map(|file| file.map(ParentOnly::register))
     }
 
     fn register(file: File) -> ParentOnly {
@@ -96,16 +111,22 @@ impl ParentOnly {
             s.compare_exchange(-1, fd, Ordering::SeqCst, Ordering::SeqCst)
                 .is_ok()
         });
-        ParentOnly { _file: file, slot }
+        ParentOnly {
+            file: Some(file),
+            slot,
+        }
     }
 }
 
 impl Drop for ParentOnly {
     fn drop(&mut self) {
+        // Forget the number and close the file with no fork in between: a child forked after
+        // the first step and before the second would keep the lock and never close it.
+        let _claims = Claims::hold();
         if let Some(slot) = self.slot {
             PARENT_ONLY[slot].store(-1, Ordering::SeqCst);
         }
-        // The file closes after this, once no child handler can pick its number any more.
+        drop(self.file.take());
     }
 }
 

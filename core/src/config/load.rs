@@ -182,12 +182,15 @@ pub fn from_value_at_all<T: DeserializeOwned>(
             Err(e) => {
                 let segments: Vec<serde_path_to_error::Segment> =
                     e.path().iter().cloned().collect();
+                // serde names a missing field at its parent: removing that would report the
+                // parent as missing next, a key the user did write.
+                let missing = e.inner().to_string().starts_with("missing field");
                 let error = path_error(e, prefix);
                 let repeated = errors.iter().any(|known| known.path() == error.path());
                 if !repeated {
                     errors.push(error);
                 }
-                if repeated || !remove_at(&mut value, &segments) {
+                if missing || repeated || !remove_at(&mut value, &segments) {
                     return (None, errors);
                 }
             }
@@ -626,6 +629,24 @@ mod tests {
         assert!(read.is_none());
         let paths: Vec<&str> = errors.iter().filter_map(|e| e.path()).collect();
         assert_eq!(paths, ["count", "section"], "{errors:?}");
+
+        // A required key missing inside a section that is there is named, and the section
+        // itself is not then called missing.
+        #[derive(Deserialize, Debug)]
+        #[serde(deny_unknown_fields)]
+        #[allow(dead_code)]
+        struct Strict {
+            port: u16,
+        }
+        #[derive(Deserialize, Debug)]
+        #[allow(dead_code)]
+        struct Outer {
+            section: Strict,
+        }
+        let (read, errors) = from_value_at_all::<Outer>(serde_json::json!({"section": {}}), "top");
+        assert!(read.is_none());
+        let paths: Vec<&str> = errors.iter().filter_map(|e| e.path()).collect();
+        assert_eq!(paths, ["top.section.port"], "{errors:?}");
     }
 
     #[test]

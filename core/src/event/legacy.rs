@@ -210,7 +210,7 @@ pub fn from_legacy(value: &Value, defaults: &LegacyDefaults) -> Result<Event> {
                 scalar => {
                     if let Some(s) = Scalar::from_json(scalar) {
                         if let Scalar::Float(f) = s {
-                            check_attr_number(&format!("event.metadata.{name}"), f)?;
+                            check_attr_number(|| format!("event.metadata.{name}"), f)?;
                         }
                         attrs.insert(name.clone(), s);
                     }

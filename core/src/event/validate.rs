@@ -98,7 +98,7 @@ pub(crate) fn check_attr(name: &str, value: &Scalar) -> Result<()> {
     check_name("attrs", name, limits::MAX_NAME)?;
     match value {
         Scalar::Str(s) => check_text(&format!("attrs.{name}"), s, limits::MAX_ATTR_VALUE),
-        Scalar::Float(f) => check_attr_number(&format!("attrs.{name}"), *f),
+        Scalar::Float(f) => check_attr_number(|| format!("attrs.{name}"), *f),
         _ => Ok(()),
     }
 }
@@ -106,19 +106,21 @@ pub(crate) fn check_attr(name: &str, value: &Scalar) -> Result<()> {
 /// Attribute numbers are exact: integers are 64-bit signed, floats are finite and within the
 /// same range. Beyond it a number is refused rather than kept approximately (an integer from
 /// 2^63 up, e.g. a u64 id, would otherwise become the nearest double).
-pub(crate) fn check_attr_number(path: &str, value: f64) -> Result<()> {
+/// `path` builds the field's JSON path, only when the number is refused: this runs on every
+/// emit, where a valid event must cost no formatting.
+pub(crate) fn check_attr_number(path: impl FnOnce() -> String, value: f64) -> Result<()> {
     // -2^63 and 2^63 are exact doubles.
     const LOW: f64 = -9_223_372_036_854_775_808.0;
     const HIGH: f64 = 9_223_372_036_854_775_808.0;
     if !value.is_finite() {
         return Err(Error::event(
-            path,
+            path(),
             format!("must be a finite number, got {value}"),
         ));
     }
     if !(LOW..HIGH).contains(&value) {
         return Err(Error::event(
-            path,
+            path(),
             format!(
                 "{value} is outside the exact range of attribute numbers (-2^63 to 2^63-1); \
                  send it as a string"

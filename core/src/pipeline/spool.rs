@@ -73,6 +73,7 @@ impl Spool {
         for slot in 0..MAX_SLOTS {
             let dir = root.join(slot.to_string());
             fs::create_dir_all(&dir)?;
+            let lock_path = dir.join("lock");
             // A forked child closes its copy of the lock, so a restarted parent can take the
             // slot back while children still run.
             let claimed = crate::fork::ParentOnly::claim(|| {
@@ -80,7 +81,7 @@ impl Spool {
                     .create(true)
                     .truncate(false)
                     .write(true)
-                    .open(dir.join("lock"))?;
+                    .open(&lock_path)?;
                 match lock.try_lock() {
                     Ok(()) => Ok(Some(lock)),
                     Err(fs::TryLockError::WouldBlock) => Ok(None),

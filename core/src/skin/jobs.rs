@@ -430,7 +430,9 @@ impl JobHandle {
             )),
         })? {
             // Looked up before this job's lock is taken: the parent has a lock of its own.
-            true => JobHandle::current().and_then(|h| h.id().ok()),
+            // A current job that was entered but never started is an error to report, not a
+            // reason to start this one as a root.
+            true => JobHandle::current().map(|h| h.id()).transpose()?,
             false => None,
         };
         self.with_entry(|entry| {

@@ -29,7 +29,7 @@ pub const MAX_REJECTIONS_SHOWN: usize = 100;
 pub const MAX_EVENT_VALUES: usize = 10_000;
 
 /// Nesting levels a body may have, in either format (serde_json's own limit).
-const MAX_DEPTH: usize = 128;
+pub(crate) const MAX_DEPTH: usize = 128;
 
 /// The shapes an ingest route takes.
 #[derive(Debug, Clone, Copy)]

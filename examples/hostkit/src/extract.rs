@@ -126,7 +126,9 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Json<T> {
     }
 }
 
-fn refuse_control(name: &str, value: &str) -> Result<(), HttpError> {
+/// 400 naming `name` when `value` holds a control character (a NUL must never silently
+/// widen a filter).
+pub fn refuse_control(name: &str, value: &str) -> Result<(), HttpError> {
     match value.chars().find(|c| c.is_control()) {
         Some(c) => Err(HttpError::bad_request(
             name,

@@ -138,7 +138,7 @@ pub fn decode(body: &[u8], format: BodyFormat) -> Result<Value, HttpError> {
         BodyFormat::MsgPack => {
             use serde::Deserialize;
             let mut de = rmp_serde::Deserializer::from_read_ref(body);
-            de.set_max_depth(128);
+            de.set_max_depth(events::MAX_DEPTH);
             Value::deserialize(&mut de).map_err(|e| bad(format!("malformed MessagePack: {e}")))
         }
     }

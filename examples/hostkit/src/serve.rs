@@ -139,6 +139,9 @@ pub async fn serve(
                         } else {
                             tokio::time::sleep(Duration::from_millis(100)).await;
                         }
+                    } else if !is_per_connection(&e) {
+                        // A lasting failure (ENOBUFS, ENOMEM...) would otherwise spin this loop.
+                        tokio::time::sleep(Duration::from_millis(50)).await;
                     }
                     continue;
                 }
@@ -169,6 +172,18 @@ pub async fn serve(
         }
         changed.await;
     }
+}
+
+/// Accept errors that concern only the connection being accepted (it was reset or aborted
+/// before we took it): the next accept may well succeed at once.
+fn is_per_connection(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::ConnectionAborted
+            | io::ErrorKind::ConnectionReset
+            | io::ErrorKind::Interrupted
+            | io::ErrorKind::WouldBlock
+    )
 }
 
 fn is_out_of_files(e: &io::Error) -> bool {

@@ -141,6 +141,7 @@ impl Reader {
         let mut pending = objects.into_iter();
         let mut running: JoinSet<Result<Parsed, String>> = JoinSet::new();
         loop {
+            q.check_deadline(&format!("{} objects", outcome.files_scanned))?;
             while running.len() < PARALLEL_FETCHES {
                 let Some((path, gzip)) = pending.next() else {
                     break;

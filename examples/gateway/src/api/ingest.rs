@@ -50,7 +50,8 @@ pub async fn managed(
         Ok(read) => store(&state, read).await,
         Err(e) => Err(e),
     };
-    memory::release_after(len);
+    // malloc_trim walks and locks every arena: not on an I/O thread.
+    let _ = tokio::task::spawn_blocking(move || memory::release_after(len)).await;
     answer
 }
 
@@ -121,7 +122,8 @@ fn read_body(body: &[u8], format: BodyFormat) -> Result<Read, ApiError> {
     let envelope = read_events(body, format, SHAPE, |item| {
         let index = item.index;
         if valid.last().is_none_or(|chunk| chunk.len() == CHUNK) {
-            valid.push(Vec::with_capacity(CHUNK));
+            // Grows as events come: a one-event request need not reserve a whole chunk.
+            valid.push(Vec::new());
         }
         let Some(valid) = valid.last_mut() else {
             unreachable!("a chunk was just pushed")

@@ -92,15 +92,7 @@ pub fn filter_text(name: &str, value: Option<&str>) -> Result<(), ApiError> {
     let Some(value) = value else {
         return Ok(());
     };
-    if let Some(c) = value.chars().find(|c| c.is_control()) {
-        return Err(ApiError::bad_request(
-            name,
-            format!(
-                "must not contain control characters (found U+{:04X})",
-                u32::from(c)
-            ),
-        ));
-    }
+    wafermon_hostkit::extract::refuse_control(name, value)?;
     let chars = value.chars().count();
     if chars > MAX_FILTER_CHARS {
         return Err(ApiError::bad_request(
