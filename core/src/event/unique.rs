@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::marker::PhantomData;
 
-use serde::de::{self, Deserialize, Deserializer, MapAccess, Visitor};
+use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
 
 pub(crate) fn map<'de, D, V>(deserializer: D) -> Result<BTreeMap<String, V>, D::Error>
 where
@@ -28,7 +28,7 @@ impl<'de, V: Deserialize<'de>> Visitor<'de> for UniqueKeys<V> {
         let mut map = BTreeMap::new();
         while let Some(key) = access.next_key::<String>()? {
             if map.contains_key(&key) {
-                return Err(de::Error::custom(format_args!("duplicate key '{key}'")));
+                return Err(super::strict::duplicate_error(&key));
             }
             let value = access.next_value()?;
             map.insert(key, value);

@@ -294,7 +294,7 @@ where
     D: de::Deserializer<'b>,
     F: for<'s> FnMut(Item<'b, 's>) -> Result<(), HttpError>,
 {
-    let events = Events::<P, F> {
+    let mut events = Events::<P, F> {
         ctx,
         on_item,
         base: Base::Array,
@@ -427,7 +427,7 @@ where
     F: for<'s> FnMut(Item<'b, 's>) -> Result<(), HttpError>,
 {
     fn hand_over<E: de::Error>(
-        self,
+        &mut self,
         index: usize,
         base: Base,
         element: Element<'b>,
@@ -470,7 +470,7 @@ where
         f.write_str("an array of events")
     }
 
-    fn visit_seq<A: SeqAccess<'b>>(self, mut seq: A) -> Result<(), A::Error> {
+    fn visit_seq<A: SeqAccess<'b>>(mut self, mut seq: A) -> Result<(), A::Error> {
         let mut index = 0;
         loop {
             let seed = ElementSeed::<P> {
@@ -485,17 +485,7 @@ where
                     return Err(e);
                 }
             };
-            *self.received += 1;
-            let item = Item {
-                index,
-                base: self.base,
-                element,
-                state: &self.ctx.state,
-            };
-            if let Err(error) = (self.on_item)(item) {
-                *self.ctx.abort.borrow_mut() = Some(error);
-                return Err(de::Error::custom("the host refused an event"));
-            }
+            self.hand_over(index, self.base, element)?;
             index += 1;
         }
         Ok(())
