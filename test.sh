@@ -3,7 +3,8 @@
 # the real servers of the direct backends (scripts/servers/, stopped by PID on exit), and
 # runs every test suite: Rust (unit, integration, conformance vectors, header check, the
 # backends against their servers, sidecar and gateway against their real binaries), lint,
-# the C suite, the Python package (built with pip, tested with pytest), and headless
+# the C suite, the Python package (built with pip, tested with pytest), the Java package
+# (built and installed with Maven, tested with JUnit on every JDK here), and headless
 # Chromium browser tests of the gateway's dashboard.
 # Each suite ends with a line "N passed, N failed"; the script exits non-zero on any failure.
 set -uo pipefail
@@ -161,6 +162,11 @@ python_tests() {
     counted_suite python "python: " python/test.sh
 }
 
+java_tests() {
+    log "java/test.sh (mvn install: the jar with its native library, JUnit, the example project)"
+    counted_suite java "java: " java/test.sh
+}
+
 browser_tests() {
     log "examples/gateway/browser/run.sh (headless Chromium against the gateway)"
     counted_suite browser "browser: " examples/gateway/browser/run.sh
@@ -187,6 +193,7 @@ rust_tests
 lint
 c_tests
 python_tests
+java_tests
 quickstart
 browser_tests
 
