@@ -112,6 +112,20 @@ class WafermonHandlerTest {
     }
 
     @Test
+    void aRecordWithoutALoggerNameBelongsToTheRootLoggerEntity() {
+        Logger anonymous = Logger.getAnonymousLogger();
+        anonymous.setUseParentHandlers(false);
+        try (Client client = new Client(Events.filesConfig(dir))) {
+            attach(anonymous, new WafermonHandler(client));
+            anonymous.info("no name");
+            client.close(Duration.ofSeconds(10));
+        }
+        List<JsonNode> logs = Events.ofKind(Events.read(dir), "log");
+        assertEquals(1, logs.size(), logs.toString());
+        assertLog(logs.get(0), "root", "logger", "info", "no name");
+    }
+
+    @Test
     void outsideJobsFalseSendsOnlyTheRecordsOfJobs() {
         String jobId;
         try (Client client = new Client(Events.filesConfig(dir))) {
