@@ -11,7 +11,7 @@ set -uo pipefail
 cd "$(dirname "$0")"
 JAVA_DIR=$(pwd)
 ROOT=$(cd .. && pwd)
-MVN=(mvn -B -ntp)
+MVN=(mvn -B -ntp -Dstyle.color=never)
 
 log() { printf '\n==> %s\n' "$*"; }
 
