@@ -226,8 +226,24 @@ impl Queue {
                 self.hand_over(std::mem::take(&mut *chunk));
             }
         }
-        // A shard only the registry still holds belongs to a thread that has exited.
-        shards.retain(|s| Arc::strong_count(s) > 1);
+        self.forget_exited(&mut shards);
+    }
+
+    /// Drop the shards of threads that have exited (only the registry still holds them). Such
+    /// a thread may have pushed after the steal that passed its shard and exited since, so
+    /// what its shard still holds is handed over first: dropping it would lose the thread's
+    /// last events without a count.
+    fn forget_exited(&self, shards: &mut Vec<Arc<Shard>>) {
+        shards.retain(|shard| {
+            if Arc::strong_count(shard) > 1 {
+                return true;
+            }
+            let mut chunk = lock(&shard.chunk);
+            if chunk.count > 0 {
+                self.hand_over(std::mem::take(&mut *chunk));
+            }
+            false
+        });
     }
 
     /// A chunk back from the ingress spool is charged to the budget like a new one.
@@ -358,5 +374,72 @@ impl Queue {
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |q| {
                 Some(q.saturating_sub(lost.dropped + lost.corrupt))
             });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::{App, Entity, Event, Kind, Status, Timestamp};
+
+    fn event(seq: u64) -> Event {
+        Event {
+            v: 1,
+            id: crate::event::new_v7(1_700_000_000_000),
+            seq,
+            time: Timestamp::from_unix_micros(1_700_000_000_000_000),
+            site: "fab1".into(),
+            app: App {
+                name: "etch".into(),
+                version: None,
+                instance: None,
+            },
+            entity: Entity {
+                kind: "job".into(),
+                id: "J1".into(),
+                name: None,
+                parent: None,
+                key: None,
+            },
+            kind: Kind::Heartbeat,
+            status: Status::Running,
+            progress: None,
+            level: None,
+            message: None,
+            metrics: Default::default(),
+            attrs: Default::default(),
+        }
+    }
+
+    /// A thread that pushed after a steal passed its shard and then exited, before the steal
+    /// dropped the shards of exited threads: its events go to the worker, not away.
+    #[test]
+    fn the_last_events_of_a_thread_that_exited_during_a_steal_are_handed_over() {
+        let (tx, rx) = crossbeam_channel::unbounded();
+        let queue = Arc::new(Queue::new(
+            &Config::default(),
+            tx,
+            None,
+            None,
+            Arc::default(),
+        ));
+        let q = queue.clone();
+        std::thread::spawn(move || {
+            for seq in 0..3 {
+                q.push(&Fields::of_event(&event(seq))).unwrap();
+            }
+        })
+        .join()
+        .unwrap();
+        // The state a steal meets when the thread pushed after its loop and then exited.
+        assert_eq!(queue.in_shards(), 3);
+        queue.forget_exited(&mut lock(&queue.shards));
+        assert_eq!(queue.in_shards(), 0);
+        assert!(lock(&queue.shards).is_empty());
+        let Ok(Msg::Chunk(chunk)) = rx.try_recv() else {
+            panic!("the exited thread's events were not handed over");
+        };
+        assert_eq!(chunk.count, 3);
+        assert_eq!(queue.counters.emitted.load(Ordering::Acquire), 3);
     }
 }
