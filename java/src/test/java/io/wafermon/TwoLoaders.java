@@ -2,6 +2,7 @@ package io.wafermon;
 
 import java.lang.ref.WeakReference;
 import java.lang.reflect.Field;
+import java.lang.reflect.InvocationTargetException;
 import java.lang.reflect.Constructor;
 import java.lang.reflect.Method;
 import java.io.IOException;
@@ -59,8 +60,9 @@ public final class TwoLoaders {
 
     /**
      * Args: {@code [--unpin]}, the jar's classes folder, then one output folder per class
-     * loader. Prints {@code loaders collected} or {@code loaders still reachable}, then {@code
-     * alive} once wafermon still works in this JVM after the loaders are gone.
+     * loader. Prints per loader its final stats or {@code failed:} and the exception, then
+     * {@code loaders collected} or {@code loaders still reachable}, then how this JVM's own
+     * class loader fares ({@code own:} or {@code own failed:}), then {@code alive}.
      *
      * <p>Two things keep a loader that ran a job reachable for the JVM's life, so its native
      * library is never unloaded: the JVM shutdown hook of its {@code ShutdownHook} class, and
@@ -121,8 +123,11 @@ public final class TwoLoaders {
         System.out.println("wafermon libraries mapped: " + mappedLibraries());
         try (Client own = new Client(Config.exactly(Native.conformanceConfig(args[args.length - 1], "{}")))) {
             own.job("after-unloading").start().finish();
+            System.out.println("own: core " + Wafermon.coreVersion());
+        } catch (Throwable e) {
+            System.out.println("own failed: " + e);
         }
-        System.out.println("alive, core " + Wafermon.coreVersion());
+        System.out.println("alive");
     }
 
     /** How many copies of libwafermon_jni this process has mapped (Linux). */
@@ -147,7 +152,13 @@ public final class TwoLoaders {
 
     private static ClassLoader useAndClose(Path classes, Path dir, String name) throws Exception {
         URLClassLoader loader = loader(classes);
-        System.out.println(name + ": " + writeEvents(loader, dir, name));
+        try {
+            System.out.println(name + ": " + writeEvents(loader, dir, name));
+        } catch (InvocationTargetException e) {
+            System.out.println(name + " failed: " + e.getCause());
+        } catch (Throwable e) {
+            System.out.println(name + " failed: " + e);
+        }
         System.out.println("wafermon libraries mapped: " + mappedLibraries());
         loader.close();
         return loader;
