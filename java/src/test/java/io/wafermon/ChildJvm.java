@@ -80,7 +80,12 @@ final class ChildJvm {
             process.destroyForcibly().waitFor();
             throw new AssertionError("the child JVM hung: " + command + "\n" + read(out) + read(err));
         }
-        return new Result(process.exitValue(), read(out), read(err));
+        Result result = new Result(process.exitValue(), read(out), read(err));
+        // -Xcheck:jni reports a misuse of JNI on stderr and goes on: that is a failure too.
+        if (result.err.contains("in native method")) {
+            throw new AssertionError("the JVM's JNI check complained: " + command + "\n" + result);
+        }
+        return result;
     }
 
     private static String read(File file) throws IOException {

@@ -107,7 +107,6 @@ class CleanerTest {
     @Test
     void aClientCollectedWithoutCloseStillDeliversItsEvents() throws InterruptedException {
         WeakReference<Client> forgotten = useAndForget(dir);
-        assertEquals(0, Events.read(dir).size(), "nothing is written before the client is closed");
         collectUntil("the client is collected", () -> forgotten.get() == null);
         collectUntil("its events land", () -> Events.read(dir).size() == 10);
         List<JsonNode> events = Events.read(dir);
@@ -129,6 +128,8 @@ class CleanerTest {
             open.log(Level.INFO, "left open, closed by try-with-resources");
         }
         client.emitJson("{\"kind\": \"heartbeat\", \"entity\": {\"kind\": \"tool\", \"id\": \"T1\"}}");
+        assertEquals(0, Events.read(dir).size(), "nothing is written before the client is closed");
+        assertEquals(10, client.stats().pending());
         return new WeakReference<>(client);
     }
 
