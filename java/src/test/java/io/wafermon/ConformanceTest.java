@@ -17,7 +17,6 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.HashMap;
-import java.util.Iterator;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
@@ -135,8 +134,7 @@ class ConformanceTest {
                         spec.id(step.get("id").asText());
                     }
                     if (step.has("attrs")) {
-                        for (Iterator<Map.Entry<String, JsonNode>> it = step.get("attrs").fields(); it.hasNext(); ) {
-                            Map.Entry<String, JsonNode> attr = it.next();
+                        for (Map.Entry<String, JsonNode> attr : step.get("attrs").properties()) {
                             attr(spec, attr.getKey(), attr.getValue());
                         }
                     }

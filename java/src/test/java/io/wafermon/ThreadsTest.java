@@ -414,4 +414,63 @@ class ThreadsTest {
             perThread[k].assertExactlyOnceInOrder("thread " + k, recordedCalls[k]);
         }
     }
+
+    /**
+     * Closing the client while four threads emit: a call either returns (and its event is
+     * written, exactly once and in its thread's order) or throws ClosedException; nothing
+     * accepted is lost.
+     */
+    @Test
+    void closingTheClientWhileThreadsEmitLosesNothingItAccepted() throws Exception {
+        int[] returned = new int[4];
+        String[] jobIds = new String[4];
+        Client client = new Client(Events.filesConfig(dir));
+        Job[] jobs = new Job[4];
+        for (int k = 0; k < 4; k++) {
+            jobs[k] = client.job("busy-" + k).start();
+            jobIds[k] = jobs[k].id();
+        }
+        CountDownLatch warmedUp = new CountDownLatch(4);
+        AtomicReference<Stats> closed = new AtomicReference<>();
+        Thread closer = new Thread(() -> {
+            try {
+                warmedUp.await();
+                closed.set(client.close(Duration.ofMinutes(1)));
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+        });
+        closer.start();
+        onThreads(4, k -> {
+            int i = 0;
+            try {
+                while (true) {
+                    jobs[k].metric("n", i);
+                    i++;
+                    if (i == 1000) {
+                        warmedUp.countDown();
+                    }
+                }
+            } catch (ClosedException after) {
+                returned[k] = i;
+            }
+        });
+        closer.join();
+        Stats stats = closed.get();
+        assertNotNull(stats);
+        assertEquals(0, stats.dropped(), stats.toString());
+        assertEquals(0, stats.pending(), stats.toString());
+        Map<String, Metrics> byJob = new HashMap<>();
+        for (int k = 0; k < 4; k++) {
+            byJob.put(jobIds[k], new Metrics(returned[k] + 1));
+        }
+        Events.forEach(dir, e -> {
+            if (e.get("kind").asText().equals("metric")) {
+                byJob.get(e.at("/entity/id").asText()).add(e.get("seq").asLong(), e.at("/metrics/n").asLong());
+            }
+        });
+        for (int k = 0; k < 4; k++) {
+            byJob.get(jobIds[k]).assertExactlyOnceInOrder("busy-" + k, returned[k]);
+        }
+    }
 }
