@@ -2,14 +2,18 @@ package io.wafermon;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import java.io.BufferedReader;
 import java.io.IOException;
 import java.io.UncheckedIOException;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.Paths;
 import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.List;
+import java.util.Map;
+import java.util.function.Consumer;
 import java.util.stream.Collectors;
 import java.util.stream.Stream;
 
@@ -52,5 +56,81 @@ final class Events {
 
     static List<JsonNode> ofKind(List<JsonNode> events, String kind) {
         return events.stream().filter(e -> e.get("kind").asText().equals(kind)).collect(Collectors.toList());
+    }
+
+    /** {@link #filesConfig(Path)} with {@code extraJson} merged one level deep (the conformance runner's rule). */
+    static Config filesConfig(Path dir, String extraJson) {
+        return Config.exactly(Native.conformanceConfig(dir.toString(), extraJson));
+    }
+
+    /**
+     * Every event written under {@code dir}, one at a time and in file order (not sorted), so
+     * that millions of events never sit in memory together.
+     */
+    static void forEach(Path dir, Consumer<JsonNode> each) {
+        List<Path> jsonl;
+        try (Stream<Path> files = Files.walk(dir)) {
+            jsonl = files.filter(p -> p.toString().endsWith(".jsonl")).sorted().collect(Collectors.toList());
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+        for (Path file : jsonl) {
+            try (BufferedReader in = Files.newBufferedReader(file, StandardCharsets.UTF_8)) {
+                String line;
+                while ((line = in.readLine()) != null) {
+                    if (!line.isEmpty()) {
+                        each.accept(JSON.readTree(line));
+                    }
+                }
+            } catch (IOException e) {
+                throw new UncheckedIOException(file.toString(), e);
+            }
+        }
+    }
+
+    /**
+     * The "drop" of the conformance vectors: let go of a running job without an ending, as
+     * the core's {@code JobHandle::release} does for a running job (one {@code canceled} event,
+     * "dropped without finish", then the handle is stale). The Java API has no such call (a
+     * {@code Job} is closed or collected instead), so this goes through the native close of
+     * a handle with the core's message.
+     */
+    static void release(Job job) {
+        byte[] message = DROPPED.getBytes(StandardCharsets.UTF_8);
+        Native.jobClose(job.handle, message, message.length);
+    }
+
+    /** What the core records for a job handle released while running. */
+    static final String DROPPED = "dropped without finish";
+
+    /** Equal as JSON values, numbers by value ({@code 50} equals {@code 50.0}). */
+    static boolean sameJson(JsonNode a, JsonNode b) {
+        if (a.isNumber() && b.isNumber()) {
+            return a.decimalValue().compareTo(b.decimalValue()) == 0;
+        }
+        if (a.isObject() && b.isObject()) {
+            if (a.size() != b.size()) {
+                return false;
+            }
+            for (Map.Entry<String, JsonNode> field : a.properties()) {
+                JsonNode other = b.get(field.getKey());
+                if (other == null || !sameJson(field.getValue(), other)) {
+                    return false;
+                }
+            }
+            return true;
+        }
+        if (a.isArray() && b.isArray()) {
+            if (a.size() != b.size()) {
+                return false;
+            }
+            for (int i = 0; i < a.size(); i++) {
+                if (!sameJson(a.get(i), b.get(i))) {
+                    return false;
+                }
+            }
+            return true;
+        }
+        return a.equals(b);
     }
 }
