@@ -63,10 +63,19 @@ public final class Compare {
         for (RunResult r : results) {
             byName.put(Delivery.label(r.getParams()), r);
         }
+        List<String[]> deliveries = new ArrayList<>();
+        Map<String, String> cpu = new HashMap<>();
+        for (String line : Files.readAllLines(delivery, StandardCharsets.UTF_8)) {
+            String[] f = line.split("\t", 6);
+            deliveries.add(f);
+            cpu.put(f[0], f[4]);
+        }
+        Files.delete(delivery);
         System.out.println();
-        System.out.println("ns/op: mean ± 99.9% interval [fastest iteration]; B/op: gc.alloc.rate.norm (-prof gc)");
-        System.out.println("| operation | wafermon ns/op | wafermon B/op | goal | OpenTelemetry counterpart | OTel ns/op | OTel B/op | verdict |");
-        System.out.println("|---|---|---|---|---|---|---|---|");
+        System.out.println("ns/op: JMH's score, mean ± 99.9% interval [fastest iteration]; cpu: CPU ns/op of the"
+                + " benchmark thread alone; B/op: gc.alloc.rate.norm (-prof gc)");
+        System.out.println("| operation | wafermon ns/op | cpu | B/op | goal | OpenTelemetry counterpart | OTel ns/op | cpu | B/op | verdict (ns/op) |");
+        System.out.println("|---|---|---|---|---|---|---|---|---|---|");
         for (Row row : ROWS) {
             RunResult ours = byName.get(row.ours);
             RunResult theirs = byName.get(row.theirs);
@@ -81,21 +90,20 @@ public final class Compare {
                     verdict += ns < theirs.getPrimaryResult().getScore() ? ", ahead of OTel" : ", BEHIND OTel";
                 }
             }
-            System.out.printf("| %s | %s | %s | <= %.0f ns | %s | %s | %s | %s |%n", row.operation, time(ours), alloc(ours),
-                    row.goalNs, row.theirs, time(theirs), alloc(theirs), verdict);
+            System.out.printf("| %s | %s | %s | %s | <= %.0f ns | %s | %s | %s | %s | %s |%n", row.operation, time(ours),
+                    cpu.getOrDefault(row.ours, "-"), alloc(ours), row.goalNs, row.theirs, time(theirs),
+                    cpu.getOrDefault(row.theirs, "-"), alloc(theirs), verdict);
         }
 
         System.out.println();
         System.out.println("| benchmark | emitted | delivered | lost | lost % | detail |");
         System.out.println("|---|---|---|---|---|---|");
-        for (String line : Files.readAllLines(delivery, StandardCharsets.UTF_8)) {
-            String[] f = line.split("\t", 5);
+        for (String[] f : deliveries) {
             long emitted = Long.parseLong(f[1]);
             long lost = Long.parseLong(f[3]);
             System.out.printf("| %s | %d | %s | %d | %.2f %% | %s |%n", f[0], emitted, f[2], lost,
-                    emitted == 0 ? 0.0 : 100.0 * lost / emitted, f[4]);
+                    emitted == 0 ? 0.0 : 100.0 * lost / emitted, f[5]);
         }
-        Files.delete(delivery);
     }
 
     private static String time(RunResult r) {

@@ -11,15 +11,18 @@ import java.nio.file.StandardOpenOption;
 /**
  * What each side delivered of what its benchmark emitted, written by the states' trial
  * teardown (in the forked JVM) to the file {@link Compare} names in {@value #PROPERTY}, one
- * tab-separated line per benchmark: name, emitted, delivered, dropped, detail.
+ * tab-separated line per benchmark: name, emitted, delivered, dropped, CPU ns per operation of
+ * the benchmark thread ({@link CallerCpu}), detail.
  */
 final class Delivery {
     static final String PROPERTY = "wafermon.bench.delivery";
 
     private Delivery() {}
 
-    static void report(String benchmark, long emitted, long delivered, long dropped, String detail) {
-        String line = benchmark + "\t" + emitted + "\t" + delivered + "\t" + dropped + "\t" + detail;
+    static void report(String benchmark, long emitted, long delivered, long dropped, double cpuNanosPerOp,
+            String detail) {
+        String line = benchmark + "\t" + emitted + "\t" + delivered + "\t" + dropped + "\t"
+                + String.format("%.1f", cpuNanosPerOp) + "\t" + detail;
         System.out.println("delivery: " + line.replace('\t', ' '));
         String file = System.getProperty(PROPERTY);
         if (file == null) {

@@ -15,6 +15,7 @@ import org.openjdk.jmh.annotations.Setup;
 import org.openjdk.jmh.annotations.State;
 import org.openjdk.jmh.annotations.TearDown;
 import org.openjdk.jmh.infra.BenchmarkParams;
+import org.openjdk.jmh.infra.IterationParams;
 
 /**
  * OpenTelemetry's SDK logger with a {@link BatchLogRecordProcessor} at its defaults (queue
@@ -31,6 +32,7 @@ public class OtelLogSide {
     final Counting exporter = new Counting();
     long emitted;
     private String benchmark;
+    private final CallerCpu callerCpu = new CallerCpu();
     /** Held so its level stays set: the processor warns on every export that it dropped
      * records, which would flood the run's output; the teardown counts the drops instead. */
     private final java.util.logging.Logger processorLog = java.util.logging.Logger.getLogger("io.opentelemetry.sdk.logs.export.BatchLogRecordProcessor");
@@ -45,11 +47,21 @@ public class OtelLogSide {
         logger = provider.get("wafermon-bench");
     }
 
+    @Setup(Level.Iteration)
+    public void iterationStarts(IterationParams iteration) {
+        callerCpu.iterationStarts(iteration, emitted);
+    }
+
+    @TearDown(Level.Iteration)
+    public void iterationEnds() {
+        callerCpu.iterationEnds(emitted);
+    }
+
     @TearDown(Level.Trial)
     public void close() {
         provider.shutdown().join(60, TimeUnit.SECONDS);
         long exported = exporter.records.get();
-        Delivery.report(benchmark, emitted, exported, emitted - exported,
+        Delivery.report(benchmark, emitted, exported, emitted - exported, callerCpu.nanosPerOp(),
                 "BatchLogRecordProcessor defaults (queue 2048, batch 512, delay 1 s), counting exporter");
     }
 

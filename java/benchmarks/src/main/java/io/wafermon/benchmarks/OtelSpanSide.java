@@ -15,6 +15,7 @@ import org.openjdk.jmh.annotations.Setup;
 import org.openjdk.jmh.annotations.State;
 import org.openjdk.jmh.annotations.TearDown;
 import org.openjdk.jmh.infra.BenchmarkParams;
+import org.openjdk.jmh.infra.IterationParams;
 
 /**
  * OpenTelemetry's SDK tracer (default sampler: every root span recorded) with a {@link
@@ -29,6 +30,7 @@ public class OtelSpanSide {
     final Counting exporter = new Counting();
     long emitted;
     private String benchmark;
+    private final CallerCpu callerCpu = new CallerCpu();
     /** Held so its level stays set: the processor warns on every export that it dropped
      * records, which would flood the run's output; the teardown counts the drops instead. */
     private final java.util.logging.Logger processorLog = java.util.logging.Logger.getLogger("io.opentelemetry.sdk.trace.export.BatchSpanProcessor");
@@ -43,11 +45,21 @@ public class OtelSpanSide {
         tracer = provider.get("wafermon-bench");
     }
 
+    @Setup(Level.Iteration)
+    public void iterationStarts(IterationParams iteration) {
+        callerCpu.iterationStarts(iteration, emitted);
+    }
+
+    @TearDown(Level.Iteration)
+    public void iterationEnds() {
+        callerCpu.iterationEnds(emitted);
+    }
+
     @TearDown(Level.Trial)
     public void close() {
         provider.shutdown().join(60, TimeUnit.SECONDS);
         long exported = exporter.spans.get();
-        Delivery.report(benchmark, emitted, exported, emitted - exported,
+        Delivery.report(benchmark, emitted, exported, emitted - exported, callerCpu.nanosPerOp(),
                 "BatchSpanProcessor defaults (queue 2048, batch 512, delay 5 s), counting exporter");
     }
 

@@ -14,6 +14,7 @@ import org.openjdk.jmh.annotations.Setup;
 import org.openjdk.jmh.annotations.State;
 import org.openjdk.jmh.annotations.TearDown;
 import org.openjdk.jmh.infra.BenchmarkParams;
+import org.openjdk.jmh.infra.IterationParams;
 
 /**
  * A wafermon client as an application runs it by default: direct mode, the filesystem
@@ -41,9 +42,12 @@ public class WafermonSide {
     Client client;
     /** An open job for the hot calls (started and finished outside the measurement). */
     Job job;
-    /** Events the benchmark methods asked for (besides the open job's start and finish). */
-    long emitted;
+    /** Operations of the benchmark method (each increments it once). */
+    long ops;
+    /** Events one operation records: 2 for a job's start and finish, 1 for the hot calls. */
+    private long eventsPerOp;
     private String benchmark;
+    private final CallerCpu callerCpu = new CallerCpu();
     private WrittenLines written;
     private long drainedEvents;
     private double drainSeconds;
@@ -51,6 +55,7 @@ public class WafermonSide {
     @Setup(Level.Trial)
     public void open(BenchmarkParams params) throws IOException {
         benchmark = Delivery.label(params);
+        eventsPerOp = benchmark.startsWith("jobStartFinish") ? 2 : 1;
         dir = Files.createTempDirectory("wafermon-bench");
         written = new WrittenLines(dir.resolve("events"));
         Config config = Config.builder()
@@ -66,8 +71,14 @@ public class WafermonSide {
         job = client.job("lot-dispatch").kind("lot").key("LOT-1").root().start();
     }
 
+    @Setup(Level.Iteration)
+    public void iterationStarts(IterationParams iteration) {
+        callerCpu.iterationStarts(iteration, ops);
+    }
+
     @TearDown(Level.Iteration)
     public void drain() throws IOException {
+        callerCpu.iterationEnds(ops);
         long backlog = client.stats().pending();
         long began = System.nanoTime();
         if (!client.flush(Duration.ofMinutes(10))) {
@@ -81,7 +92,7 @@ public class WafermonSide {
     @TearDown(Level.Trial)
     public void close() throws IOException {
         job.finish();
-        long asked = emitted + 2; // the open job's started and finished
+        long asked = ops * eventsPerOp + 2; // and the open job's started and finished
         Stats stats = client.close(Duration.ofMinutes(10));
         written.countAndPrune();
         long lines = written.lines();
@@ -95,7 +106,7 @@ public class WafermonSide {
                 + " pending=%d; backend wrote %.2f M events/s while draining", stats.emitted(), sent, stats.spilled(),
                 stats.dropped(), backendLost, stats.pending(),
                 drainSeconds > 0 ? drainedEvents / drainSeconds / 1e6 : Double.NaN);
-        Delivery.report(benchmark, asked, lines, asked - lines, detail);
+        Delivery.report(benchmark, asked, lines, asked - lines, callerCpu.nanosPerOp(), detail);
         Delivery.deleteTree(dir);
     }
 }
