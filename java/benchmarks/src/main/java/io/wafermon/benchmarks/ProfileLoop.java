@@ -19,6 +19,19 @@ import java.time.Duration;
 public final class ProfileLoop {
     private ProfileLoop() {}
 
+    /** This thread's voluntary and involuntary context switches so far (Linux). */
+    private static long[] contextSwitches() throws java.io.IOException {
+        long[] out = new long[2];
+        for (String line : Files.readAllLines(Path.of("/proc/thread-self/status"))) {
+            if (line.startsWith("voluntary_ctxt_switches:")) {
+                out[0] = Long.parseLong(line.substring(line.indexOf(':') + 1).trim());
+            } else if (line.startsWith("nonvoluntary_ctxt_switches:")) {
+                out[1] = Long.parseLong(line.substring(line.indexOf(':') + 1).trim());
+            }
+        }
+        return out;
+    }
+
     public static void main(String[] args) throws Exception {
         String op = args.length > 0 ? args[0] : "progress";
         int rounds = args.length > 1 ? Integer.parseInt(args[1]) : 20;
@@ -28,7 +41,10 @@ public final class ProfileLoop {
         try (Client client = new Client(Config.builder().app("wafermon-profile").filesystem(dir.resolve("events"))
                 .spool(dir.resolve("spool")).set("queue.capacity_bytes", WafermonSide.QUEUE_BYTES).build())) {
             Job job = client.job("lot-dispatch").kind("lot").root().start();
+            java.lang.management.ThreadMXBean threads = java.lang.management.ManagementFactory.getThreadMXBean();
             for (int r = 0; r < rounds; r++) {
+                long[] switchesBefore = contextSwitches();
+                long cpuBefore = threads.getCurrentThreadCpuTime();
                 long began = System.nanoTime();
                 for (int i = 0; i < calls; i++) {
                     switch (op) {
@@ -52,9 +68,13 @@ public final class ProfileLoop {
                     }
                 }
                 double ns = (System.nanoTime() - began) / (double) calls;
+                double cpuNs = (threads.getCurrentThreadCpuTime() - cpuBefore) / (double) calls;
+                long[] switches = contextSwitches();
                 long flushBegan = System.nanoTime();
                 client.flush(Duration.ofMinutes(5));
-                System.out.printf("round %d: %.1f ns/call, flush %.2f s%n", r, ns, (System.nanoTime() - flushBegan) / 1e9);
+                System.out.printf("round %d: %.1f ns/call (%.1f ns of it on CPU; context switches: %d waiting on a"
+                        + " lock or I/O, %d preempted), flush %.2f s%n", r, ns, cpuNs, switches[0] - switchesBefore[0],
+                        switches[1] - switchesBefore[1], (System.nanoTime() - flushBegan) / 1e9);
             }
             job.finish();
             System.out.println(client.close(Duration.ofMinutes(5)));
