@@ -36,7 +36,7 @@ mvn "${mvn_args[@]}" -f "$here/pom.xml" package
 
 jmh_args=("$@")
 if [[ ${#jmh_args[@]} -eq 0 ]]; then
-    jmh_args=(-f 1 -wi 3 -i 5 -w 2s -r 2s -t 1 -prof gc)
+    jmh_args=(-f 1 -wi 3 -i 5 -w 2s -r 2s -t 1 -prof gc HotPath)
 fi
 mkdir -p "$here/target"
 stamp=$(date -u +%Y%m%dT%H%M%SZ)
