@@ -35,7 +35,9 @@ db_marked() { [ "$(admin "SELECT shobj_description(oid, 'pg_database') FROM pg_d
 
 postgres_up() {
     pg_lsclusters -h | grep -q "^15 main" || pg_createcluster 15 main >/dev/null
-    pg_lsclusters -h | grep "^15 main" | grep -q online || pg_ctlcluster 15 main start
+    # Started without our lock descriptors: a PostgreSQL holding the lock file's descriptor
+    # would keep every later `zabbix.sh start` waiting for the lock forever.
+    pg_lsclusters -h | grep "^15 main" | grep -q online || pg_ctlcluster 15 main start 7>&- 8>&- 9>&-
     for _ in $(seq 1 60); do
         pg_isready -q -h 127.0.0.1 -p 5432 && return 0
         sleep 0.5
