@@ -8,6 +8,17 @@
 //! bench. Rows: `metric` and `progress` on an open job, `log` with a 40-character message,
 //! and a whole job (prepare/start with a kind, a key and 4 attributes, then finish; the
 //! handle row also releases). Nothing here asserts a timing.
+//!
+//! Instructions per whole job (repeatable on a noisy machine; the syscalls of the resource
+//! metrics count as a few instructions each, their time shows only in the criterion rows):
+//!
+//! ```sh
+//! valgrind --tool=callgrind --callgrind-out-file=/tmp/skin.cg \
+//!     target/release/deps/skin-<hash> --bench job_start_finish --profile-time 2
+//! callgrind_annotate --inclusive=yes /tmp/skin.cg | grep -E 'guard_job|handle_job'
+//! ```
+//!
+//! divided by the calls of `guard_job` / `handle_job` (`callgrind_annotate --tree=caller`).
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
@@ -45,6 +56,39 @@ fn bursts(client: &Client, iters: u64, mut call: impl FnMut(u64)) -> Duration {
         client.flush(Duration::from_secs(30)).unwrap();
     }
     total
+}
+
+/// One whole job on the guard API. Not inlined, so callgrind reports its instructions per
+/// call (see the module comment).
+#[inline(never)]
+fn guard_job(client: &Client) {
+    client
+        .job("lot-dispatch")
+        .kind("lot")
+        .key("LOT-1")
+        .attr("recipe", "R7")
+        .attr("slots", 25i64)
+        .attr("temp_c", 21.5)
+        .attr("rework", false)
+        .start()
+        .unwrap()
+        .finish()
+        .unwrap()
+}
+
+/// The same job through the handle API, as a JNI binding makes it (one call per line).
+#[inline(never)]
+fn handle_job(client: &Client) {
+    let h = JobHandle::prepare(client, "lot-dispatch", Parent::Root).unwrap();
+    h.set_kind("lot").unwrap();
+    h.set_key("LOT-1").unwrap();
+    h.attr("recipe", "R7").unwrap();
+    h.attr("slots", 25i64).unwrap();
+    h.attr("temp_c", 21.5).unwrap();
+    h.attr("rework", false).unwrap();
+    h.start().unwrap();
+    h.finish().unwrap();
+    h.release();
 }
 
 fn bench(c: &mut Criterion) {
@@ -107,38 +151,10 @@ fn bench(c: &mut Criterion) {
 
     let mut group = c.benchmark_group("job_start_finish_4_attrs");
     group.bench_function("guard", |b| {
-        b.iter_custom(|n| {
-            bursts(&client, n, |_| {
-                client
-                    .job("lot-dispatch")
-                    .kind("lot")
-                    .key("LOT-1")
-                    .attr("recipe", "R7")
-                    .attr("slots", 25i64)
-                    .attr("temp_c", 21.5)
-                    .attr("rework", false)
-                    .start()
-                    .unwrap()
-                    .finish()
-                    .unwrap()
-            })
-        })
+        b.iter_custom(|n| bursts(&client, n, |_| guard_job(&client)))
     });
     group.bench_function("handle", |b| {
-        b.iter_custom(|n| {
-            bursts(&client, n, |_| {
-                let h = JobHandle::prepare(&client, "lot-dispatch", Parent::Root).unwrap();
-                h.set_kind("lot").unwrap();
-                h.set_key("LOT-1").unwrap();
-                h.attr("recipe", "R7").unwrap();
-                h.attr("slots", 25i64).unwrap();
-                h.attr("temp_c", 21.5).unwrap();
-                h.attr("rework", false).unwrap();
-                h.start().unwrap();
-                h.finish().unwrap();
-                h.release();
-            })
-        })
+        b.iter_custom(|n| bursts(&client, n, |_| handle_job(&client)))
     });
     group.finish();
 
