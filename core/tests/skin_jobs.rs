@@ -170,6 +170,41 @@ fn a_start_that_fails_leaves_the_job_prepared() {
 }
 
 #[test]
+fn a_job_corrected_after_a_failed_start_keeps_what_was_set_and_an_ended_job_its_id() {
+    let _serial = common::fork::one_at_a_time();
+    let dir = tempfile::tempdir().unwrap();
+    let client = client_in(dir.path());
+    let job = JobHandle::prepare(&client, "etch", Parent::Root).unwrap();
+    job.attr("recipe", "R7").unwrap();
+    job.set_key("bad\nkey").unwrap();
+    let err = job.start().unwrap_err();
+    assert_eq!(err.path(), Some("entity.key"), "{err}");
+    job.set_key("LOT-1").unwrap();
+    job.attr("slots", 25i64).unwrap();
+    job.start().unwrap();
+    let id = job.id().unwrap();
+    job.finish().unwrap();
+    assert_eq!(job.id().unwrap(), id, "an ended job keeps its id");
+    assert_eq!(job.name().unwrap(), "etch");
+    let again = job.finish().unwrap_err();
+    assert!(
+        again
+            .to_string()
+            .contains(&format!("job 'etch' (id {id}) has already finished")),
+        "{again}"
+    );
+    assert!(job.release());
+    let events = events_of(&client, dir.path());
+    assert_eq!(events.len(), 2, "{events:#?}");
+    let started = &events[0];
+    assert_eq!(started["entity"]["id"], id.as_str());
+    assert_eq!(started["entity"]["kind"], "job");
+    assert_eq!(started["entity"]["key"], "LOT-1");
+    assert_eq!(started["attrs"], json!({"recipe": "R7", "slots": 25}));
+    assert_eq!(events[1]["entity"], started["entity"]);
+}
+
+#[test]
 fn parentless_jobs_attach_to_the_current_job_of_their_thread() {
     let _serial = common::fork::one_at_a_time();
     let dir = tempfile::tempdir().unwrap();

@@ -131,7 +131,8 @@ impl JobBuilder {
         let id = new_v7(time.unix_millis());
         let generated_id = self.entity.id.is_empty();
         if generated_id {
-            self.entity.id = String::from(&*id.hyphenated().encode_lower(&mut Uuid::encode_buffer()));
+            self.entity.id =
+                String::from(&*id.hyphenated().encode_lower(&mut Uuid::encode_buffer()));
         }
         let usage = Usage::now();
         let sent = event::check_started(&self.entity, &self.attrs).and_then(|()| {

@@ -439,7 +439,9 @@ impl JobHandle {
     /// prepared, so it may be corrected and started again, or released.
     pub fn start(self) -> Result<()> {
         // A thread that has entered no job has no current job: one lock is enough then.
-        let entered = CURRENT.try_with(|c| !c.borrow().is_empty()).unwrap_or(false);
+        let entered = CURRENT
+            .try_with(|c| !c.borrow().is_empty())
+            .unwrap_or(false);
         let current = match entered
             && self.with_entry(|e| match &e.state {
                 State::Pending(p) => Ok(matches!(p.parent, ParentSpec::Current)),
