@@ -7,7 +7,8 @@
 //! flushed between bursts, outside the timed region), like the `*_burst` rows of the emit
 //! bench. Rows: `metric` and `progress` on an open job, `log` with a 40-character message,
 //! and a whole job (prepare/start with a kind, a key and 4 attributes, then finish; the
-//! handle row also releases). Nothing here asserts a timing.
+//! handle rows also release: `handle` one call per field, `handle_one_call` through
+//! `JobHandle::start_new`). Nothing here asserts a timing.
 //!
 //! Instructions per whole job (repeatable on a noisy machine; the syscalls of the resource
 //! metrics count as a few instructions each, their time shows only in the criterion rows):
@@ -15,10 +16,11 @@
 //! ```sh
 //! valgrind --tool=callgrind --callgrind-out-file=/tmp/skin.cg \
 //!     target/release/deps/skin-<hash> --bench job_start_finish --profile-time 2
-//! callgrind_annotate --inclusive=yes /tmp/skin.cg | grep -E 'guard_job|handle_job'
+//! callgrind_annotate --inclusive=yes /tmp/skin.cg | grep -E '_job '
 //! ```
 //!
-//! divided by the calls of `guard_job` / `handle_job` (`callgrind_annotate --tree=caller`).
+//! divided by the calls of `guard_job`, `handle_job`, `handle_one_call_job`
+//! (`callgrind_annotate --tree=caller`).
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
@@ -91,6 +93,23 @@ fn handle_job(client: &Client) {
     h.release();
 }
 
+/// The same job started in one call (`JobHandle::start_new`, as a JNI binding that sends a
+/// job's whole description at once makes it), then finished and released.
+#[inline(never)]
+fn handle_one_call_job(client: &Client) {
+    let h = JobHandle::start_new(client, "lot-dispatch", Parent::Root, |b| {
+        Ok(b.kind("lot")
+            .key("LOT-1")
+            .attr("recipe", "R7")
+            .attr("slots", 25i64)
+            .attr("temp_c", 21.5)
+            .attr("rework", false))
+    })
+    .unwrap();
+    h.finish().unwrap();
+    h.release();
+}
+
 fn bench(c: &mut Criterion) {
     let dir = tempfile::tempdir().unwrap();
     let client = client(dir.path());
@@ -155,6 +174,9 @@ fn bench(c: &mut Criterion) {
     });
     group.bench_function("handle", |b| {
         b.iter_custom(|n| bursts(&client, n, |_| handle_job(&client)))
+    });
+    group.bench_function("handle_one_call", |b| {
+        b.iter_custom(|n| bursts(&client, n, |_| handle_one_call_job(&client)))
     });
     group.finish();
 

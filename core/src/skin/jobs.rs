@@ -394,11 +394,54 @@ impl JobHandle {
         })
     }
 
+    /// Prepare, describe and start a job in one call: `describe` gets the job's builder
+    /// (entity kind "job", or "subjob" under a parent) and gives it back with its kind, key,
+    /// id and attributes set. One slot lock in all, where `prepare`, a call per field and
+    /// `start` take one each. When describing or starting fails, nothing is left in the
+    /// table (there is no handle to release).
+    pub fn start_new(
+        client: &Client,
+        name: &str,
+        parent: Parent<'_>,
+        describe: impl FnOnce(JobBuilder) -> Result<JobBuilder>,
+    ) -> Result<JobHandle> {
+        // Other jobs' locks are taken (and let go) before this job's slot is claimed.
+        let parent = match parent {
+            Parent::Current => JobHandle::current().map(|h| h.id()).transpose()?,
+            Parent::Root => None,
+            Parent::Job(handle) => Some(handle.id()?),
+            Parent::Id(id) => Some(id.to_string()),
+        };
+        let builder = describe(client.job_with_parent(name, parent))?;
+        let (index, slot, mut guard) = TABLE.claim()?;
+        match builder.start() {
+            Ok(job) => Ok(JobHandle::fill(
+                index,
+                slot,
+                &mut guard,
+                Entry {
+                    state: State::Running(Box::new(job)),
+                    forks: fork::generation(),
+                },
+            )),
+            Err(e) => {
+                // The slot was never handed out: free again as it is, same generation.
+                drop(guard);
+                TABLE.push_free(index, slot);
+                Err(e)
+            }
+        }
+    }
+
     fn insert(entry: Entry) -> Result<JobHandle> {
         let (index, slot, mut guard) = TABLE.claim()?;
+        Ok(JobHandle::fill(index, slot, &mut guard, entry))
+    }
+
+    fn fill(index: u32, slot: &Slot, guard: &mut Option<Entry>, entry: Entry) -> JobHandle {
         *guard = Some(entry);
         let generation = slot.generation.load(Ordering::Acquire);
-        Ok(JobHandle((u64::from(generation) << 32) | u64::from(index)))
+        JobHandle((u64::from(generation) << 32) | u64::from(index))
     }
 
     /// Entity kind (default "job", or "subjob" with a parent): lot, wafer, step, ...
