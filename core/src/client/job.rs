@@ -2,12 +2,13 @@
 //! end with resource metrics, and `canceled` (or `failed` while panicking) when a guard is
 //! dropped without an ending.
 
+use uuid::Uuid;
+
 use super::usage::Usage;
 use super::Client;
 use crate::error::Result;
 use crate::event::{self, limits, new_v7, Entity, Kind, Level, Scalar, Status, Timestamp};
 use crate::pipeline::{Attrs, Fields, Metrics};
-use uuid::Uuid;
 
 /// Options of a job before it starts.
 #[must_use = "a job only starts with .start()"]
