@@ -7,7 +7,20 @@
 //! flushed between bursts, outside the timed region), like the `*_burst` rows of the emit
 //! bench. Rows: `metric` and `progress` on an open job, `log` with a 40-character message,
 //! and a whole job (prepare/start with a kind, a key and 4 attributes, then finish; the
-//! handle row also releases). Nothing here asserts a timing.
+//! handle rows also release: `handle` one call per field, `handle_one_call` through
+//! `JobHandle::start_new`). Nothing here asserts a timing.
+//!
+//! Instructions per whole job (repeatable on a noisy machine; the syscalls of the resource
+//! metrics count as a few instructions each, their time shows only in the criterion rows):
+//!
+//! ```sh
+//! valgrind --tool=callgrind --callgrind-out-file=/tmp/skin.cg \
+//!     target/release/deps/skin-<hash> --bench job_start_finish --profile-time 2
+//! callgrind_annotate --inclusive=yes /tmp/skin.cg | grep -E '_job '
+//! ```
+//!
+//! divided by the calls of `guard_job`, `handle_job`, `handle_one_call_job`
+//! (`callgrind_annotate --tree=caller`).
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
@@ -45,6 +58,56 @@ fn bursts(client: &Client, iters: u64, mut call: impl FnMut(u64)) -> Duration {
         client.flush(Duration::from_secs(30)).unwrap();
     }
     total
+}
+
+/// One whole job on the guard API. Not inlined, so callgrind reports its instructions per
+/// call (see the module comment).
+#[inline(never)]
+fn guard_job(client: &Client) {
+    client
+        .job("lot-dispatch")
+        .kind("lot")
+        .key("LOT-1")
+        .attr("recipe", "R7")
+        .attr("slots", 25i64)
+        .attr("temp_c", 21.5)
+        .attr("rework", false)
+        .start()
+        .unwrap()
+        .finish()
+        .unwrap()
+}
+
+/// The same job through the handle API, as a JNI binding makes it (one call per line).
+#[inline(never)]
+fn handle_job(client: &Client) {
+    let h = JobHandle::prepare(client, "lot-dispatch", Parent::Root).unwrap();
+    h.set_kind("lot").unwrap();
+    h.set_key("LOT-1").unwrap();
+    h.attr("recipe", "R7").unwrap();
+    h.attr("slots", 25i64).unwrap();
+    h.attr("temp_c", 21.5).unwrap();
+    h.attr("rework", false).unwrap();
+    h.start().unwrap();
+    h.finish().unwrap();
+    h.release();
+}
+
+/// The same job started in one call (`JobHandle::start_new`, as a JNI binding that sends a
+/// job's whole description at once makes it), then finished and released.
+#[inline(never)]
+fn handle_one_call_job(client: &Client) {
+    let h = JobHandle::start_new(client, "lot-dispatch", Parent::Root, |b| {
+        Ok(b.kind("lot")
+            .key("LOT-1")
+            .attr("recipe", "R7")
+            .attr("slots", 25i64)
+            .attr("temp_c", 21.5)
+            .attr("rework", false))
+    })
+    .unwrap();
+    h.finish().unwrap();
+    h.release();
 }
 
 fn bench(c: &mut Criterion) {
@@ -107,38 +170,13 @@ fn bench(c: &mut Criterion) {
 
     let mut group = c.benchmark_group("job_start_finish_4_attrs");
     group.bench_function("guard", |b| {
-        b.iter_custom(|n| {
-            bursts(&client, n, |_| {
-                client
-                    .job("lot-dispatch")
-                    .kind("lot")
-                    .key("LOT-1")
-                    .attr("recipe", "R7")
-                    .attr("slots", 25i64)
-                    .attr("temp_c", 21.5)
-                    .attr("rework", false)
-                    .start()
-                    .unwrap()
-                    .finish()
-                    .unwrap()
-            })
-        })
+        b.iter_custom(|n| bursts(&client, n, |_| guard_job(&client)))
     });
     group.bench_function("handle", |b| {
-        b.iter_custom(|n| {
-            bursts(&client, n, |_| {
-                let h = JobHandle::prepare(&client, "lot-dispatch", Parent::Root).unwrap();
-                h.set_kind("lot").unwrap();
-                h.set_key("LOT-1").unwrap();
-                h.attr("recipe", "R7").unwrap();
-                h.attr("slots", 25i64).unwrap();
-                h.attr("temp_c", 21.5).unwrap();
-                h.attr("rework", false).unwrap();
-                h.start().unwrap();
-                h.finish().unwrap();
-                h.release();
-            })
-        })
+        b.iter_custom(|n| bursts(&client, n, |_| handle_job(&client)))
+    });
+    group.bench_function("handle_one_call", |b| {
+        b.iter_custom(|n| bursts(&client, n, |_| handle_one_call_job(&client)))
     });
     group.finish();
 

@@ -418,6 +418,39 @@ fn resource_metrics_measure_the_job() {
     assert!(m["max_rss_bytes"].as_f64().unwrap() >= (64 << 20) as f64);
 }
 
+/// CPU is counted per job, children included once they are reaped: a job that waits for a
+/// busy child carries the child's CPU, and a job started after that carries none of it.
+#[test]
+fn cpu_metrics_are_per_job_and_count_reaped_children() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = client(dir.path(), json!({}));
+    let parent = c.job("runs-a-child").start().unwrap();
+    // A fixed amount of work (a few tenths of a second of CPU), however loaded the machine.
+    let status = std::process::Command::new("sh")
+        .args([
+            "-c",
+            "i=0; while [ \"$i\" -lt 300000 ]; do i=$((i+1)); done",
+        ])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    parent.finish().unwrap();
+    c.job("after").start().unwrap().finish().unwrap();
+    c.close(Duration::from_secs(5));
+    let events = read_events(&dir.path().join("data"));
+    let cpu = |name: &str| {
+        let finished = events
+            .iter()
+            .find(|e| e["kind"] == "finished" && e["entity"]["name"] == name)
+            .unwrap();
+        let m = &finished["metrics"];
+        m["cpu_user_s"].as_f64().unwrap() + m["cpu_system_s"].as_f64().unwrap()
+    };
+    let (with_child, after) = (cpu("runs-a-child"), cpu("after"));
+    assert!(with_child >= 0.02, "{with_child}");
+    assert!(after < with_child, "{after} (a total, not a delta?)");
+}
+
 #[test]
 fn the_global_client_is_configured_once_and_shut_down() {
     let dir = tempfile::tempdir().unwrap();

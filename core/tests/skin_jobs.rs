@@ -170,6 +170,115 @@ fn a_start_that_fails_leaves_the_job_prepared() {
 }
 
 #[test]
+fn a_job_started_in_one_call_records_what_prepare_and_start_record() {
+    let _serial = common::fork::one_at_a_time();
+    let dir = tempfile::tempdir().unwrap();
+    let client = client_in(dir.path());
+    let describe = |b: wafermon::JobBuilder| {
+        Ok(b.kind("lot")
+            .key("LOT-1")
+            .attr("recipe", "R7")
+            .attr("slots", 25i64)
+            .attr("temp_c", 21.5)
+            .attr("rework", false))
+    };
+    let lot = JobHandle::start_new(&client, "lot-dispatch", Parent::Root, describe).unwrap();
+    lot.enter().unwrap();
+    // Under the current job: a subjob unless described otherwise.
+    let wafer = JobHandle::start_new(&client, "wafer-3", Parent::Current, Ok).unwrap();
+    let step =
+        JobHandle::start_new(&client, "etch", Parent::Current, |b| Ok(b.kind("step"))).unwrap();
+    let by_handle = JobHandle::start_new(&client, "measure", Parent::Job(wafer), Ok).unwrap();
+    // A description that fails, or a start that fails, leaves nothing behind.
+    let refused = JobHandle::start_new(&client, "refused", Parent::Root, |_| {
+        Err(wafermon::Error::new(ErrorKind::InvalidArgument, "no"))
+    })
+    .unwrap_err();
+    assert_eq!(refused.to_string(), "invalid argument: no");
+    let invalid = JobHandle::start_new(&client, "invalid", Parent::Root, |b| {
+        Ok(b.attr("bad\nname", 1i64))
+    })
+    .unwrap_err();
+    assert_eq!(invalid.kind(), ErrorKind::InvalidEvent, "{invalid}");
+    lot.leave();
+    for h in [by_handle, step, wafer, lot] {
+        h.finish().unwrap();
+        assert!(h.release());
+    }
+    let lot_id = lot.id().unwrap_err(); // released: stale
+    assert_eq!(lot_id.kind(), ErrorKind::InvalidArgument);
+
+    let events = events_of(&client, dir.path());
+    let kinds: Vec<&str> = events.iter().map(|e| e["kind"].as_str().unwrap()).collect();
+    assert_eq!(
+        kinds,
+        ["started"; 4]
+            .iter()
+            .chain(&["finished"; 4])
+            .copied()
+            .collect::<Vec<_>>()
+    );
+    let started = |name: &str| {
+        events
+            .iter()
+            .find(|e| e["kind"] == "started" && e["entity"]["name"] == name)
+            .unwrap()
+            .clone()
+    };
+    let lot = started("lot-dispatch");
+    assert_eq!(lot["entity"]["kind"], "lot");
+    assert_eq!(lot["entity"]["key"], "LOT-1");
+    assert_eq!(
+        lot["attrs"],
+        json!({"recipe": "R7", "slots": 25, "temp_c": 21.5, "rework": false})
+    );
+    let wafer = started("wafer-3");
+    assert_eq!(wafer["entity"]["kind"], "subjob");
+    assert_eq!(wafer["entity"]["parent"], lot["entity"]["id"]);
+    assert_eq!(started("etch")["entity"]["kind"], "step");
+    assert_eq!(started("etch")["entity"]["parent"], lot["entity"]["id"]);
+    assert_eq!(
+        started("measure")["entity"]["parent"],
+        wafer["entity"]["id"]
+    );
+}
+
+#[test]
+fn a_job_corrected_after_a_failed_start_keeps_what_was_set_and_an_ended_job_its_id() {
+    let _serial = common::fork::one_at_a_time();
+    let dir = tempfile::tempdir().unwrap();
+    let client = client_in(dir.path());
+    let job = JobHandle::prepare(&client, "etch", Parent::Root).unwrap();
+    job.attr("recipe", "R7").unwrap();
+    job.set_key("bad\nkey").unwrap();
+    let err = job.start().unwrap_err();
+    assert_eq!(err.path(), Some("entity.key"), "{err}");
+    job.set_key("LOT-1").unwrap();
+    job.attr("slots", 25i64).unwrap();
+    job.start().unwrap();
+    let id = job.id().unwrap();
+    job.finish().unwrap();
+    assert_eq!(job.id().unwrap(), id, "an ended job keeps its id");
+    assert_eq!(job.name().unwrap(), "etch");
+    let again = job.finish().unwrap_err();
+    assert!(
+        again
+            .to_string()
+            .contains(&format!("job 'etch' (id {id}) has already finished")),
+        "{again}"
+    );
+    assert!(job.release());
+    let events = events_of(&client, dir.path());
+    assert_eq!(events.len(), 2, "{events:#?}");
+    let started = &events[0];
+    assert_eq!(started["entity"]["id"], id.as_str());
+    assert_eq!(started["entity"]["kind"], "job");
+    assert_eq!(started["entity"]["key"], "LOT-1");
+    assert_eq!(started["attrs"], json!({"recipe": "R7", "slots": 25}));
+    assert_eq!(events[1]["entity"], started["entity"]);
+}
+
+#[test]
 fn parentless_jobs_attach_to_the_current_job_of_their_thread() {
     let _serial = common::fork::one_at_a_time();
     let dir = tempfile::tempdir().unwrap();

@@ -2,6 +2,8 @@
 //! end with resource metrics, and `canceled` (or `failed` while panicking) when a guard is
 //! dropped without an ending.
 
+use uuid::Uuid;
+
 use super::usage::Usage;
 use super::Client;
 use crate::error::Result;
@@ -12,100 +14,152 @@ use crate::pipeline::{Attrs, Fields, Metrics};
 #[must_use = "a job only starts with .start()"]
 pub struct JobBuilder {
     client: Client,
+    /// Its kind stays empty until `kind` or `start` (which writes `default_kind`), so a
+    /// kind that is given replaces no string made for nothing.
     entity: Entity,
+    default_kind: Option<&'static str>,
     attrs: Vec<(String, Scalar)>,
 }
 
 impl JobBuilder {
-    pub(crate) fn new(client: Client, kind: &str, name: &str, parent: Option<String>) -> Self {
-        let mut entity = Entity::new(kind, String::new());
+    pub(crate) fn new(
+        client: Client,
+        kind: &'static str,
+        name: &str,
+        parent: Option<String>,
+    ) -> Self {
+        let mut entity = Entity::new(String::new(), String::new());
         entity.name = Some(name.to_string());
         entity.parent = parent;
         JobBuilder {
             client,
             entity,
+            default_kind: Some(kind),
             attrs: Vec::new(),
         }
     }
 
     /// Entity kind (default "job", or "subjob" for `Job::subjob`): lot, wafer, step, ...
     pub fn kind(mut self, kind: impl Into<String>) -> Self {
-        self.entity.kind = kind.into();
+        self.set_kind(kind);
         self
     }
 
     /// Entity id; by default a new UUIDv7, unique per run.
     pub fn id(mut self, id: impl Into<String>) -> Self {
-        self.entity.id = id.into();
+        self.set_id(id);
         self
     }
 
     /// Business key, e.g. the lot number.
     pub fn key(mut self, key: impl Into<String>) -> Self {
-        self.entity.key = Some(key.into());
+        self.set_key(key);
         self
     }
 
     /// Id of the parent entity (set for you by `Job::subjob`).
     pub fn parent(mut self, parent: impl Into<String>) -> Self {
-        self.entity.parent = Some(parent.into());
+        self.set_parent(parent);
         self
     }
 
     /// An attribute carried by the `started` event.
     pub fn attr(mut self, name: impl Into<String>, value: impl Into<Scalar>) -> Self {
-        self.attrs.push((name.into(), value.into()));
+        self.push_attr(name, value);
         self
+    }
+
+    // The setters in place, for the handle table (which keeps a builder in its slot and
+    // would otherwise move it out and back for every call).
+
+    pub(crate) fn set_kind(&mut self, kind: impl Into<String>) {
+        self.entity.kind = kind.into();
+        self.default_kind = None;
+    }
+
+    pub(crate) fn set_id(&mut self, id: impl Into<String>) {
+        self.entity.id = id.into();
+    }
+
+    pub(crate) fn set_key(&mut self, key: impl Into<String>) {
+        self.entity.key = Some(key.into());
+    }
+
+    pub(crate) fn set_parent(&mut self, parent: impl Into<String>) {
+        self.entity.parent = Some(parent.into());
+    }
+
+    pub(crate) fn push_attr(&mut self, name: impl Into<String>, value: impl Into<Scalar>) {
+        self.attrs.push((name.into(), value.into()));
+    }
+
+    /// The job's name.
+    pub(crate) fn name(&self) -> &str {
+        self.entity.name.as_deref().unwrap_or_default()
     }
 
     /// Emit `started` and return the guard.
     pub fn start(mut self) -> Result<Job> {
-        self.start_in_place()
+        let usage = self.send_started()?;
+        Ok(Job {
+            client: self.client,
+            entity: self.entity,
+            usage,
+            ended: false,
+        })
     }
 
     /// `start` that leaves the builder as it was when it fails (the handle table keeps a
     /// job that failed to start prepared, without copying the builder first).
     pub(crate) fn start_in_place(&mut self) -> Result<Job> {
+        let usage = self.send_started()?;
+        Ok(Job {
+            client: self.client.clone(),
+            entity: std::mem::replace(&mut self.entity, Entity::new(String::new(), String::new())),
+            usage,
+            ended: false,
+        })
+    }
+
+    /// Validate and queue `started`, measuring the usage the ending is counted from. The
+    /// entity and attributes are only borrowed, so a failure leaves them as they were (a
+    /// generated id is taken back).
+    fn send_started(&mut self) -> Result<Usage> {
+        if let Some(kind) = self.default_kind.take() {
+            self.entity.kind = kind.to_string();
+        }
         let time = Timestamp::now();
         let id = new_v7(time.unix_millis());
         let generated_id = self.entity.id.is_empty();
         if generated_id {
-            self.entity.id = id.to_string();
+            self.entity.id =
+                String::from(&*id.hyphenated().encode_lower(&mut Uuid::encode_buffer()));
         }
-        let mut check = event::NewEvent::new(Kind::Started, "", "");
-        check.entity = self.entity.clone();
-        check.attrs = std::mem::take(&mut self.attrs);
         let usage = Usage::now();
-        let sent = check.validate().and_then(|_| {
+        let sent = event::check_started(&self.entity, &self.attrs).and_then(|()| {
             self.client.submit(&Fields {
                 id,
                 seq: 0,
                 time,
                 site: None,
                 app: None,
-                entity: (&check.entity).into(),
+                entity: (&self.entity).into(),
                 kind: Kind::Started,
                 status: Status::Running,
                 progress: None,
                 level: None,
                 message: None,
                 metrics: Metrics::None,
-                attrs: Attrs::List(&check.attrs),
+                attrs: Attrs::List(&self.attrs),
             })
         });
         if let Err(e) = sent {
-            self.attrs = check.attrs;
             if generated_id {
                 self.entity.id.clear();
             }
             return Err(e);
         }
-        Ok(Job {
-            client: self.client.clone(),
-            entity: check.entity,
-            usage,
-            ended: false,
-        })
+        Ok(usage)
     }
 }
 
@@ -242,6 +296,18 @@ impl Job {
                 ..NONE
             },
         )
+    }
+
+    /// End it and hand back its name and id, which the handle table keeps for an ended
+    /// job (its messages and `id`) instead of copies made at the start.
+    pub(crate) fn end_into_names(
+        mut self,
+        kind: Kind,
+        message: Option<&str>,
+    ) -> (Result<()>, String, String) {
+        let sent = self.end(kind, message);
+        let name = self.entity.name.take().unwrap_or_default();
+        (sent, name, std::mem::take(&mut self.entity.id))
     }
 
     /// Let go without an ending: nothing is recorded (a job a forked child inherited,

@@ -181,8 +181,13 @@ impl Client {
     /// entity kind "subjob" (until `kind` says otherwise) when there is a parent, a plain
     /// job ("job") when there is none.
     pub fn job_under(&self, name: &str, parent: Option<&str>) -> JobBuilder {
+        self.job_with_parent(name, parent.map(str::to_string))
+    }
+
+    /// `job_under` with a parent id the caller owns already.
+    pub(crate) fn job_with_parent(&self, name: &str, parent: Option<String>) -> JobBuilder {
         match parent {
-            Some(parent) => JobBuilder::new(self.clone(), "subjob", name, Some(parent.into())),
+            Some(parent) => JobBuilder::new(self.clone(), "subjob", name, Some(parent)),
             None => self.job(name),
         }
     }

@@ -25,6 +25,12 @@ fn secs(tv: libc::timeval) -> f64 {
 }
 
 impl Usage {
+    /// Two getrusage calls, at a job's start and again at its end: they are most of what a
+    /// job's start and end cost (RUSAGE_SELF sums every thread of the process), but no
+    /// cheaper call gives the same numbers. times() has both parts in one call, in clock
+    /// ticks (10 ms); CLOCK_PROCESS_CPUTIME_ID has no user/system split and no children
+    /// and is a syscall too (no vDSO); a reading reused across jobs would count one job's
+    /// CPU in another's.
     pub fn now() -> Usage {
         let me = rusage(libc::RUSAGE_SELF);
         let children = rusage(libc::RUSAGE_CHILDREN);

@@ -21,7 +21,9 @@ pub use self::input::{parse_complete_event, parse_event_json, parse_event_value,
 pub use self::legacy::{from_legacy, is_legacy, parse_legacy_value, LegacyDefaults};
 pub use self::time::Timestamp;
 pub use self::validate::limits;
-pub(crate) use self::validate::{check_metric, check_name, check_progress, check_text};
+pub(crate) use self::validate::{
+    check_metric, check_name, check_progress, check_text, started as check_started,
+};
 pub use self::view::{AppRef, Attrs, EntityRef, EventRef, Metrics, ScalarRef};
 
 /// The schema version this crate writes.

@@ -97,7 +97,11 @@ pub(crate) fn check_metric(name: &str, value: f64) -> Result<()> {
 pub(crate) fn check_attr(name: &str, value: &Scalar) -> Result<()> {
     check_name("attrs", name, limits::MAX_NAME)?;
     match value {
-        Scalar::Str(s) => check_text(&format!("attrs.{name}"), s, limits::MAX_ATTR_VALUE),
+        // The path is only formatted for a value that may be over the limit: this runs for
+        // every string attribute of every event.
+        Scalar::Str(s) if s.len() > limits::MAX_ATTR_VALUE => {
+            check_text(&format!("attrs.{name}"), s, limits::MAX_ATTR_VALUE)
+        }
         Scalar::Float(f) => check_attr_number(|| format!("attrs.{name}"), *f),
         _ => Ok(()),
     }
@@ -208,6 +212,21 @@ pub(crate) fn content<'a>(
         check_attr(name, value)?;
     }
     Ok(status)
+}
+
+/// What `NewEvent::validate` checks of a job's `started` event (entity and attributes; the
+/// core fills in the rest), without building a `NewEvent` from them.
+pub(crate) fn started(entity: &Entity, attrs: &[(String, Scalar)]) -> Result<()> {
+    content(
+        entity,
+        Kind::Started,
+        None,
+        None,
+        None,
+        std::iter::empty(),
+        attrs.iter().map(|(k, v)| (k, v)),
+    )?;
+    check_unique("attrs", attrs)
 }
 
 /// Identity fields the core normally fills in itself.

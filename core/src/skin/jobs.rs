@@ -49,7 +49,7 @@ use std::sync::{Mutex, MutexGuard, TryLockError};
 
 use crate::client::{Client, Job, JobBuilder};
 use crate::error::{Error, ErrorKind, Result};
-use crate::event::{Level, Scalar};
+use crate::event::{Kind, Level, Scalar};
 use crate::fork;
 
 /// A job in the handle table. `Copy`: the table, not the handle, owns the job; a binding
@@ -77,26 +77,46 @@ enum ParentSpec {
 }
 
 struct Pending {
-    /// Always `Some` outside a call (taken to apply a builder method).
-    builder: Option<JobBuilder>,
+    builder: JobBuilder,
     parent: ParentSpec,
     kind_set: bool,
 }
 
+/// The name and id live in the builder, then in the job, then here: one copy of each.
 enum State {
     Pending(Box<Pending>),
     Running(Box<Job>),
-    /// How it ended ("finished", "failed", "been canceled").
-    Ended(&'static str),
+    Ended {
+        /// How it ended ("finished", "failed", "been canceled").
+        how: &'static str,
+        name: String,
+        id: String,
+    },
 }
 
 struct Entry {
-    name: Box<str>,
-    /// Set by `start`.
-    id: Option<Box<str>>,
     state: State,
     /// The process generation (`fork::generation`) it started in.
     forks: u64,
+}
+
+impl Entry {
+    fn name(&self) -> &str {
+        match &self.state {
+            State::Pending(p) => p.builder.name(),
+            State::Running(job) => job.entity().name.as_deref().unwrap_or_default(),
+            State::Ended { name, .. } => name,
+        }
+    }
+
+    /// Set by `start`.
+    fn id(&self) -> Option<&str> {
+        match &self.state {
+            State::Pending(_) => None,
+            State::Running(job) => Some(job.id()),
+            State::Ended { id, .. } => Some(id),
+        }
+    }
 }
 
 struct Slot {
@@ -328,7 +348,7 @@ impl JobHandle {
                 ErrorKind::InvalidArgument,
                 format!(
                     "job '{}' has already started: kind, key, id and attrs are set before start",
-                    entry.name
+                    entry.name()
                 ),
             )),
         })
@@ -338,8 +358,8 @@ impl JobHandle {
     fn with_running<T>(self, f: impl FnOnce(&Job) -> Result<T>) -> Result<T> {
         self.with_entry(|entry| match &entry.state {
             State::Running(job) => f(job),
-            State::Pending(_) => Err(not_started(&entry.name)),
-            State::Ended(how) => Err(ended(entry, how)),
+            State::Pending(_) => Err(not_started(entry.name())),
+            State::Ended { how, .. } => Err(ended(entry, how)),
         })
     }
 
@@ -352,10 +372,8 @@ impl JobHandle {
             Parent::Job(handle) => ParentSpec::Id(handle.id()?),
         };
         JobHandle::insert(Entry {
-            name: name.into(),
-            id: None,
             state: State::Pending(Box::new(Pending {
-                builder: Some(client.job(name)),
+                builder: client.job(name),
                 parent,
                 kind_set: false,
             })),
@@ -367,10 +385,8 @@ impl JobHandle {
     pub fn prepare_sub(self, name: &str) -> Result<JobHandle> {
         let builder = self.with_running(|job| Ok(job.subjob(name)))?;
         JobHandle::insert(Entry {
-            name: name.into(),
-            id: None,
             state: State::Pending(Box::new(Pending {
-                builder: Some(builder),
+                builder,
                 parent: ParentSpec::Root, // the builder has its parent
                 kind_set: true,           // and its kind, "subjob"
             })),
@@ -378,17 +394,60 @@ impl JobHandle {
         })
     }
 
+    /// Prepare, describe and start a job in one call: `describe` gets the job's builder
+    /// (entity kind "job", or "subjob" under a parent) and gives it back with its kind, key,
+    /// id and attributes set. One slot lock in all, where `prepare`, a call per field and
+    /// `start` take one each. When describing or starting fails, nothing is left in the
+    /// table (there is no handle to release).
+    pub fn start_new(
+        client: &Client,
+        name: &str,
+        parent: Parent<'_>,
+        describe: impl FnOnce(JobBuilder) -> Result<JobBuilder>,
+    ) -> Result<JobHandle> {
+        // Other jobs' locks are taken (and let go) before this job's slot is claimed.
+        let parent = match parent {
+            Parent::Current => JobHandle::current().map(|h| h.id()).transpose()?,
+            Parent::Root => None,
+            Parent::Job(handle) => Some(handle.id()?),
+            Parent::Id(id) => Some(id.to_string()),
+        };
+        let builder = describe(client.job_with_parent(name, parent))?;
+        let (index, slot, mut guard) = TABLE.claim()?;
+        match builder.start() {
+            Ok(job) => Ok(JobHandle::fill(
+                index,
+                slot,
+                &mut guard,
+                Entry {
+                    state: State::Running(Box::new(job)),
+                    forks: fork::generation(),
+                },
+            )),
+            Err(e) => {
+                // The slot was never handed out: free again as it is, same generation.
+                drop(guard);
+                TABLE.push_free(index, slot);
+                Err(e)
+            }
+        }
+    }
+
     fn insert(entry: Entry) -> Result<JobHandle> {
         let (index, slot, mut guard) = TABLE.claim()?;
+        Ok(JobHandle::fill(index, slot, &mut guard, entry))
+    }
+
+    fn fill(index: u32, slot: &Slot, guard: &mut Option<Entry>, entry: Entry) -> JobHandle {
         *guard = Some(entry);
         let generation = slot.generation.load(Ordering::Acquire);
-        Ok(JobHandle((u64::from(generation) << 32) | u64::from(index)))
+        JobHandle((u64::from(generation) << 32) | u64::from(index))
     }
 
     /// Entity kind (default "job", or "subjob" with a parent): lot, wafer, step, ...
     pub fn set_kind(self, kind: &str) -> Result<()> {
         self.with_pending(|p| {
-            take_builder(p, |b| b.kind(kind));
+            p.builder.set_kind(kind);
             p.kind_set = true;
             Ok(())
         })
@@ -397,7 +456,7 @@ impl JobHandle {
     /// Business key, e.g. the lot number.
     pub fn set_key(self, key: &str) -> Result<()> {
         self.with_pending(|p| {
-            take_builder(p, |b| b.key(key));
+            p.builder.set_key(key);
             Ok(())
         })
     }
@@ -405,7 +464,7 @@ impl JobHandle {
     /// Entity id (default: a new UUIDv7).
     pub fn set_id(self, id: &str) -> Result<()> {
         self.with_pending(|p| {
-            take_builder(p, |b| b.id(id));
+            p.builder.set_id(id);
             Ok(())
         })
     }
@@ -414,7 +473,7 @@ impl JobHandle {
     pub fn attr(self, name: &str, value: impl Into<Scalar>) -> Result<()> {
         let value = value.into();
         self.with_pending(|p| {
-            take_builder(p, |b| b.attr(name, value));
+            p.builder.push_attr(name, value);
             Ok(())
         })
     }
@@ -422,13 +481,15 @@ impl JobHandle {
     /// Emit `started`. A failure (an invalid attribute, a closed client) leaves the job
     /// prepared, so it may be corrected and started again, or released.
     pub fn start(self) -> Result<()> {
-        let current = match self.with_entry(|e| match &e.state {
-            State::Pending(p) => Ok(matches!(p.parent, ParentSpec::Current)),
-            _ => Err(Error::new(
-                ErrorKind::InvalidArgument,
-                format!("job '{}' has already started", e.name),
-            )),
-        })? {
+        // A thread that has entered no job has no current job: one lock is enough then.
+        let entered = CURRENT
+            .try_with(|c| !c.borrow().is_empty())
+            .unwrap_or(false);
+        let current = match entered
+            && self.with_entry(|e| match &e.state {
+                State::Pending(p) => Ok(matches!(p.parent, ParentSpec::Current)),
+                _ => Err(already_started(e)),
+            })? {
             // Looked up before this job's lock is taken: the parent has a lock of its own.
             // A current job that was entered but never started is an error to report, not a
             // reason to start this one as a root.
@@ -437,38 +498,26 @@ impl JobHandle {
         };
         self.with_entry(|entry| {
             let State::Pending(pending) = &mut entry.state else {
-                return Err(Error::new(
-                    ErrorKind::InvalidArgument,
-                    format!("job '{}' has already started", entry.name),
-                ));
+                return Err(already_started(entry));
             };
             let parent = match &pending.parent {
                 ParentSpec::Current => current,
                 ParentSpec::Root => None,
                 ParentSpec::Id(id) => Some(id.clone()),
             };
-            let Some(mut builder) = pending.builder.take() else {
-                return Err(not_started(&entry.name));
-            };
+            let builder = &mut pending.builder;
             if let Some(parent) = parent {
                 // The rule of `Client::job_under`: under a parent, a subjob unless given.
-                builder = builder.parent(parent);
+                builder.set_parent(parent);
                 if !pending.kind_set {
-                    builder = builder.kind("subjob");
+                    builder.set_kind("subjob");
                 }
             }
-            match builder.start_in_place() {
-                Ok(job) => {
-                    entry.id = Some(job.id().into());
-                    entry.state = State::Running(Box::new(job));
-                    entry.forks = fork::generation();
-                    Ok(())
-                }
-                Err(e) => {
-                    pending.builder = Some(builder);
-                    Err(e)
-                }
-            }
+            // A failure leaves the builder prepared, to be corrected and started again.
+            let job = builder.start_in_place()?;
+            entry.state = State::Running(Box::new(job));
+            entry.forks = fork::generation();
+            Ok(())
         })
     }
 
@@ -479,20 +528,20 @@ impl JobHandle {
 
     /// Call `f` with the entity id without copying it (e.g. to make a JNI string).
     pub fn with_id<T>(self, f: impl FnOnce(&str) -> T) -> Result<T> {
-        self.with_entry(|e| match &e.id {
+        self.with_entry(|e| match e.id() {
             Some(id) => Ok(f(id)),
-            None => Err(not_started(&e.name)),
+            None => Err(not_started(e.name())),
         })
     }
 
     /// The job's name.
     pub fn name(self) -> Result<String> {
-        self.with_entry(|e| Ok(e.name.to_string()))
+        self.with_entry(|e| Ok(e.name().to_string()))
     }
 
     /// True once the job has finished, failed or been canceled.
     pub fn is_ended(self) -> Result<bool> {
-        self.with_entry(|e| Ok(matches!(e.state, State::Ended(_))))
+        self.with_entry(|e| Ok(matches!(e.state, State::Ended { .. })))
     }
 
     /// Progress in percent (0 to 100), with an optional message.
@@ -521,34 +570,48 @@ impl JobHandle {
         self.with_running(|job| job.heartbeat())
     }
 
-    fn end(self, how: &'static str, f: impl FnOnce(Job) -> Result<()>) -> Result<()> {
+    fn end(self, how: &'static str, kind: Kind, message: Option<&str>) -> Result<()> {
         self.with_entry(|entry| {
             match &entry.state {
                 State::Running(_) => {}
-                State::Pending(_) => return Err(not_started(&entry.name)),
-                State::Ended(was) => return Err(ended(entry, was)),
+                State::Pending(_) => return Err(not_started(entry.name())),
+                State::Ended { how: was, .. } => return Err(ended(entry, was)),
             }
-            let State::Running(job) = std::mem::replace(&mut entry.state, State::Ended(how)) else {
+            let taken = std::mem::replace(
+                &mut entry.state,
+                State::Ended {
+                    how,
+                    name: String::new(),
+                    id: String::new(),
+                },
+            );
+            let State::Running(job) = taken else {
                 return Ok(());
             };
             // The ending consumes the job whether or not it was recorded.
-            f(*job).inspect_err(|_| entry.state = State::Ended("ended (its ending call failed)"))
+            let (sent, name, id) = job.end_into_names(kind, message);
+            let how = match sent {
+                Ok(()) => how,
+                Err(_) => "ended (its ending call failed)",
+            };
+            entry.state = State::Ended { how, name, id };
+            sent
         })
     }
 
     /// End successfully (`finished`, with CPU, memory and duration metrics).
     pub fn finish(self) -> Result<()> {
-        self.end("finished", Job::finish)
+        self.end("finished", Kind::Finished, None)
     }
 
     /// End as failed, saying why.
     pub fn fail(self, message: &str) -> Result<()> {
-        self.end("failed", |job| job.fail(message))
+        self.end("failed", Kind::Failed, Some(message))
     }
 
     /// End as canceled, saying why.
     pub fn cancel(self, message: &str) -> Result<()> {
-        self.end("been canceled", |job| job.cancel(message))
+        self.end("been canceled", Kind::Canceled, Some(message))
     }
 
     /// Free the slot; the handle (and every copy of it) is stale afterwards. A running job
@@ -640,10 +703,6 @@ impl JobHandle {
     }
 }
 
-fn take_builder(pending: &mut Pending, f: impl FnOnce(JobBuilder) -> JobBuilder) {
-    pending.builder = pending.builder.take().map(f);
-}
-
 fn not_started(name: &str) -> Error {
     Error::new(
         ErrorKind::InvalidArgument,
@@ -656,8 +715,15 @@ fn ended(entry: &Entry, how: &str) -> Error {
         ErrorKind::Closed,
         format!(
             "job '{}' (id {}) has already {how}",
-            entry.name,
-            entry.id.as_deref().unwrap_or("?")
+            entry.name(),
+            entry.id().unwrap_or("?")
         ),
+    )
+}
+
+fn already_started(entry: &Entry) -> Error {
+    Error::new(
+        ErrorKind::InvalidArgument,
+        format!("job '{}' has already started", entry.name()),
     )
 }
