@@ -60,6 +60,8 @@ maven_suite() {
     local out
     out=$(mktemp)
     "${MVN[@]}" "$@" 2>&1 | tee "$out"
+    # Maven ends with a terminal reset but no newline: start the count on a line of its own.
+    echo
     count_surefire "$out" "${PIPESTATUS[0]}" "$name"
     rm -f "$out"
 }

@@ -77,6 +77,8 @@ pub extern "system" fn Java_io_wafermon_Native_jobStart(
 }
 
 fn start(client: &Client, parent: jlong, bytes: &[u8]) -> Result<jlong> {
+    // The name and the parent come first (the builder is made with them); a first pass
+    // over the few bytes finds them without allocating.
     let mut name = None;
     let mut parent_id = None;
     for field in Fields::new(bytes) {
@@ -92,21 +94,19 @@ fn start(client: &Client, parent: jlong, bytes: &[u8]) -> Result<jlong> {
         (0, Some(id)) => Parent::Id(id),
         (handle, _) => Parent::Job(job(handle)),
     };
-    let handle = JobHandle::prepare(client, name, parent)?;
-    let described = Fields::new(bytes).try_for_each(|field| match field? {
-        Field::Kind(kind) => handle.set_kind(kind),
-        Field::Key(key) => handle.set_key(key),
-        Field::Id(id) => handle.set_id(id),
-        Field::Attr(name, value) => handle.attr(name, value),
-        Field::Name(_) | Field::Parent(_) => Ok(()),
-    });
-    match described.and_then(|()| handle.start()) {
-        Ok(()) => Ok(handle.raw() as jlong),
-        Err(e) => {
-            handle.release();
-            Err(e)
+    let handle = JobHandle::start_new(client, name, parent, |mut builder| {
+        for field in Fields::new(bytes) {
+            builder = match field? {
+                Field::Kind(kind) => builder.kind(kind),
+                Field::Key(key) => builder.key(key),
+                Field::Id(id) => builder.id(id),
+                Field::Attr(name, value) => builder.attr(name, value),
+                Field::Name(_) | Field::Parent(_) => builder,
+            };
         }
-    }
+        Ok(builder)
+    })?;
+    Ok(handle.raw() as jlong)
 }
 
 /// `void jobProgress(long job, double percent, byte[] message, int len)`; `message` may be null.
