@@ -203,24 +203,17 @@ pub extern "system" fn Java_io_wafermon_Native_jobEnd(
     })
 }
 
-/// `boolean jobClose(long job, byte[] message, int len)`: the end of a `Job`'s life. A job still
-/// running is canceled with `message`; the handle is released either way. Returns whether
-/// the job was still running.
+/// `boolean jobRelease(long job)`: the core's `JobHandle::release`: a job still running
+/// records `canceled` ("dropped without finish"), and the handle is stale afterwards. The
+/// Java API ends jobs instead (`close`, the Cleaner's `jobAbandon`); the conformance
+/// vectors' `drop` step uses this. Returns false for a handle that was not live.
 #[no_mangle]
-pub extern "system" fn Java_io_wafermon_Native_jobClose(
+pub extern "system" fn Java_io_wafermon_Native_jobRelease(
     env: *mut JNIEnv,
     _class: jclass,
     handle: jlong,
-    message: jbyteArray,
-    len: jint,
 ) -> jboolean {
-    guard(env, || {
-        let job = job(handle);
-        // SAFETY: the JVM's arguments of this call.
-        let canceled = unsafe { with_text(env, message, len, "message", |m| cancel_open(job, m)) };
-        job.release();
-        canceled
-    })
+    guard(env, || Ok(job(handle).release()))
 }
 
 /// Cancel `job` if it is still running; whether it was.

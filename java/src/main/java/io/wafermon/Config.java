@@ -40,12 +40,17 @@ public final class Config {
         this.source = source;
         this.json = json;
         this.shutdownTimeout = shutdownTimeout;
+    }
+
+    /** A configuration from this source, checked now. */
+    private static Config checked(int source, String json, Duration shutdownTimeout) {
         Native.checkConfig(source, json);
+        return new Config(source, json, shutdownTimeout);
     }
 
     /** A JSON object, over the {@code WAFERMON_CONFIG} file, the variables and the defaults. */
     public static Config fromJson(String json) {
-        return new Config(OVER_ENVIRONMENT, Objects.requireNonNull(json, "json"), DEFAULT_SHUTDOWN_TIMEOUT);
+        return checked(OVER_ENVIRONMENT, Objects.requireNonNull(json, "json"), DEFAULT_SHUTDOWN_TIMEOUT);
     }
 
     /** A JSON file, read now, over the environment like {@link #fromJson}. */
@@ -62,12 +67,12 @@ public final class Config {
 
     /** The {@code WAFERMON_CONFIG} file, the {@code WAFERMON_*} variables and the defaults. */
     public static Config fromEnv() {
-        return new Config(ENVIRONMENT, null, DEFAULT_SHUTDOWN_TIMEOUT);
+        return checked(ENVIRONMENT, null, DEFAULT_SHUTDOWN_TIMEOUT);
     }
 
     /** Exactly this JSON over the defaults, ignoring the environment (for tests). */
     static Config exactly(String json) {
-        return new Config(EXACT, json, DEFAULT_SHUTDOWN_TIMEOUT);
+        return checked(EXACT, json, DEFAULT_SHUTDOWN_TIMEOUT);
     }
 
     public static Builder builder() {
@@ -186,7 +191,7 @@ public final class Config {
         }
 
         public Config build() {
-            return new Config(OVER_ENVIRONMENT, toJson(), DEFAULT_SHUTDOWN_TIMEOUT)
+            return checked(OVER_ENVIRONMENT, toJson(), DEFAULT_SHUTDOWN_TIMEOUT)
                     .withShutdownTimeout(shutdownTimeout);
         }
     }

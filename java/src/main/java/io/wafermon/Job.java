@@ -193,7 +193,7 @@ public final class Job implements AutoCloseable {
             return;
         }
         try {
-            cancelIfRunning(CLOSED_OPEN);
+            end(CANCEL, CLOSED_OPEN);
         } catch (ClosedException endedElsewhere) {
             // Another thread ended it meanwhile: that ending stands.
         }
@@ -217,10 +217,6 @@ public final class Job implements AutoCloseable {
                 // As above.
             }
         }
-    }
-
-    private void cancelIfRunning(String message) {
-        end(CANCEL, message);
     }
 
     private void end(int how, String message) {

@@ -16,7 +16,8 @@ import java.util.Objects;
 public final class JobBuilder {
     private final Client client;
     private Job parent;
-    private boolean root;
+    /** Set by {@link #root()} and {@link #parent(String)}: the current job is not the parent. */
+    private boolean notUnderCurrent;
     private byte[] spec = new byte[128];
     private int length;
 
@@ -44,21 +45,21 @@ public final class JobBuilder {
     /** Attach to {@code parent} (a started job) instead of the current job. */
     public JobBuilder parent(Job parent) {
         this.parent = Objects.requireNonNull(parent, "parent");
-        this.root = false;
+        this.notUnderCurrent = false;
         return this;
     }
 
     /** Attach to the job with this entity id (one started elsewhere, say another process). */
     public JobBuilder parent(String parentId) {
         this.parent = null;
-        this.root = true;
+        this.notUnderCurrent = true;
         return text('P', Objects.requireNonNull(parentId, "parentId"));
     }
 
     /** No parent, even inside another job's {@code run}. */
     public JobBuilder root() {
         this.parent = null;
-        this.root = true;
+        this.notUnderCurrent = true;
         return this;
     }
 
@@ -91,7 +92,7 @@ public final class JobBuilder {
     /** Record {@code started} and return the running job. */
     public Job start() {
         Job parentJob = parent;
-        if (parentJob == null && !root) {
+        if (parentJob == null && !notUnderCurrent) {
             parentJob = Job.currentOrNull();
         }
         long parentHandle = parentJob == null ? 0 : parentJob.handle;

@@ -55,7 +55,8 @@ final class Native {
 
     static native void jobEnd(long job, int how, byte[] message, int len);
 
-    static native boolean jobClose(long job, byte[] message, int len);
+    /** The core's release (a running job records "dropped without finish"): the vectors' drop. */
+    static native boolean jobRelease(long job);
 
     static native void jobAbandon(long job);
 

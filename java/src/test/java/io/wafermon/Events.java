@@ -92,16 +92,13 @@ final class Events {
      * The "drop" of the conformance vectors: let go of a running job without an ending, as
      * the core's {@code JobHandle::release} does for a running job (one {@code canceled} event,
      * "dropped without finish", then the handle is stale). The Java API has no such call (a
-     * {@code Job} is closed or collected instead), so this goes through the native close of
-     * a handle with the core's message.
+     * {@code Job} is closed or collected instead), so this calls the core's release directly.
      */
     static void release(Job job) {
-        byte[] message = DROPPED.getBytes(StandardCharsets.UTF_8);
-        Native.jobClose(job.handle, message, message.length);
+        if (!Native.jobRelease(job.handle)) {
+            throw new AssertionError(job + " was not a live job");
+        }
     }
-
-    /** What the core records for a job handle released while running. */
-    static final String DROPPED = "dropped without finish";
 
     /** Equal as JSON values, numbers by value ({@code 50} equals {@code 50.0}). */
     static boolean sameJson(JsonNode a, JsonNode b) {

@@ -11,6 +11,7 @@ import java.util.logging.ErrorManager;
 import java.util.logging.Formatter;
 import java.util.logging.Handler;
 import java.util.logging.LogRecord;
+import java.util.logging.SimpleFormatter;
 
 /**
  * A {@code java.util.logging} handler that sends each record as a wafermon {@code log} event.
@@ -28,6 +29,9 @@ import java.util.logging.LogRecord;
  * dropped.
  */
 public class WafermonHandler extends Handler {
+    /** Only its {@code formatMessage} is used, which keeps no state. */
+    private static final Formatter MESSAGE = new SimpleFormatter();
+
     private final Client client;
     private volatile boolean outsideJobs = true;
 
@@ -76,7 +80,7 @@ public class WafermonHandler extends Handler {
         if (formatter != null) {
             return formatter.format(record);
         }
-        String message = new java.util.logging.SimpleFormatter().formatMessage(record);
+        String message = MESSAGE.formatMessage(record);
         Throwable thrown = record.getThrown();
         return thrown == null ? message : message + " (" + thrown + ")";
     }
