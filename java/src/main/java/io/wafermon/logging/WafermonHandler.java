@@ -2,11 +2,8 @@ package io.wafermon.logging;
 
 import io.wafermon.Client;
 import io.wafermon.ClosedException;
-import io.wafermon.Job;
 import io.wafermon.Level;
 import io.wafermon.LogEvents;
-import io.wafermon.Wafermon;
-import java.util.Optional;
 import java.util.logging.ErrorManager;
 import java.util.logging.Formatter;
 import java.util.logging.Handler;
@@ -56,18 +53,7 @@ public class WafermonHandler extends Handler {
             return;
         }
         try {
-            String text = text(record);
-            Level level = Level.of(record.getLevel());
-            Optional<Job> job = Job.current();
-            if (job.isPresent() && !job.get().isEnded()) {
-                job.get().log(level, text);
-            } else if (outsideJobs) {
-                Client target = client != null ? client : Wafermon.client();
-                String logger = record.getLoggerName() == null || record.getLoggerName().isEmpty()
-                        ? "root"
-                        : record.getLoggerName();
-                target.emitJson(LogEvents.outsideJob(level, text, logger));
-            }
+            LogEvents.send(client, outsideJobs, Level.of(record.getLevel()), text(record), record.getLoggerName());
         } catch (ClosedException closed) {
             // After the client closed (at shutdown): nothing left to send to.
         } catch (RuntimeException e) {

@@ -6,11 +6,8 @@ import ch.qos.logback.core.Layout;
 import ch.qos.logback.core.UnsynchronizedAppenderBase;
 import io.wafermon.Client;
 import io.wafermon.ClosedException;
-import io.wafermon.Job;
 import io.wafermon.Level;
 import io.wafermon.LogEvents;
-import io.wafermon.Wafermon;
-import java.util.Optional;
 
 /**
  * A Logback appender that sends each logging event as a wafermon {@code log} event.
@@ -86,15 +83,7 @@ public class WafermonAppender extends UnsynchronizedAppenderBase<ILoggingEvent> 
             return;
         }
         try {
-            String text = text(event);
-            Level level = level(event.getLevel());
-            Optional<Job> job = Job.current();
-            if (job.isPresent() && !job.get().isEnded()) {
-                job.get().log(level, text);
-            } else if (outsideJobs) {
-                Client target = client != null ? client : Wafermon.client();
-                target.emitJson(LogEvents.outsideJob(level, text, loggerName(event)));
-            }
+            LogEvents.send(client, outsideJobs, level(event.getLevel()), text(event), event.getLoggerName());
         } catch (ClosedException closed) {
             // After the client closed (at shutdown): nothing left to send to.
         } catch (RuntimeException e) {
@@ -133,10 +122,5 @@ public class WafermonAppender extends UnsynchronizedAppenderBase<ILoggingEvent> 
                 ? thrown.getClassName()
                 : thrown.getClassName() + ": " + thrown.getMessage();
         return message + " (" + about + ")";
-    }
-
-    private static String loggerName(ILoggingEvent event) {
-        String name = event.getLoggerName();
-        return name == null || name.isEmpty() ? "root" : name;
     }
 }
