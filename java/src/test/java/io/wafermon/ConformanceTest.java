@@ -39,7 +39,8 @@ import org.junit.jupiter.params.provider.MethodSource;
  * API: the same files as the Rust, C and Python suites. This class only runs each step through
  * the API; checking errors and the written events is the core's ({@code
  * wafermon::skin::conformance}, reached through {@code Native.conformance*}), as for every skin.
- * The JSON schema check of written events is the Rust suite's (this one has no validator).
+ * Every event written and every accepted config also validates against core/schema ({@link
+ * Schemas}).
  */
 class ConformanceTest {
     static JsonNode load(String name) {
@@ -222,6 +223,9 @@ class ConformanceTest {
         assertEquals(0, stats.dropped(), stats.toString());
         Native.conformanceCheckEvents(dir.resolve("data").toString(), scenario.get("expect").toString(),
                 run.aliases.toArray(new String[0]), run.ids.toArray(new String[0]));
+        for (JsonNode event : Events.read(dir.resolve("data"))) {
+            Schemas.check(Schemas.EVENT, event);
+        }
     }
 
     @Test
@@ -239,6 +243,15 @@ class ConformanceTest {
         AssertionError missing = assertThrows(AssertionError.class,
                 () -> Native.conformanceCheckEvents(dir.toString(), "[{}]", new String[0], new String[0]));
         assertTrue(missing.getMessage().contains("0 events written, 1 expected"), missing.getMessage());
+    }
+
+    @Test
+    void theSchemaCheckRefusesWhatTheSchemaRefuses() throws IOException {
+        JsonNode event = Events.JSON.readTree("{\"v\": 1, \"kind\": \"exploded\"}");
+        AssertionError e = assertThrows(AssertionError.class, () -> Schemas.check(Schemas.EVENT, event));
+        assertTrue(e.getMessage().contains("breaks the schema"), e.getMessage());
+        JsonNode config = Events.JSON.readTree("{\"queue\": {\"on_full\": \"explode\"}}");
+        assertThrows(AssertionError.class, () -> Schemas.check(Schemas.CONFIG, config));
     }
 
     // ---- error_kinds.json ----
@@ -276,6 +289,7 @@ class ConformanceTest {
         String text = c.get("config").toString();
         if (c.path("ok").asBoolean()) {
             assertNotNull(Config.exactly(text));
+            Schemas.check(Schemas.CONFIG, c.get("config"));
         } else {
             InvalidConfigException e = assertThrows(InvalidConfigException.class, () -> Config.exactly(text));
             checkError(e, c.get("error"));
@@ -322,6 +336,7 @@ class ConformanceTest {
         assertTrue(eventClient.flush(Duration.ofSeconds(10)));
         List<JsonNode> written = Events.read(eventDir);
         assertEquals(++eventsWritten, written.size(), "the accepted event was written once");
+        Schemas.check(Schemas.EVENT, written.get(written.size() - 1));
         if (c.has("attrs")) {
             // Found by its entity id; Jackson keeps 64-bit integers as longs, so this is
             // digit for digit (and an integer never equals a float here).
@@ -354,6 +369,7 @@ class ConformanceTest {
             }
             JsonNode got = Events.JSON.readTree(Native.convertLegacy(legacy, defaults));
             assertTrue(Events.sameJson(got, c.get("expect")), name + "\n got: " + got + "\nwant: " + c.get("expect"));
+            Schemas.check(Schemas.EVENT, got);
             if (c.has("same_id_as")) {
                 String earlier = c.get("same_id_as").asText();
                 assertEquals(ids.get(earlier), got.get("id").asText(), "the id of " + earlier);
