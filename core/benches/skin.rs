@@ -7,8 +7,8 @@
 //! flushed between bursts, outside the timed region), like the `*_burst` rows of the emit
 //! bench. Rows: `metric` and `progress` on an open job, `log` with a 40-character message,
 //! and a whole job (prepare/start with a kind, a key and 4 attributes, then finish; the
-//! handle rows also release: `handle` one call per field, `handle_one_call` through
-//! `JobHandle::start_new`). Nothing here asserts a timing.
+//! handle rows also release: `handle` one call per field, `handle_spec` one call through
+//! `JobHandle::start_spec`, as the JNI binding does). Nothing here asserts a timing.
 //!
 //! Instructions per whole job (repeatable on a noisy machine; the syscalls of the resource
 //! metrics count as a few instructions each, their time shows only in the criterion rows):
@@ -19,7 +19,7 @@
 //! callgrind_annotate --inclusive=yes /tmp/skin.cg | grep -E '_job '
 //! ```
 //!
-//! divided by the calls of `guard_job`, `handle_job`, `handle_one_call_job`
+//! divided by the calls of `guard_job`, `handle_job`, `handle_spec_job`
 //! (`callgrind_annotate --tree=caller`).
 
 use std::hint::black_box;
@@ -27,7 +27,8 @@ use std::time::{Duration, Instant};
 
 use criterion::Criterion;
 use serde_json::json;
-use wafermon::skin::{JobHandle, Parent};
+use wafermon::event::ScalarRef;
+use wafermon::skin::{JobAttrs, JobHandle, JobSpec, Parent};
 use wafermon::{Client, Config, Level};
 
 const BURST: u64 = 1_000;
@@ -93,19 +94,24 @@ fn handle_job(client: &Client) {
     h.release();
 }
 
-/// The same job started in one call (`JobHandle::start_new`, as a JNI binding that sends a
-/// job's whole description at once makes it), then finished and released.
+/// The same job started in one call from borrowed parts (`JobHandle::start_spec`, as the JNI
+/// binding starts a job from the bytes Java sends, reusing one `JobAttrs`), then finished
+/// and released.
 #[inline(never)]
-fn handle_one_call_job(client: &Client) {
-    let h = JobHandle::start_new(client, "lot-dispatch", Parent::Root, |b| {
-        Ok(b.kind("lot")
-            .key("LOT-1")
-            .attr("recipe", "R7")
-            .attr("slots", 25i64)
-            .attr("temp_c", 21.5)
-            .attr("rework", false))
-    })
-    .unwrap();
+fn handle_spec_job(client: &Client, attrs: &mut JobAttrs) {
+    attrs.clear();
+    attrs.push("recipe", ScalarRef::Str("R7"));
+    attrs.push("slots", ScalarRef::Int(25));
+    attrs.push("temp_c", ScalarRef::Float(21.5));
+    attrs.push("rework", ScalarRef::Bool(false));
+    let spec = JobSpec {
+        name: "lot-dispatch",
+        kind: Some("lot"),
+        id: None,
+        key: Some("LOT-1"),
+        attrs,
+    };
+    let h = JobHandle::start_spec(client, Parent::Root, &spec).unwrap();
     h.finish().unwrap();
     h.release();
 }
@@ -175,8 +181,9 @@ fn bench(c: &mut Criterion) {
     group.bench_function("handle", |b| {
         b.iter_custom(|n| bursts(&client, n, |_| handle_job(&client)))
     });
-    group.bench_function("handle_one_call", |b| {
-        b.iter_custom(|n| bursts(&client, n, |_| handle_one_call_job(&client)))
+    let mut attrs = JobAttrs::new();
+    group.bench_function("handle_spec", |b| {
+        b.iter_custom(|n| bursts(&client, n, |_| handle_spec_job(&client, &mut attrs)))
     });
     group.finish();
 

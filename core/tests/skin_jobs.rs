@@ -7,7 +7,8 @@ mod common;
 use std::time::Duration;
 
 use serde_json::{json, Value};
-use wafermon::skin::{JobHandle, Parent};
+use wafermon::event::ScalarRef;
+use wafermon::skin::{JobAttrs, JobHandle, JobSpec, Parent};
 use wafermon::{Client, Config, ErrorKind, Level};
 
 use common::fork::in_child;
@@ -241,6 +242,126 @@ fn a_job_started_in_one_call_records_what_prepare_and_start_record() {
         started("measure")["entity"]["parent"],
         wafer["entity"]["id"]
     );
+}
+
+#[test]
+fn a_job_started_from_borrowed_parts_records_what_the_builder_records() {
+    let _serial = common::fork::one_at_a_time();
+    let dir = tempfile::tempdir().unwrap();
+    let client = client_in(dir.path());
+    let mut attrs = JobAttrs::new();
+    attrs.push("recipe", ScalarRef::Str("R7"));
+    attrs.push("slots", ScalarRef::Int(25));
+    attrs.push("temp_c", ScalarRef::Float(21.5));
+    attrs.push("rework", ScalarRef::Bool(false));
+    fn spec<'a>(
+        name: &'a str,
+        kind: Option<&'a str>,
+        id: Option<&'a str>,
+        key: Option<&'a str>,
+        attrs: &'a JobAttrs,
+    ) -> JobSpec<'a> {
+        JobSpec {
+            name,
+            kind,
+            id,
+            key,
+            attrs,
+        }
+    }
+    let lot = JobHandle::start_spec(
+        &client,
+        Parent::Root,
+        &spec("lot-dispatch", Some("lot"), None, Some("LOT-1"), &attrs),
+    )
+    .unwrap();
+    attrs.clear();
+    // Without a kind: "subjob" under a parent (by handle or by id), "job" without one.
+    let wafer = JobHandle::start_spec(
+        &client,
+        Parent::Job(lot),
+        &spec("wafer-3", None, None, None, &attrs),
+    )
+    .unwrap();
+    let remote = JobHandle::start_spec(
+        &client,
+        Parent::Id("lot-elsewhere"),
+        &spec("measure", None, Some("measure-7"), None, &attrs),
+    )
+    .unwrap();
+    let root = JobHandle::start_spec(
+        &client,
+        Parent::Root,
+        &spec("sweep", None, None, None, &attrs),
+    )
+    .unwrap();
+    // A bad part is refused naming it, and nothing is left in the table.
+    attrs.push("bad\nname", ScalarRef::Int(1));
+    let bad_attr =
+        JobHandle::start_spec(&client, Parent::Root, &spec("x", None, None, None, &attrs))
+            .unwrap_err();
+    assert_eq!(bad_attr.kind(), ErrorKind::InvalidEvent, "{bad_attr}");
+    assert_eq!(bad_attr.path(), Some("attrs"), "{bad_attr}");
+    attrs.clear();
+    attrs.push("slot", ScalarRef::Int(1));
+    attrs.push("slot", ScalarRef::Int(2));
+    let twice = JobHandle::start_spec(&client, Parent::Root, &spec("x", None, None, None, &attrs))
+        .unwrap_err();
+    assert_eq!(twice.path(), Some("attrs.slot"), "{twice}");
+    attrs.clear();
+    let bad_key = JobHandle::start_spec(
+        &client,
+        Parent::Root,
+        &spec("x", None, None, Some("a\u{7}b"), &attrs),
+    )
+    .unwrap_err();
+    assert_eq!(bad_key.path(), Some("entity.key"), "{bad_key}");
+    let empty_id = JobHandle::start_spec(
+        &client,
+        Parent::Root,
+        &spec("x", None, Some(""), None, &attrs),
+    )
+    .unwrap_err();
+    assert_eq!(empty_id.path(), Some("entity.id"), "{empty_id}");
+
+    assert_eq!(remote.id().unwrap(), "measure-7");
+    for h in [root, remote, wafer, lot] {
+        h.finish().unwrap();
+        // An ended job still answers its name and id.
+        assert!(!h.name().unwrap().is_empty());
+        assert!(!h.id().unwrap().is_empty());
+        assert!(h.release());
+    }
+    let events = events_of(&client, dir.path());
+    assert_eq!(events.len(), 8, "{events:#?}");
+    let started = |name: &str| {
+        events
+            .iter()
+            .find(|e| e["kind"] == "started" && e["entity"]["name"] == name)
+            .unwrap()
+            .clone()
+    };
+    let lot = started("lot-dispatch");
+    assert_eq!(lot["entity"]["kind"], "lot");
+    assert_eq!(lot["entity"]["key"], "LOT-1");
+    // A generated entity id is the id of the `started` event.
+    assert_eq!(lot["entity"]["id"], lot["id"]);
+    assert_eq!(
+        lot["attrs"],
+        json!({"recipe": "R7", "slots": 25, "temp_c": 21.5, "rework": false})
+    );
+    let wafer = started("wafer-3");
+    assert_eq!(wafer["entity"]["kind"], "subjob");
+    assert_eq!(wafer["entity"]["parent"], lot["entity"]["id"]);
+    assert!(wafer.get("attrs").is_none(), "{wafer}");
+    assert_eq!(started("measure")["entity"]["kind"], "subjob");
+    assert_eq!(started("measure")["entity"]["parent"], "lot-elsewhere");
+    assert_eq!(started("measure")["entity"]["id"], "measure-7");
+    assert_eq!(started("sweep")["entity"]["kind"], "job");
+    let finished = events.iter().find(|e| e["kind"] == "finished").unwrap();
+    for metric in ["cpu_user_s", "cpu_system_s", "max_rss_bytes", "duration_s"] {
+        assert!(finished["metrics"][metric].is_number(), "{finished}");
+    }
 }
 
 #[test]

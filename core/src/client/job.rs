@@ -4,21 +4,26 @@
 
 use uuid::Uuid;
 
+use super::attrs::JobAttrs;
 use super::usage::Usage;
 use super::Client;
 use crate::error::Result;
-use crate::event::{self, limits, new_v7, Entity, Kind, Level, Scalar, Status, Timestamp};
-use crate::pipeline::{Attrs, Fields, Metrics};
+use crate::event::{
+    self, limits, new_v7, Entity, EntityRef, Kind, Level, Scalar, ScalarRef, Status, Timestamp,
+};
+use crate::pipeline::{
+    decode_entity, encode_entity, encoded_entity_len, Attrs, EntityFields, Fields, Metrics,
+};
 
 /// Options of a job before it starts.
 #[must_use = "a job only starts with .start()"]
 pub struct JobBuilder {
     client: Client,
-    /// Its kind stays empty until `kind` or `start` (which writes `default_kind`), so a
-    /// kind that is given replaces no string made for nothing.
+    /// Its kind stays empty until `kind` is given; `default_kind` stands in for it until
+    /// then, so a kind that is given replaces no string made for nothing.
     entity: Entity,
     default_kind: Option<&'static str>,
-    attrs: Vec<(String, Scalar)>,
+    attrs: JobAttrs,
 }
 
 impl JobBuilder {
@@ -35,7 +40,7 @@ impl JobBuilder {
             client,
             entity,
             default_kind: Some(kind),
-            attrs: Vec::new(),
+            attrs: JobAttrs::default(),
         }
     }
 
@@ -64,33 +69,34 @@ impl JobBuilder {
     }
 
     /// An attribute carried by the `started` event.
-    pub fn attr(mut self, name: impl Into<String>, value: impl Into<Scalar>) -> Self {
-        self.push_attr(name, value);
+    pub fn attr(mut self, name: impl AsRef<str>, value: impl Into<Scalar>) -> Self {
+        self.push_attr(name.as_ref(), value.into().borrowed());
         self
     }
 
-    // The setters in place, for the handle table (which keeps a builder in its slot and
-    // would otherwise move it out and back for every call).
+    // The setters in place, for the handle table and for bindings that describe a job
+    // field by field (each chained call above moves the whole builder).
 
-    pub(crate) fn set_kind(&mut self, kind: impl Into<String>) {
+    pub fn set_kind(&mut self, kind: impl Into<String>) {
         self.entity.kind = kind.into();
         self.default_kind = None;
     }
 
-    pub(crate) fn set_id(&mut self, id: impl Into<String>) {
+    pub fn set_id(&mut self, id: impl Into<String>) {
         self.entity.id = id.into();
     }
 
-    pub(crate) fn set_key(&mut self, key: impl Into<String>) {
+    pub fn set_key(&mut self, key: impl Into<String>) {
         self.entity.key = Some(key.into());
     }
 
-    pub(crate) fn set_parent(&mut self, parent: impl Into<String>) {
+    pub fn set_parent(&mut self, parent: impl Into<String>) {
         self.entity.parent = Some(parent.into());
     }
 
-    pub(crate) fn push_attr(&mut self, name: impl Into<String>, value: impl Into<Scalar>) {
-        self.attrs.push((name.into(), value.into()));
+    /// `attr` in place, the value borrowed: nothing of it is copied but its encoding.
+    pub fn push_attr(&mut self, name: &str, value: ScalarRef<'_>) {
+        self.attrs.push(name, value);
     }
 
     /// The job's name.
@@ -100,74 +106,43 @@ impl JobBuilder {
 
     /// Emit `started` and return the guard.
     pub fn start(mut self) -> Result<Job> {
-        let usage = self.send_started()?;
-        Ok(Job {
-            client: self.client,
-            entity: self.entity,
-            usage,
-            ended: false,
-        })
+        self.start_in_place()
     }
 
-    /// `start` that leaves the builder as it was when it fails (the handle table keeps a
-    /// job that failed to start prepared, without copying the builder first).
+    /// `start` that leaves the builder as it was (the handle table keeps a job that failed
+    /// to start prepared, to be corrected and started again).
     pub(crate) fn start_in_place(&mut self) -> Result<Job> {
-        let usage = self.send_started()?;
-        Ok(Job {
-            client: self.client.clone(),
-            entity: std::mem::replace(&mut self.entity, Entity::new(String::new(), String::new())),
-            usage,
-            ended: false,
-        })
+        let spec = JobSpec {
+            name: self.name(),
+            kind: Some(self.default_kind.unwrap_or(&self.entity.kind)),
+            id: Some(self.entity.id.as_str()).filter(|id| !id.is_empty()),
+            key: self.entity.key.as_deref(),
+            attrs: &self.attrs,
+        };
+        Job::start(&self.client, &spec, self.entity.parent.as_deref())
     }
+}
 
-    /// Validate and queue `started`, measuring the usage the ending is counted from. The
-    /// entity and attributes are only borrowed, so a failure leaves them as they were (a
-    /// generated id is taken back).
-    fn send_started(&mut self) -> Result<Usage> {
-        if let Some(kind) = self.default_kind.take() {
-            self.entity.kind = kind.to_string();
-        }
-        let time = Timestamp::now();
-        let id = new_v7(time.unix_millis());
-        let generated_id = self.entity.id.is_empty();
-        if generated_id {
-            self.entity.id =
-                String::from(&*id.hyphenated().encode_lower(&mut Uuid::encode_buffer()));
-        }
-        let usage = Usage::now();
-        let sent = event::check_started(&self.entity, &self.attrs).and_then(|()| {
-            self.client.submit(&Fields {
-                id,
-                seq: 0,
-                time,
-                site: None,
-                app: None,
-                entity: (&self.entity).into(),
-                kind: Kind::Started,
-                status: Status::Running,
-                progress: None,
-                level: None,
-                message: None,
-                metrics: Metrics::None,
-                attrs: Attrs::List(&self.attrs),
-            })
-        });
-        if let Err(e) = sent {
-            if generated_id {
-                self.entity.id.clear();
-            }
-            return Err(e);
-        }
-        Ok(usage)
-    }
+/// A job described with borrowed parts, for a binding that holds them only during the call
+/// (`skin::JobHandle::start_spec`): nothing of it is copied but into the job's encoding.
+pub struct JobSpec<'a> {
+    pub name: &'a str,
+    /// `None`: "subjob" under a parent, "job" otherwise.
+    pub kind: Option<&'a str>,
+    /// The entity id; `None`: the id of the `started` event (a new UUIDv7).
+    pub id: Option<&'a str>,
+    /// Business key, e.g. the lot number.
+    pub key: Option<&'a str>,
+    pub attrs: &'a JobAttrs,
 }
 
 /// A running job. End it with `finish`, `fail` or `cancel`; dropping it unended records
 /// `canceled`, or `failed` when the thread is panicking.
 pub struct Job {
     client: Client,
-    entity: Entity,
+    /// The entity (kind, id, name, parent, key) as every event of the job encodes it: its
+    /// only copy, which `entity` reads.
+    head: Vec<u8>,
     usage: Usage,
     ended: bool,
 }
@@ -187,13 +162,60 @@ const NONE: Extra<'static> = Extra {
 };
 
 impl Job {
-    /// The entity id children point to.
-    pub fn id(&self) -> &str {
-        &self.entity.id
+    /// Validate and queue `started` of `spec` under `parent`, measuring the usage the
+    /// ending is counted from.
+    pub(crate) fn start(client: &Client, spec: &JobSpec<'_>, parent: Option<&str>) -> Result<Job> {
+        let time = Timestamp::now();
+        let id = new_v7(time.unix_millis());
+        let mut generated = Uuid::encode_buffer();
+        let entity = EntityRef {
+            kind: spec
+                .kind
+                .unwrap_or(if parent.is_some() { "subjob" } else { "job" }),
+            id: match spec.id {
+                Some(id) => id,
+                None => id.hyphenated().encode_lower(&mut generated),
+            },
+            name: Some(spec.name),
+            parent,
+            key: spec.key,
+        };
+        event::check_started(&entity, spec.id.is_some())?;
+        spec.attrs.check()?;
+        let usage = Usage::now();
+        let mut head = Vec::with_capacity(encoded_entity_len(&entity));
+        encode_entity(&entity, &mut head);
+        client.submit(&Fields {
+            id,
+            seq: 0,
+            time,
+            site: None,
+            app: None,
+            entity: EntityFields::Encoded(&head),
+            kind: Kind::Started,
+            status: Status::Running,
+            progress: None,
+            level: None,
+            message: None,
+            metrics: Metrics::None,
+            attrs: Attrs::Raw(spec.attrs.raw()),
+        })?;
+        Ok(Job {
+            client: client.clone(),
+            head,
+            usage,
+            ended: false,
+        })
     }
 
-    pub fn entity(&self) -> &Entity {
-        &self.entity
+    /// The entity id children point to.
+    pub fn id(&self) -> &str {
+        self.entity().id
+    }
+
+    /// Kind, id, name, parent and key of the job.
+    pub fn entity(&self) -> EntityRef<'_> {
+        decode_entity(&self.head)
     }
 
     /// A child job (entity kind "subjob"), linked to this one.
@@ -202,7 +224,7 @@ impl Job {
             self.client.clone(),
             "subjob",
             name,
-            Some(self.entity.id.clone()),
+            Some(self.id().to_string()),
         )
     }
 
@@ -214,7 +236,7 @@ impl Job {
             time,
             site: None,
             app: None,
-            entity: (&self.entity).into(),
+            entity: EntityFields::Encoded(&self.head),
             kind,
             status: kind.implied_status().unwrap_or(Status::Running),
             progress: extra.progress,
@@ -298,16 +320,15 @@ impl Job {
         )
     }
 
-    /// End it and hand back its name and id, which the handle table keeps for an ended
-    /// job (its messages and `id`) instead of copies made at the start.
-    pub(crate) fn end_into_names(
+    /// End it and hand back its encoded entity, which the handle table keeps for an ended
+    /// job (its name for messages, its `id`) instead of copies.
+    pub(crate) fn end_into_entity(
         mut self,
         kind: Kind,
         message: Option<&str>,
-    ) -> (Result<()>, String, String) {
+    ) -> (Result<()>, Vec<u8>) {
         let sent = self.end(kind, message);
-        let name = self.entity.name.take().unwrap_or_default();
-        (sent, name, std::mem::take(&mut self.entity.id))
+        (sent, std::mem::take(&mut self.head))
     }
 
     /// Let go without an ending: nothing is recorded (a job a forked child inherited,
@@ -335,7 +356,7 @@ impl Job {
 impl std::fmt::Debug for Job {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Job")
-            .field("entity", &self.entity)
+            .field("entity", &self.entity())
             .field("ended", &self.ended)
             .finish()
     }

@@ -1,5 +1,6 @@
 //! The client: what applications (and every language skin) call.
 
+mod attrs;
 mod job;
 mod usage;
 
@@ -7,7 +8,8 @@ use std::sync::atomic::{AtomicPtr, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
-pub use self::job::{Job, JobBuilder};
+pub use self::attrs::JobAttrs;
+pub use self::job::{Job, JobBuilder, JobSpec};
 
 use crate::config::Config;
 use crate::error::Result;

@@ -22,7 +22,8 @@ pub use self::legacy::{from_legacy, is_legacy, parse_legacy_value, LegacyDefault
 pub use self::time::Timestamp;
 pub use self::validate::limits;
 pub(crate) use self::validate::{
-    check_metric, check_name, check_progress, check_text, started as check_started,
+    check_attr, check_entry_count, check_metric, check_name, check_progress, check_text,
+    started as check_started,
 };
 pub use self::view::{AppRef, Attrs, EntityRef, EventRef, Metrics, ScalarRef};
 
@@ -208,6 +209,16 @@ pub enum Scalar {
 }
 
 impl Scalar {
+    /// The same value, its string borrowed.
+    pub fn borrowed(&self) -> ScalarRef<'_> {
+        match self {
+            Scalar::Bool(b) => ScalarRef::Bool(*b),
+            Scalar::Int(i) => ScalarRef::Int(*i),
+            Scalar::Float(f) => ScalarRef::Float(*f),
+            Scalar::Str(s) => ScalarRef::Str(s),
+        }
+    }
+
     /// The scalar a JSON value holds; `None` for null, arrays and objects.
     pub fn from_json(value: &serde_json::Value) -> Option<Scalar> {
         match value {

@@ -3,7 +3,6 @@
 //! delivery path; parsing (input only) goes through the `time` crate.
 
 use std::fmt;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
@@ -12,17 +11,19 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 pub struct Timestamp(i64);
 
 impl Timestamp {
+    /// The clock read straight into microseconds: `SystemTime::duration_since` subtracts
+    /// and normalizes two timespecs (and `as_micros` divides in 128 bits), which shows in
+    /// the cost of every emit.
     #[inline]
     pub fn now() -> Self {
-        // 64-bit arithmetic: Duration::as_micros is a u128 division, measurable per emit.
-        let micros = match SystemTime::now().duration_since(UNIX_EPOCH) {
-            Ok(d) => d.as_secs() as i64 * 1_000_000 + i64::from(d.subsec_micros()),
-            Err(e) => {
-                let d = e.duration();
-                -(d.as_secs() as i64 * 1_000_000 + i64::from(d.subsec_micros()))
-            }
+        let mut ts = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
         };
-        Timestamp(micros)
+        // SAFETY: clock_gettime writes the timespec it is given; CLOCK_REALTIME always exists.
+        unsafe { libc::clock_gettime(libc::CLOCK_REALTIME, &mut ts) };
+        // tv_nsec is 0..1e9 also before 1970, so this is the floor in microseconds.
+        Timestamp(ts.tv_sec * 1_000_000 + ts.tv_nsec / 1_000)
     }
 
     pub const fn from_unix_micros(micros: i64) -> Self {
@@ -132,6 +133,20 @@ impl<'de> Deserialize<'de> for Timestamp {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn now_is_the_system_clock_in_microseconds() {
+        let before = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_micros() as i64;
+        let now = Timestamp::now().unix_micros();
+        let after = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_micros() as i64;
+        assert!(before <= now && now <= after, "{before} {now} {after}");
+    }
 
     #[test]
     fn formats_with_microseconds_in_utc() {

@@ -3,7 +3,7 @@
 
 use uuid::Uuid;
 
-use super::{App, Entity, Event, Kind, Scalar, Status};
+use super::{App, Entity, EntityRef, Event, Kind, Scalar, ScalarRef, Status};
 use crate::error::{Error, Result};
 
 /// Size limits of schema v1 (mirrored in the schema file).
@@ -25,11 +25,8 @@ pub mod limits {
 #[inline]
 fn has_control(value: &str) -> bool {
     let bytes = value.as_bytes();
-    // Almost every name is plain text: one branch-free pass (it vectorizes) settles it.
-    let suspicious = bytes.iter().fold(false, |seen, &b| {
-        seen | (b < 0x20) | (b == 0x7f) | (b == 0xc2)
-    });
-    if !suspicious {
+    // Almost every name is plain text, and short: a pass over 8 bytes at a time settles it.
+    if !maybe_control(bytes) {
         return false;
     }
     bytes.iter().enumerate().any(|(i, &b)| {
@@ -37,6 +34,37 @@ fn has_control(value: &str) -> bool {
             || b == 0x7f
             || (b == 0xc2 && bytes.get(i + 1).is_some_and(|n| (0x80..=0x9f).contains(n)))
     })
+}
+
+/// Whether any byte is below 0x20, 0x7F or 0xC2 (the lead byte of U+0080-U+00BF; only
+/// some of those are controls, which `has_control` then tells byte by byte).
+#[inline]
+fn maybe_control(bytes: &[u8]) -> bool {
+    const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
+    const HIGHS: u64 = u64::from_ne_bytes([0x80; 8]);
+    // A byte of `word` is zero: (word - ONES) & !word has its high bit set.
+    let zero_byte = |word: u64| word.wrapping_sub(ONES) & !word & HIGHS;
+    let flagged = |word: u64| {
+        // Below 0x20: clear the low five bits, and it is zero.
+        zero_byte(word & u64::from_ne_bytes([0xe0; 8]))
+            | zero_byte(word ^ u64::from_ne_bytes([0x7f; 8]))
+            | zero_byte(word ^ u64::from_ne_bytes([0xc2; 8]))
+    };
+    let mut chunks = bytes.chunks_exact(8);
+    let mut seen = 0;
+    for chunk in &mut chunks {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        seen |= flagged(u64::from_ne_bytes(word));
+    }
+    let tail = chunks.remainder();
+    if !tail.is_empty() {
+        // Pad with a byte that flags nothing.
+        let mut word = [b'a'; 8];
+        word[..tail.len()].copy_from_slice(tail);
+        seen |= flagged(u64::from_ne_bytes(word));
+    }
+    seen != 0
 }
 
 /// Limits count characters, as JSON Schema's maxLength does; bytes >= characters, so the
@@ -94,15 +122,15 @@ pub(crate) fn check_metric(name: &str, value: f64) -> Result<()> {
     Ok(())
 }
 
-pub(crate) fn check_attr(name: &str, value: &Scalar) -> Result<()> {
+pub(crate) fn check_attr(name: &str, value: ScalarRef<'_>) -> Result<()> {
     check_name("attrs", name, limits::MAX_NAME)?;
     match value {
         // The path is only formatted for a value that may be over the limit: this runs for
         // every string attribute of every event.
-        Scalar::Str(s) if s.len() > limits::MAX_ATTR_VALUE => {
+        ScalarRef::Str(s) if s.len() > limits::MAX_ATTR_VALUE => {
             check_text(&format!("attrs.{name}"), s, limits::MAX_ATTR_VALUE)
         }
-        Scalar::Float(f) => check_attr_number(|| format!("attrs.{name}"), *f),
+        ScalarRef::Float(f) => check_attr_number(|| format!("attrs.{name}"), f),
         _ => Ok(()),
     }
 }
@@ -182,17 +210,14 @@ pub(crate) fn content<'a>(
     metrics: impl ExactSizeIterator<Item = (&'a String, &'a f64)>,
     attrs: impl ExactSizeIterator<Item = (&'a String, &'a Scalar)>,
 ) -> Result<Status> {
-    check_name("entity.kind", &entity.kind, limits::MAX_IDENT)?;
-    check_name("entity.id", &entity.id, limits::MAX_IDENT)?;
-    for (field, value) in [
-        ("entity.name", &entity.name),
-        ("entity.parent", &entity.parent),
-        ("entity.key", &entity.key),
-    ] {
-        if let Some(v) = value {
-            check_name(field, v, limits::MAX_IDENT)?;
-        }
-    }
+    let entity = EntityRef {
+        kind: &entity.kind,
+        id: &entity.id,
+        name: entity.name.as_deref(),
+        parent: entity.parent.as_deref(),
+        key: entity.key.as_deref(),
+    };
+    check_entity(&entity, true)?;
     let status = resolve_status(kind, status)?;
     if let Some(p) = progress {
         check_progress(p)?;
@@ -209,24 +234,32 @@ pub(crate) fn content<'a>(
     }
     check_entry_count("attrs", attrs.len())?;
     for (name, value) in attrs {
-        check_attr(name, value)?;
+        check_attr(name, value.borrowed())?;
     }
     Ok(status)
 }
 
-/// What `NewEvent::validate` checks of a job's `started` event (entity and attributes; the
-/// core fills in the rest), without building a `NewEvent` from them.
-pub(crate) fn started(entity: &Entity, attrs: &[(String, Scalar)]) -> Result<()> {
-    content(
-        entity,
-        Kind::Started,
-        None,
-        None,
-        None,
-        std::iter::empty(),
-        attrs.iter().map(|(k, v)| (k, v)),
-    )?;
-    check_unique("attrs", attrs)
+fn check_entity(entity: &EntityRef<'_>, check_id: bool) -> Result<()> {
+    check_name("entity.kind", entity.kind, limits::MAX_IDENT)?;
+    if check_id {
+        check_name("entity.id", entity.id, limits::MAX_IDENT)?;
+    }
+    for (field, value) in [
+        ("entity.name", entity.name),
+        ("entity.parent", entity.parent),
+        ("entity.key", entity.key),
+    ] {
+        if let Some(v) = value {
+            check_name(field, v, limits::MAX_IDENT)?;
+        }
+    }
+    Ok(())
+}
+
+/// What `NewEvent::validate` checks of a job's `started` event but its attributes (which a
+/// job checks as they are given: `client::attrs`). `check_id` false: the core made the id.
+pub(crate) fn started(entity: &EntityRef<'_>, check_id: bool) -> Result<()> {
+    check_entity(entity, check_id)
 }
 
 /// Identity fields the core normally fills in itself.
@@ -282,6 +315,25 @@ mod tests {
         ] {
             let text = format!("x{c}y");
             assert_eq!(has_control(&text), c.is_control(), "{c:?}");
+        }
+    }
+
+    #[test]
+    fn control_scan_finds_a_control_at_every_position_of_every_length() {
+        for len in 1..40 {
+            assert!(!has_control(&"w".repeat(len)), "{len}");
+            for at in 0..len {
+                for c in ['\u{0}', '\u{1f}', '\u{7f}', '\u{85}'] {
+                    let mut text: Vec<char> = "w".repeat(len).chars().collect();
+                    text[at] = c;
+                    let text: String = text.into_iter().collect();
+                    assert!(has_control(&text), "{len} {at} {c:?}");
+                }
+                let mut text: Vec<char> = "w".repeat(len).chars().collect();
+                text[at] = '\u{a0}';
+                let text: String = text.into_iter().collect();
+                assert!(!has_control(&text), "{len} {at}");
+            }
         }
     }
 }

@@ -3,6 +3,7 @@
 
 pub(crate) mod batch;
 mod lane;
+mod msgpack;
 mod queue;
 pub(crate) mod record;
 mod retry;
@@ -25,7 +26,10 @@ use self::stats::ClientCounters;
 pub use self::stats::{BackendStats, Stats};
 use self::worker::{Router, Worker};
 pub(crate) use batch::push_record;
-pub(crate) use record::{app_fields, Attrs, Fields, Metrics};
+pub(crate) use record::{
+    app_fields, decode_entity, encode_attr, encode_entity, encoded_entity_len, Attrs, EntityFields,
+    Fields, Metrics,
+};
 
 use crate::backends;
 use crate::config::{Config, OnFull};

@@ -6,8 +6,9 @@
 use std::collections::BTreeMap;
 
 use rmp::decode;
-use rmp::encode;
 use uuid::Uuid;
+
+use super::msgpack as mp;
 
 use crate::event::view::{read_scalar, read_str};
 use crate::event::{
@@ -36,25 +37,55 @@ pub(crate) enum Attrs<'a> {
     Raw(RawAttrs<'a>),
 }
 
-/// The entity as the encoder needs it (borrowed from an `Entity` or an `EntityRef`).
+/// An entity's parts, or the bytes `encode_entity` made of them: a job encodes its entity
+/// once and copies it into each of its events.
 #[derive(Clone, Copy)]
-pub(crate) struct EntityFields<'a> {
-    pub kind: &'a str,
-    pub id: &'a str,
-    pub name: Option<&'a str>,
-    pub parent: Option<&'a str>,
-    pub key: Option<&'a str>,
+pub(crate) enum EntityFields<'a> {
+    Parts(EntityRef<'a>),
+    Encoded(&'a [u8]),
 }
 
 impl<'a> From<&'a Entity> for EntityFields<'a> {
     fn from(e: &'a Entity) -> Self {
-        EntityFields {
+        EntityFields::Parts(EntityRef {
             kind: &e.kind,
             id: &e.id,
             name: e.name.as_deref(),
             parent: e.parent.as_deref(),
             key: e.key.as_deref(),
-        }
+        })
+    }
+}
+
+/// The entity's five fields as they sit in a record.
+pub(crate) fn encode_entity(entity: &EntityRef<'_>, out: &mut Vec<u8>) {
+    mp::str(out, entity.kind);
+    mp::str(out, entity.id);
+    str_or_nil(out, entity.name);
+    str_or_nil(out, entity.parent);
+    str_or_nil(out, entity.key);
+}
+
+/// What `encode_entity` writes, in bytes (at most: a string's header is 1 to 5 bytes).
+pub(crate) fn encoded_entity_len(entity: &EntityRef<'_>) -> usize {
+    let text = |s: Option<&str>| s.map_or(1, |s| s.len() + 5);
+    text(Some(entity.kind))
+        + text(Some(entity.id))
+        + text(entity.name)
+        + text(entity.parent)
+        + text(entity.key)
+}
+
+/// The entity `encode_entity` wrote (the caller's own bytes: they always decode).
+pub(crate) fn decode_entity(bytes: &[u8]) -> EntityRef<'_> {
+    let mut reader = Reader { rest: bytes };
+    let mut text = || reader.opt_str().ok().flatten();
+    EntityRef {
+        kind: text().unwrap_or_default(),
+        id: text().unwrap_or_default(),
+        name: text(),
+        parent: text(),
+        key: text(),
     }
 }
 
@@ -108,13 +139,7 @@ impl<'a> Fields<'a> {
             time: e.time,
             site: Some(e.site),
             app: Some((e.app.name, e.app.version, e.app.instance)),
-            entity: EntityFields {
-                kind: e.entity.kind,
-                id: e.entity.id,
-                name: e.entity.name,
-                parent: e.entity.parent,
-                key: e.entity.key,
-            },
+            entity: EntityFields::Parts(e.entity),
             kind: e.kind,
             status: e.status,
             progress: e.progress,
@@ -126,115 +151,109 @@ impl<'a> Fields<'a> {
     }
 }
 
-// Writing into a Vec<u8> cannot fail; the Results of rmp are only there for io::Write sinks.
 fn str_or_nil(out: &mut Vec<u8>, value: Option<&str>) {
     match value {
-        Some(s) => {
-            let _ = encode::write_str(out, s);
-        }
-        None => {
-            let _ = encode::write_nil(out);
-        }
+        Some(s) => mp::str(out, s),
+        None => mp::nil(out),
     }
 }
 
 fn f64_or_nil(out: &mut Vec<u8>, value: Option<f64>) {
     match value {
-        Some(v) => {
-            let _ = encode::write_f64(out, v);
-        }
-        None => {
-            let _ = encode::write_nil(out);
-        }
+        Some(v) => mp::f64(out, v),
+        None => mp::nil(out),
     }
 }
 
 fn metric(out: &mut Vec<u8>, name: &str, value: f64) {
-    let _ = encode::write_str(out, name);
-    let _ = encode::write_f64(out, value);
+    mp::str(out, name);
+    mp::f64(out, value);
 }
 
-fn scalar(out: &mut Vec<u8>, value: &Scalar) {
-    let _ = match value {
-        Scalar::Bool(b) => encode::write_bool(out, *b).map_err(|_| ()),
-        Scalar::Int(i) => encode::write_sint(out, *i).map(|_| ()).map_err(|_| ()),
-        Scalar::Float(f) => encode::write_f64(out, *f).map_err(|_| ()),
-        Scalar::Str(s) => encode::write_str(out, s).map_err(|_| ()),
-    };
+fn scalar(out: &mut Vec<u8>, value: ScalarRef<'_>) {
+    match value {
+        ScalarRef::Bool(b) => mp::bool(out, b),
+        ScalarRef::Int(i) => mp::sint(out, i),
+        ScalarRef::Float(f) => mp::f64(out, f),
+        ScalarRef::Str(s) => mp::str(out, s),
+    }
+}
+
+/// One attribute entry as it sits in a record's attrs map.
+pub(crate) fn encode_attr(out: &mut Vec<u8>, name: &str, value: ScalarRef<'_>) {
+    mp::str(out, name);
+    scalar(out, value);
 }
 
 /// Append one record (without a length prefix) to `out`.
 pub(crate) fn encode(f: &Fields<'_>, out: &mut Vec<u8>) {
-    let _ = encode::write_array_len(out, FIELDS);
-    let _ = encode::write_bin(out, f.id.as_bytes());
-    let _ = encode::write_uint(out, f.seq);
-    let _ = encode::write_sint(out, f.time.unix_micros());
+    mp::array_len(out, FIELDS);
+    mp::bin(out, f.id.as_bytes());
+    mp::uint(out, f.seq);
+    mp::sint(out, f.time.unix_micros());
     str_or_nil(out, f.site);
     str_or_nil(out, f.app.map(|a| a.0));
     str_or_nil(out, f.app.and_then(|a| a.1));
     str_or_nil(out, f.app.and_then(|a| a.2));
-    let _ = encode::write_str(out, f.entity.kind);
-    let _ = encode::write_str(out, f.entity.id);
-    str_or_nil(out, f.entity.name);
-    str_or_nil(out, f.entity.parent);
-    str_or_nil(out, f.entity.key);
-    let _ = encode::write_pfix(out, f.kind.code());
-    let _ = encode::write_pfix(out, f.status.code());
+    match &f.entity {
+        EntityFields::Parts(parts) => encode_entity(parts, out),
+        EntityFields::Encoded(bytes) => out.extend_from_slice(bytes),
+    }
+    mp::pfix(out, f.kind.code());
+    mp::pfix(out, f.status.code());
     f64_or_nil(out, f.progress);
     match f.level {
         Some(l) => {
-            let _ = encode::write_pfix(out, l.code());
+            mp::pfix(out, l.code());
         }
         None => {
-            let _ = encode::write_nil(out);
+            mp::nil(out);
         }
     }
     str_or_nil(out, f.message);
     match f.metrics {
         Metrics::None => {
-            let _ = encode::write_map_len(out, 0);
+            mp::map_len(out, 0);
         }
         Metrics::One(name, value) => {
-            let _ = encode::write_map_len(out, 1);
+            mp::map_len(out, 1);
             metric(out, name, value);
         }
         Metrics::Pairs(list) => {
-            let _ = encode::write_map_len(out, list.len() as u32);
+            mp::map_len(out, list.len() as u32);
             list.iter().for_each(|(n, v)| metric(out, n, *v));
         }
         Metrics::List(list) => {
-            let _ = encode::write_map_len(out, list.len() as u32);
+            mp::map_len(out, list.len() as u32);
             list.iter().for_each(|(n, v)| metric(out, n, *v));
         }
         Metrics::Map(map) => {
-            let _ = encode::write_map_len(out, map.len() as u32);
+            mp::map_len(out, map.len() as u32);
             map.iter().for_each(|(n, v)| metric(out, n, *v));
         }
         Metrics::Raw(raw) => {
-            let _ = encode::write_map_len(out, raw.len);
+            mp::map_len(out, raw.len);
             out.extend_from_slice(raw.raw);
         }
     }
     match f.attrs {
         Attrs::None => {
-            let _ = encode::write_map_len(out, 0);
+            mp::map_len(out, 0);
         }
         Attrs::List(list) => {
-            let _ = encode::write_map_len(out, list.len() as u32);
+            mp::map_len(out, list.len() as u32);
             for (name, value) in list {
-                let _ = encode::write_str(out, name);
-                scalar(out, value);
+                encode_attr(out, name, value.borrowed());
             }
         }
         Attrs::Map(map) => {
-            let _ = encode::write_map_len(out, map.len() as u32);
+            mp::map_len(out, map.len() as u32);
             for (name, value) in map {
-                let _ = encode::write_str(out, name);
-                scalar(out, value);
+                encode_attr(out, name, value.borrowed());
             }
         }
         Attrs::Raw(raw) => {
-            let _ = encode::write_map_len(out, raw.len);
+            mp::map_len(out, raw.len);
             out.extend_from_slice(raw.raw);
         }
     }

@@ -47,10 +47,11 @@ use std::fmt;
 use std::sync::atomic::{AtomicPtr, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard, TryLockError};
 
-use crate::client::{Client, Job, JobBuilder};
+use crate::client::{Client, Job, JobBuilder, JobSpec};
 use crate::error::{Error, ErrorKind, Result};
 use crate::event::{Kind, Level, Scalar};
 use crate::fork;
+use crate::pipeline::decode_entity;
 
 /// A job in the handle table. `Copy`: the table, not the handle, owns the job; a binding
 /// keeps the `raw()` number in its own object and rebuilds the handle with `from_raw`.
@@ -89,8 +90,8 @@ enum State {
     Ended {
         /// How it ended ("finished", "failed", "been canceled").
         how: &'static str,
-        name: String,
-        id: String,
+        /// Its encoded entity (`Job::end_into_entity`): name and id.
+        entity: Vec<u8>,
     },
 }
 
@@ -104,8 +105,8 @@ impl Entry {
     fn name(&self) -> &str {
         match &self.state {
             State::Pending(p) => p.builder.name(),
-            State::Running(job) => job.entity().name.as_deref().unwrap_or_default(),
-            State::Ended { name, .. } => name,
+            State::Running(job) => job.entity().name.unwrap_or_default(),
+            State::Ended { entity, .. } => decode_entity(entity).name.unwrap_or_default(),
         }
     }
 
@@ -114,7 +115,7 @@ impl Entry {
         match &self.state {
             State::Pending(_) => None,
             State::Running(job) => Some(job.id()),
-            State::Ended { id, .. } => Some(id),
+            State::Ended { entity, .. } => Some(decode_entity(entity).id),
         }
     }
 }
@@ -433,6 +434,45 @@ impl JobHandle {
         }
     }
 
+    /// Start a job described by borrowed parts (a binding's own buffers, read during the
+    /// call): its entity and attributes are encoded once, nothing else of them is copied.
+    /// `parent` as in `prepare`; `spec.kind` `None` is "subjob" under a parent, "job"
+    /// otherwise. When starting fails, nothing is left in the table.
+    pub fn start_spec(
+        client: &Client,
+        parent: Parent<'_>,
+        spec: &JobSpec<'_>,
+    ) -> Result<JobHandle> {
+        // Other jobs' locks are taken (and let go) before this job's slot is claimed.
+        let parent_id = match parent {
+            Parent::Current => JobHandle::current().map(|h| h.id()).transpose()?,
+            Parent::Root | Parent::Id(_) => None,
+            Parent::Job(handle) => Some(handle.id()?),
+        };
+        let parent = match parent {
+            Parent::Id(id) => Some(id),
+            _ => parent_id.as_deref(),
+        };
+        let (index, slot, mut guard) = TABLE.claim()?;
+        match Job::start(client, spec, parent) {
+            Ok(job) => Ok(JobHandle::fill(
+                index,
+                slot,
+                &mut guard,
+                Entry {
+                    state: State::Running(Box::new(job)),
+                    forks: fork::generation(),
+                },
+            )),
+            Err(e) => {
+                // The slot was never handed out: free again as it is, same generation.
+                drop(guard);
+                TABLE.push_free(index, slot);
+                Err(e)
+            }
+        }
+    }
+
     fn insert(entry: Entry) -> Result<JobHandle> {
         let (index, slot, mut guard) = TABLE.claim()?;
         Ok(JobHandle::fill(index, slot, &mut guard, entry))
@@ -473,7 +513,7 @@ impl JobHandle {
     pub fn attr(self, name: &str, value: impl Into<Scalar>) -> Result<()> {
         let value = value.into();
         self.with_pending(|p| {
-            p.builder.push_attr(name, value);
+            p.builder.push_attr(name, value.borrowed());
             Ok(())
         })
     }
@@ -581,20 +621,19 @@ impl JobHandle {
                 &mut entry.state,
                 State::Ended {
                     how,
-                    name: String::new(),
-                    id: String::new(),
+                    entity: Vec::new(),
                 },
             );
             let State::Running(job) = taken else {
                 return Ok(());
             };
             // The ending consumes the job whether or not it was recorded.
-            let (sent, name, id) = job.end_into_names(kind, message);
+            let (sent, entity) = job.end_into_entity(kind, message);
             let how = match sent {
                 Ok(()) => how,
                 Err(_) => "ended (its ending call failed)",
             };
-            entry.state = State::Ended { how, name, id };
+            entry.state = State::Ended { how, entity };
             sent
         })
     }

@@ -18,4 +18,5 @@ pub mod exit;
 pub mod jobs;
 pub mod names;
 
+pub use crate::client::{JobAttrs, JobSpec};
 pub use jobs::{JobHandle, Parent};

@@ -10,11 +10,12 @@
 // ever called by it, so taking raw pointers in a safe signature is the JNI convention.
 #![allow(clippy::not_unsafe_ptr_arg_deref)]
 
+use std::cell::Cell;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use jni::sys::{jboolean, jbyteArray, jclass, jdouble, jint, jlong, JNIEnv};
 use wafermon::event::Level;
-use wafermon::skin::{JobHandle, Parent};
+use wafermon::skin::{JobAttrs, JobHandle, JobSpec, Parent};
 use wafermon::{Client, ErrorKind, Result};
 
 use crate::bytes::{invalid, with_bytes, with_optional_text, with_text};
@@ -77,36 +78,50 @@ pub extern "system" fn Java_io_wafermon_Native_jobStart(
 }
 
 fn start(client: &Client, parent: jlong, bytes: &[u8]) -> Result<jlong> {
-    // The name and the parent come first (the builder is made with them); a first pass
-    // over the few bytes finds them without allocating.
-    let mut name = None;
-    let mut parent_id = None;
-    for field in Fields::new(bytes) {
-        match field? {
-            Field::Name(n) => name = Some(n),
-            Field::Parent(p) => parent_id = Some(p),
-            _ => {}
-        }
-    }
-    let name = name.ok_or_else(|| invalid("spec", "has no name"))?;
-    let parent = match (parent, parent_id) {
-        (0, None) => Parent::Root,
-        (0, Some(id)) => Parent::Id(id),
-        (handle, _) => Parent::Job(job(handle)),
-    };
-    let handle = JobHandle::start_new(client, name, parent, |mut builder| {
+    with_scratch_attrs(|attrs| {
+        let mut name = None;
+        let mut parent_id = None;
+        let mut kind = None;
+        let mut key = None;
+        let mut id = None;
         for field in Fields::new(bytes) {
-            builder = match field? {
-                Field::Kind(kind) => builder.kind(kind),
-                Field::Key(key) => builder.key(key),
-                Field::Id(id) => builder.id(id),
-                Field::Attr(name, value) => builder.attr(name, value),
-                Field::Name(_) | Field::Parent(_) => builder,
-            };
+            match field? {
+                Field::Name(n) => name = Some(n),
+                Field::Parent(p) => parent_id = Some(p),
+                Field::Kind(k) => kind = Some(k),
+                Field::Key(k) => key = Some(k),
+                Field::Id(i) => id = Some(i),
+                Field::Attr(n, value) => attrs.push(n, value),
+            }
         }
-        Ok(builder)
-    })?;
-    Ok(handle.raw() as jlong)
+        let parent = match (parent, parent_id) {
+            (0, None) => Parent::Root,
+            (0, Some(id)) => Parent::Id(id),
+            (handle, _) => Parent::Job(job(handle)),
+        };
+        let spec = JobSpec {
+            name: name.ok_or_else(|| invalid("spec", "has no name"))?,
+            kind,
+            id,
+            key,
+            attrs,
+        };
+        Ok(JobHandle::start_spec(client, parent, &spec)?.raw() as jlong)
+    })
+}
+
+thread_local! {
+    /// A buffer for the attributes of the job this thread is starting, kept between jobs.
+    static ATTRS: Cell<JobAttrs> = Cell::new(JobAttrs::new());
+}
+
+fn with_scratch_attrs<T>(f: impl FnOnce(&mut JobAttrs) -> T) -> T {
+    // Taken out while in use: a thread in its teardown, or a reentrant call, gets a new one.
+    let mut attrs = ATTRS.try_with(Cell::take).unwrap_or_default();
+    attrs.clear();
+    let out = f(&mut attrs);
+    let _ = ATTRS.try_with(|cell| cell.set(attrs));
+    out
 }
 
 /// `void jobProgress(long job, double percent, byte[] message, int len)`; `message` may be null.
@@ -238,7 +253,10 @@ pub extern "system" fn Java_io_wafermon_Native_jobAbandon(
 ) {
     let _ = catch_unwind(|| {
         let job = job(handle);
-        let _ = cancel_open(job, "never closed");
+        // Most jobs were closed: asking first spares the Cleaner thread an error per job.
+        if job.is_ended() == Ok(false) {
+            let _ = cancel_open(job, "never closed");
+        }
         job.release();
     });
 }

@@ -6,7 +6,7 @@
 //! attributes are their name and then `S` a string, `L` a 64-bit integer, `D` a double (its
 //! IEEE bits) or `B` one byte (0 or 1), all big-endian.
 
-use wafermon::event::Scalar;
+use wafermon::event::ScalarRef;
 use wafermon::{Error, ErrorKind, Result};
 
 use crate::bytes::utf8;
@@ -17,7 +17,7 @@ pub(crate) enum Field<'a> {
     Key(&'a str),
     Id(&'a str),
     Parent(&'a str),
-    Attr(&'a str, Scalar),
+    Attr(&'a str, ScalarRef<'a>),
 }
 
 /// The fields of a spec, in order; a malformed spec ends with an error.
@@ -61,20 +61,20 @@ impl<'a> Fields<'a> {
             b'P' => Field::Parent(self.text("parent")?),
             b'S' => {
                 let name = self.text("attr name")?;
-                Field::Attr(name, Scalar::from(self.text("attr value")?))
+                Field::Attr(name, ScalarRef::Str(self.text("attr value")?))
             }
             b'L' => {
                 let name = self.text("attr name")?;
-                Field::Attr(name, Scalar::from(i64::from_be_bytes(self.eight()?)))
+                Field::Attr(name, ScalarRef::Int(i64::from_be_bytes(self.eight()?)))
             }
             b'D' => {
                 let name = self.text("attr name")?;
                 let bits = u64::from_be_bytes(self.eight()?);
-                Field::Attr(name, Scalar::from(f64::from_bits(bits)))
+                Field::Attr(name, ScalarRef::Float(f64::from_bits(bits)))
             }
             b'B' => {
                 let name = self.text("attr name")?;
-                Field::Attr(name, Scalar::from(self.take(1)?[0] != 0))
+                Field::Attr(name, ScalarRef::Bool(self.take(1)?[0] != 0))
             }
             _ => return Err(malformed()),
         })

@@ -27,6 +27,10 @@ import java.util.Optional;
  * without {@code close()} or an ending is recorded by a {@link Cleaner} as {@code canceled},
  * {@value #NEVER_CLOSED}.
  *
+ * <p><b>Closing</b> lets go of the job's native handle at once (a job that is only ended
+ * holds it until the {@code Job} is collected). After {@code close()} every call throws
+ * {@link ClosedException}; {@link #id()} still answers if it was read before.
+ *
  * <p>The core fills {@code cpu_user_s}, {@code cpu_system_s}, {@code max_rss_bytes} and
  * {@code duration_s} on the ending.
  */
@@ -46,14 +50,20 @@ public final class Job implements AutoCloseable {
     final long handle;
     /** Kept for subjobs, and so the client outlives its jobs. */
     final Client client;
+    /** For the errors of calls after {@link #close()}, which the core can no longer name. */
+    private final String name;
+    private final Cleaner.Cleanable abandon;
     private volatile boolean ended;
+    /** Set before the handle is released, so a call that finds it released knows why. */
+    private volatile boolean closed;
     private volatile String id;
 
-    Job(Client client, long handle) {
+    Job(Client client, long handle, String name) {
         this.client = client;
         this.handle = handle;
+        this.name = name;
         // Only the handle is captured: the action must not keep the job reachable.
-        CLEANER.register(this, new Abandon(handle));
+        this.abandon = CLEANER.register(this, new Abandon(handle));
     }
 
     private static final class Abandon implements Runnable {
@@ -90,18 +100,32 @@ public final class Job implements AutoCloseable {
         }
     }
 
-    /** The entity id (children point to it). */
+    /** The entity id (children point to it). After {@link #close()}, only if read before. */
     public String id() {
         String known = id;
         if (known == null) {
             try {
                 known = Native.jobId(handle);
+            } catch (InvalidArgumentException e) {
+                throw closedOr(e);
             } finally {
                 Reference.reachabilityFence(this);
             }
             id = known;
         }
         return known;
+    }
+
+    boolean isClosed() {
+        return closed;
+    }
+
+    /**
+     * What a native call that failed with {@code e} throws: a handle {@link #close()} has
+     * released is "not a live job handle" to the core, which is this job being closed.
+     */
+    private RuntimeException closedOr(InvalidArgumentException e) {
+        return closed ? new ClosedException("job '" + name + "' has been closed", null) : e;
     }
 
     /** A subjob of this job, not started yet (entity kind {@code subjob} unless given). */
@@ -118,6 +142,8 @@ public final class Job implements AutoCloseable {
                 Utf8 text = Utf8.encode(message, "message");
                 Native.jobProgress(handle, percent, text.bytes, text.length);
             }
+        } catch (InvalidArgumentException e) {
+            throw closedOr(e);
         } finally {
             Reference.reachabilityFence(this);
         }
@@ -133,6 +159,8 @@ public final class Job implements AutoCloseable {
         Utf8 text = Utf8.encode(name, "name");
         try {
             Native.jobMetric(handle, text.bytes, text.length, value);
+        } catch (InvalidArgumentException e) {
+            throw closedOr(e);
         } finally {
             Reference.reachabilityFence(this);
         }
@@ -144,6 +172,8 @@ public final class Job implements AutoCloseable {
         Utf8 text = Utf8.encode(message, "message");
         try {
             Native.jobLog(handle, level.ordinal(), text.bytes, text.length);
+        } catch (InvalidArgumentException e) {
+            throw closedOr(e);
         } finally {
             Reference.reachabilityFence(this);
         }
@@ -153,6 +183,8 @@ public final class Job implements AutoCloseable {
     public void heartbeat() {
         try {
             Native.jobHeartbeat(handle);
+        } catch (InvalidArgumentException e) {
+            throw closedOr(e);
         } finally {
             Reference.reachabilityFence(this);
         }
@@ -185,17 +217,26 @@ public final class Job implements AutoCloseable {
 
     /**
      * The end of a try-with-resources block: a job that has not ended is recorded as {@code
-     * canceled} ({@value #CLOSED_OPEN}), never as a success. Closing again does nothing.
+     * canceled} ({@value #CLOSED_OPEN}), never as a success; then the native handle is let go
+     * (see the class comment). Closing again does nothing.
      */
     @Override
     public void close() {
-        if (ended) {
+        if (closed) {
             return;
         }
         try {
-            end(CANCEL, CLOSED_OPEN);
+            if (!ended) {
+                end(CANCEL, CLOSED_OPEN);
+            }
         } catch (ClosedException endedElsewhere) {
             // Another thread ended it meanwhile: that ending stands.
+        } finally {
+            closed = true;
+            // Runs the Cleaner's action now, once: the handle is released, the job no longer
+            // waits for the garbage collector (at a million jobs a second, handles would run
+            // out first).
+            abandon.clean();
         }
     }
 
@@ -228,6 +269,8 @@ public final class Job implements AutoCloseable {
                 Native.jobEnd(handle, how, text.bytes, text.length);
             }
             ended = true;
+        } catch (InvalidArgumentException e) {
+            throw closedOr(e);
         } finally {
             Reference.reachabilityFence(this);
         }

@@ -15,6 +15,7 @@ import java.util.Objects;
  */
 public final class JobBuilder {
     private final Client client;
+    private final String name;
     private Job parent;
     /** Set by {@link #root()} and {@link #parent(String)}: the current job is not the parent. */
     private boolean notUnderCurrent;
@@ -23,8 +24,9 @@ public final class JobBuilder {
 
     JobBuilder(Client client, String name, Job parent) {
         this.client = client;
+        this.name = Objects.requireNonNull(name, "name");
         this.parent = parent;
-        text('N', Objects.requireNonNull(name, "name"));
+        text('N', name);
     }
 
     /** The entity kind: lot, wafer, step, tool, ... (default job, or subjob under a parent). */
@@ -98,7 +100,12 @@ public final class JobBuilder {
         long parentHandle = parentJob == null ? 0 : parentJob.handle;
         try {
             long handle = Native.jobStart(client.ptr, parentHandle, spec, length);
-            return new Job(client, handle);
+            return new Job(client, handle, name);
+        } catch (InvalidArgumentException e) {
+            if (parentJob != null && parentJob.isClosed()) {
+                throw new ClosedException("cannot start '" + name + "' under " + parentJob + ": it has been closed", null);
+            }
+            throw e;
         } finally {
             Reference.reachabilityFence(client);
             Reference.reachabilityFence(parentJob);

@@ -12,6 +12,7 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.function.Executable;
 import org.junit.jupiter.api.io.TempDir;
 
 class ApiTest {
@@ -125,8 +126,36 @@ class ApiTest {
             assertTrue(e.getMessage().contains("done-once"), e.getMessage());
             assertThrows(ClosedException.class, job::finish);
             assertEquals("closed", e.kind());
+            String id = job.id();
             job.close();
-            assertNotNull(job.id());
+            assertEquals(id, job.id(), "an id read before close() still answers");
+            job.close();
+        }
+    }
+
+    @Test
+    void closeLetsGoOfTheHandleAndLaterCallsThrowClosedNamingTheJob() {
+        try (Client client = new Client(Events.filesConfig(dir))) {
+            Job job = client.job("short-lived").start();
+            job.finish();
+            job.close();
+            assertFalse(Native.jobRelease(job.handle), "close() released the handle already");
+            for (Executable late : new Executable[] {
+                () -> job.metric("late", 1), () -> job.progress(50), () -> job.log(Level.INFO, "late"),
+                job::heartbeat, job::finish, () -> job.cancel("late"), job::id}) {
+                ClosedException e = assertThrows(ClosedException.class, late);
+                assertTrue(e.getMessage().contains("short-lived"), e.getMessage());
+            }
+            ClosedException sub = assertThrows(ClosedException.class, () -> job.subjob("child").start());
+            assertTrue(sub.getMessage().contains("closed"), sub.getMessage());
+            assertTrue(job.isEnded());
+
+            // Closing a running job ends it (canceled) and releases it the same way.
+            Job open = client.job("closed-open").start();
+            open.close();
+            assertTrue(open.isEnded());
+            assertFalse(Native.jobRelease(open.handle));
+            assertThrows(ClosedException.class, () -> open.metric("late", 1));
         }
     }
 
