@@ -18,6 +18,15 @@ fn client_in(dir: &std::path::Path) -> Client {
     Client::new(Config::from_value(config_in(dir, json!({}))).unwrap()).unwrap()
 }
 
+/// The `started` event of the job with this name.
+fn started_named(events: &[Value], name: &str) -> Value {
+    events
+        .iter()
+        .find(|e| e["kind"] == "started" && e["entity"]["name"] == name)
+        .unwrap()
+        .clone()
+}
+
 fn events_of(client: &Client, dir: &std::path::Path) -> Vec<Value> {
     client.close(Duration::from_secs(10));
     read_events(&dir.join("data"))
@@ -219,13 +228,7 @@ fn a_job_started_in_one_call_records_what_prepare_and_start_record() {
             .copied()
             .collect::<Vec<_>>()
     );
-    let started = |name: &str| {
-        events
-            .iter()
-            .find(|e| e["kind"] == "started" && e["entity"]["name"] == name)
-            .unwrap()
-            .clone()
-    };
+    let started = |name: &str| started_named(&events, name);
     let lot = started("lot-dispatch");
     assert_eq!(lot["entity"]["kind"], "lot");
     assert_eq!(lot["entity"]["key"], "LOT-1");
@@ -334,13 +337,7 @@ fn a_job_started_from_borrowed_parts_records_what_the_builder_records() {
     }
     let events = events_of(&client, dir.path());
     assert_eq!(events.len(), 8, "{events:#?}");
-    let started = |name: &str| {
-        events
-            .iter()
-            .find(|e| e["kind"] == "started" && e["entity"]["name"] == name)
-            .unwrap()
-            .clone()
-    };
+    let started = |name: &str| started_named(&events, name);
     let lot = started("lot-dispatch");
     assert_eq!(lot["entity"]["kind"], "lot");
     assert_eq!(lot["entity"]["key"], "LOT-1");

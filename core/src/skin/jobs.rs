@@ -414,24 +414,7 @@ impl JobHandle {
             Parent::Id(id) => Some(id.to_string()),
         };
         let builder = describe(client.job_with_parent(name, parent))?;
-        let (index, slot, mut guard) = TABLE.claim()?;
-        match builder.start() {
-            Ok(job) => Ok(JobHandle::fill(
-                index,
-                slot,
-                &mut guard,
-                Entry {
-                    state: State::Running(Box::new(job)),
-                    forks: fork::generation(),
-                },
-            )),
-            Err(e) => {
-                // The slot was never handed out: free again as it is, same generation.
-                drop(guard);
-                TABLE.push_free(index, slot);
-                Err(e)
-            }
-        }
+        JobHandle::start_in_slot(|| builder.start())
     }
 
     /// Start a job described by borrowed parts (a binding's own buffers, read during the
@@ -453,8 +436,14 @@ impl JobHandle {
             Parent::Id(id) => Some(id),
             _ => parent_id.as_deref(),
         };
+        JobHandle::start_in_slot(|| Job::start(client, spec, parent))
+    }
+
+    /// Claim a slot and start the job in it, under the slot's lock; a job that fails to
+    /// start leaves nothing in the table.
+    fn start_in_slot(start: impl FnOnce() -> Result<Job>) -> Result<JobHandle> {
         let (index, slot, mut guard) = TABLE.claim()?;
-        match Job::start(client, spec, parent) {
+        match start() {
             Ok(job) => Ok(JobHandle::fill(
                 index,
                 slot,
