@@ -288,6 +288,24 @@ _client_new(klass, source, what, program, exit_timeout_ms)
   OUTPUT:
     RETVAL
 
+void
+_config_check(klass, source, what)
+    const char *klass
+    const char *source
+    SV *what
+  PREINIT:
+    wm_config *config = NULL;
+  CODE:
+    PERL_UNUSED_VAR(klass);
+    if (strEQ(source, "json")) {
+        wmp_check(aTHX_ wm_config_from_json(wmp_text(aTHX_ what, "config", 0), &config));
+    } else if (strEQ(source, "file")) {
+        wmp_check(aTHX_ wm_config_from_file(wmp_text(aTHX_ what, "config", 0), &config));
+    } else {
+        wmp_check(aTHX_ wm_config_from_env(&config));
+    }
+    wmp_ignore(wm_config_free(config));
+
 int
 _flush(self, timeout_ms)
     SV *self

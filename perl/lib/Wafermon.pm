@@ -23,16 +23,30 @@ our @CURRENT;    # the jobs run_job blocks have open, innermost last (per thread
 
 sub new {
     my ($class, %args) = @_;
-    my $config = delete $args{config};
+    my ($source, $what) = _config_source(\%args);
     my $exit_timeout = delete $args{exit_timeout} // $EXIT_TIMEOUT;
     _unknown('new', \%args);
-    my ($source, $what) =
-          !defined $config         ? ('env',  undef)
-        : ref $config eq 'HASH'    ? ('json', $JSON->encode($config))
-        : !ref $config             ? ('file', $config)
+    return $class->_client_new($source, $what, _program_name(), _ms($exit_timeout, 'exit_timeout'));
+}
+
+sub check_config {
+    my ($class, %args) = @_;
+    my ($source, $what) = _config_source(\%args);
+    _unknown('check_config', \%args);
+    $class->_config_check($source, $what);
+    return 1;
+}
+
+sub _config_source {
+    my ($args) = @_;
+    my $config = delete $args->{config};
+    my $config_json = delete $args->{config_json};
+    return defined $config_json ? ('json', $config_json)
+        : !defined $config      ? ('env', undef)
+        : ref $config eq 'HASH' ? ('json', $JSON->encode($config))
+        : !ref $config          ? ('file', $config)
         : Wafermon::Error->throw(kind => 'invalid_argument', path => 'config',
             message => 'invalid argument: config must be a hash reference or a file path');
-    return $class->_client_new($source, $what, _program_name(), _ms($exit_timeout, 'exit_timeout'));
 }
 
 sub init {
@@ -172,11 +186,18 @@ C<stats>. Invalid input dies with a L<Wafermon::Error> naming the field.
 
 =item new(config => \%config | $path, exit_timeout => $seconds)
 
+=item new(config_json => $text)
+
 A client. C<config> is a hash (the JSON configuration of C<config.v1.schema.json>) or the
-path of a JSON file; without it, the file named by C<WAFERMON_CONFIG>, the C<WAFERMON_*>
+path of a JSON file (C<config_json> takes the JSON text itself); without them, the file named by C<WAFERMON_CONFIG>, the C<WAFERMON_*>
 environment variables and the defaults (JSONL files under C<./wafermon-data>). When the
 configuration names no app, the script's name is used. What is still queued when the
 program exits is delivered for up to C<exit_timeout> seconds (default 5).
+
+=item check_config(config => ... | config_json => ...)
+
+Checks a configuration as C<new> would read it, without starting a client: true, or a
+C<Wafermon::Error> naming the field.
 
 =item init(%args), client
 
