@@ -8,6 +8,18 @@ our $VERSION = '0.1.0';
 # id, progress, metric, log, finish, fail and cancel are XS (Wafermon.xs); Wafermon loads it.
 require Wafermon;
 
+# An exception no eval will catch, so the program is dying with it: Perl does not put it in
+# $@, so jobs ended by the destruction that follows would not know it otherwise. The hook
+# only records; a handler installed before this module still runs.
+our $FATAL;
+{
+    my $previous = $SIG{__DIE__};
+    $SIG{__DIE__} = sub {
+        $FATAL = $_[0] if defined $^S && !$^S;
+        $previous->(@_) if ref $previous eq 'CODE';
+    };
+}
+
 sub client { $_[0]{client} }
 
 sub subjob {
@@ -62,9 +74,9 @@ sub _reason {
 
 sub DESTROY {
     my ($self) = @_;
-    # While an exception unwinds through the job's scope it is in $@. One that was already
-    # there when the job started is not this job's.
-    my $error = $@;
+    # While an exception unwinds through the job's scope it is in $@ (or, uncaught, in
+    # $FATAL). One that was already there when the job started is not this job's.
+    my $error = length($@ // '') ? $@ : $FATAL;
     local ($@, $!, $?);
     eval {
         return unless $self->_open && $self->_last;
@@ -106,7 +118,10 @@ CPU, memory and duration the core measured.
 
 A job that goes out of scope without an ending is recorded as C<canceled> ("dropped without
 finish"), or as C<failed> with the error when an exception is unwinding through its scope.
-This also holds in global destruction, without warnings. In a forked child, a job the parent
+This also holds in global destruction, without warnings, and for a program that dies
+(the module records fatal exceptions through C<$SIG{__DIE__}>, chaining to a handler that
+was there before it was loaded). A job that goes out of scope after an exception was caught
+by an C<eval> outside it, with C<$@> still set, is recorded as failed with that exception. In a forked child, a job the parent
 started is not ended by the child's copy.
 
 =head1 METHODS
