@@ -1,0 +1,103 @@
+#!/usr/bin/env bash
+# Build the Perl dist against libwafermon and run its suite, two ways:
+#   1. WAFERMON_LIB_DIR / WAFERMON_INCLUDE_DIR, linked to the shared library (rpath);
+#   2. pkg-config, after `make -C c install` into a scratch prefix, linked statically
+#      (what `make install` of libwafermon followed by a CPAN install does).
+# libwafermon: $WAFERMON_LIB_DIR if set, else built here with cargo (release).
+# Installs what it needs through apt when missing (idempotent). The last line is
+#   perl: N passed, N failed
+# counting test files (t/*.t) over both builds; the exit status is non-zero when any failed.
+set -euo pipefail
+
+PERL_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+ROOT="$(cd "$PERL_DIR/.." && pwd)"
+export WAFERMON_CONFORMANCE_DIR="$ROOT/core/conformance"
+
+need_apt=()
+command -v cc >/dev/null 2>&1 && command -v make >/dev/null 2>&1 || need_apt+=(build-essential)
+command -v pkg-config >/dev/null 2>&1 || need_apt+=(pkg-config)
+perl -MExtUtils::MakeMaker -MJSON::PP -MTest::More -e 1 2>/dev/null || need_apt+=(perl)
+if ((${#need_apt[@]})); then
+    echo "installing with apt: ${need_apt[*]}"
+    SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO=sudo
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_apt[@]}"
+fi
+
+if [ -n "${WAFERMON_LIB_DIR:-}" ]; then
+    LIB_DIR="$WAFERMON_LIB_DIR"
+else
+    echo "building libwafermon with cargo (release)"
+    (cd "$ROOT" && cargo build --release -p wafermon-ffi)
+    LIB_DIR="${CARGO_TARGET_DIR:-$ROOT/target}/release"
+fi
+INCLUDE_DIR="${WAFERMON_INCLUDE_DIR:-$ROOT/c/include}"
+
+WORK="$(mktemp -d /tmp/wafermon-perl-test.XXXXXX)"
+trap 'rm -rf "$WORK"' EXIT
+
+passed=0
+failed=0
+
+# A clean copy of the dist (the tree may hold a developer's build).
+copy_dist() {
+    local dest="$1"
+    mkdir -p "$dest"
+    (cd "$PERL_DIR" && tar --exclude=./blib --exclude=./Makefile --exclude=./Makefile.old \
+        --exclude='./MYMETA.*' --exclude=./pm_to_blib --exclude=./Wafermon.c \
+        --exclude=./Wafermon.o --exclude=./Wafermon.bs --exclude='./Wafermon-*' -cf - .) |
+        (cd "$dest" && tar -xf -)
+}
+
+# Build in $1 with the environment given after it, then run every t/*.t; count files.
+build_and_test() {
+    local label="$1"
+    shift
+    local dir="$WORK/$label"
+    copy_dist "$dir"
+    echo "=== $label: perl Makefile.PL && make"
+    if ! (cd "$dir" && env "$@" perl Makefile.PL && make) >"$WORK/$label.build.log" 2>&1; then
+        cat "$WORK/$label.build.log"
+        echo "--- $label: the build FAILED (every test file counts as failed)"
+        failed=$((failed + $(ls "$dir"/t/*.t | wc -l)))
+        return
+    fi
+    grep -E '^Wafermon: ' "$WORK/$label.build.log" || true
+    echo "=== $label: prove -b t/"
+    local t
+    for t in "$dir"/t/*.t; do
+        if (cd "$dir" && prove -b "t/$(basename "$t")"); then
+            passed=$((passed + 1))
+        else
+            failed=$((failed + 1))
+            echo "--- $label: $(basename "$t") FAILED"
+        fi
+    done
+}
+
+build_and_test lib-dir-shared \
+    WAFERMON_LIB_DIR="$LIB_DIR" WAFERMON_INCLUDE_DIR="$INCLUDE_DIR" WAFERMON_LINK=shared
+
+# pkg-config: libwafermon installed by the C Makefile into a scratch prefix, from the same
+# build (CARGO=true: no second cargo run; LIBDIR: the library found above).
+STAGE="$WORK/stage"
+make -s --no-print-directory -C "$ROOT/c" install PREFIX="$STAGE" LIBDIR="$LIB_DIR" CARGO=true >/dev/null
+build_and_test pkg-config-static \
+    -u WAFERMON_LIB_DIR -u WAFERMON_INCLUDE_DIR PKG_CONFIG_PATH="$STAGE/lib/pkgconfig"
+
+# Without a library, Makefile.PL stops the CPAN "N/A" way: exit 0 and no Makefile.
+echo "=== no library: perl Makefile.PL says what to install"
+copy_dist "$WORK/none"
+if out=$(cd "$WORK/none" && env -u WAFERMON_LIB_DIR -u WAFERMON_INCLUDE_DIR PKG_CONFIG_PATH= \
+        PKG_CONFIG_LIBDIR="$WORK/empty" perl Makefile.PL 2>&1) &&
+    [ ! -e "$WORK/none/Makefile" ] && grep -q 'make -C c install' <<<"$out"; then
+    passed=$((passed + 1))
+    echo "--- no library: ok"
+else
+    failed=$((failed + 1))
+    echo "$out"
+    echo "--- no library: FAILED"
+fi
+
+echo "perl: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]
