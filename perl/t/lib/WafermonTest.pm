@@ -13,7 +13,7 @@ use File::Temp ();
 use FindBin ();
 use JSON::PP ();
 
-our @EXPORT_OK = qw(config_in read_events conformance_dir json temp_dir with_deadline);
+our @EXPORT_OK = qw(config_in read_events conformance_dir json temp_dir with_deadline host_binary start_host);
 
 my $JSON = JSON::PP->new->utf8->canonical->allow_nonref;
 
@@ -65,6 +65,51 @@ sub read_events {
         }
     } }, $dir);
     return [ sort { $a->{seq} <=> $b->{seq} } @events ];
+}
+
+# A host binary of the source tree (WAFERMON_SIDECAR_BIN / WAFERMON_GATEWAY_BIN, else
+# target/debug or target/release); undef when there is none.
+sub host_binary {
+    my ($name) = @_;
+    my $env = $ENV{ 'WAFERMON_' . uc($name) . '_BIN' };
+    return $env if defined $env;
+    my $target = $ENV{CARGO_TARGET_DIR}
+        // File::Spec->catdir($FindBin::Bin, File::Spec->updir, File::Spec->updir, 'target');
+    for my $profile (qw(debug release)) {
+        my $path = File::Spec->catfile($target, $profile, "wafermon-$name");
+        return $path if -x $path;
+    }
+    return undef;
+}
+
+# Start a host binary listening on a free port; it prints "... listening on HOST:PORT" first.
+# Returns { url, pid, stop => sub }.
+sub start_host {
+    my ($dir, @command) = @_;
+    my $pid = open(my $out, '-|') // die "fork: $!";
+    if ($pid == 0) {
+        open STDERR, '>', "$dir/host.stderr" or die "$dir/host.stderr: $!";
+        exec @command or die "exec $command[0]: $!";
+    }
+    my $first = with_deadline(30, "$command[0] starts", sub { scalar <$out> }) // '';
+    my ($address) = $first =~ /listening on (\S+)/
+        or die "$command[0] did not start: $first", _slurp("$dir/host.stderr");
+    my $host = { url => "http://$address", pid => $pid, out => $out };
+    $host->{stop} = sub {
+        return unless $host->{pid};
+        kill 'TERM', $host->{pid};
+        my $gone = eval { with_deadline(15, 'host stops', sub { waitpid($host->{pid}, 0) }) };
+        if (!$gone) { kill 'KILL', $host->{pid}; waitpid($host->{pid}, 0) }
+        $host->{pid} = 0;
+    };
+    return $host;
+}
+
+sub _slurp {
+    my ($path) = @_;
+    open my $fh, '<', $path or return '';
+    local $/;
+    return scalar <$fh>;
 }
 
 # Run $code with an alarm: a hang fails the test instead of stalling the suite.
