@@ -111,6 +111,36 @@ make -s --no-print-directory -C "$ROOT/c" install PREFIX="$STAGE" LIBDIR="$LIB_D
 build_and_test pkg-config-static \
     -u WAFERMON_LIB_DIR -u WAFERMON_INCLUDE_DIR PKG_CONFIG_PATH="$STAGE/lib/pkgconfig"
 
+# The dist tarball: make dist, then build and install it (pkg-config, static) into a scratch
+# INSTALL_BASE, delete the staged libwafermon, and use the installed module.
+echo "=== dist tarball: make dist, install, use"
+if (
+    set -e
+    cd "$WORK/pkg-config-static"
+    make dist
+    mkdir -p "$WORK/fromdist" && tar -xzf Wafermon-0.1.0.tar.gz -C "$WORK/fromdist"
+    cd "$WORK/fromdist/Wafermon-0.1.0"
+    env -u WAFERMON_LIB_DIR -u WAFERMON_INCLUDE_DIR PKG_CONFIG_PATH="$STAGE/lib/pkgconfig" \
+        perl Makefile.PL INSTALL_BASE="$WORK/installed"
+    make
+    make install
+    rm -rf "$STAGE"
+    cd "$WORK"
+    perl -I"$WORK/installed/lib/perl5" -MWafermon -e '
+        my $wm = Wafermon->new(config => { direct_backends => [ { type => "filesystem", path => "$ARGV[0]/data" } ],
+                                           spool => { path => "$ARGV[0]/spool" } });
+        $wm->run_job("installed", sub { $_[0]->metric(n => 1) });
+        $wm->close;' "$WORK/use-installed"
+    [ "$(cat "$WORK"/use-installed/data/*/*/*.jsonl | wc -l)" -eq 3 ]
+) >"$WORK/dist.log" 2>&1; then
+    passed=$((passed + 1))
+    echo "--- dist tarball: ok"
+else
+    failed=$((failed + 1))
+    cat "$WORK/dist.log"
+    echo "--- dist tarball: FAILED"
+fi
+
 # Without a library, Makefile.PL stops the CPAN "N/A" way: exit 0 and no Makefile.
 echo "=== no library: perl Makefile.PL says what to install"
 copy_dist "$WORK/none"
