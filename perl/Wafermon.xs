@@ -449,11 +449,16 @@ int
 _open(self)
     SV *self
   PREINIT:
-    wmp_handle *h;
+    MAGIC *mg;
   CODE:
-    /* Running, as far as this object knows, and started by this process. */
-    h = wmp_handle_of(aTHX_ self, WMP_JOB);
-    RETVAL = !h->ended && h->pid == getpid();
+    /* Running, as far as this object knows, and started by this process. Never croaks:
+     * DESTROY asks it, also of an object whose handle is gone. */
+    RETVAL = 0;
+    if (SvROK(self) && SvTYPE(SvRV(self)) == SVt_PVHV &&
+        (mg = mg_findext(SvRV(self), PERL_MAGIC_ext, &wmp_vtbl)) != NULL && mg->mg_ptr != NULL) {
+        wmp_handle *h = (wmp_handle *)mg->mg_ptr;
+        RETVAL = h->kind == WMP_JOB && !h->ended && h->pid == getpid();
+    }
   OUTPUT:
     RETVAL
 

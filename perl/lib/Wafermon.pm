@@ -91,11 +91,14 @@ sub emit {
 
 sub job {
     my ($self, $name, %opts) = @_;
-    my $root = delete $opts{root};
-    my @spec = map { delete $opts{$_} } qw(kind key id attrs);
-    _unknown('job', \%opts);
-    my $parent = $root ? undef : $self->_current_of_mine;
-    my $job = $self->_job_start($parent, $name, @spec);
+    my ($root, @spec);
+    if (%opts) {
+        $root = delete $opts{root};
+        @spec = map { delete $opts{$_} } qw(kind key id attrs);
+        _unknown('job', \%opts);
+    }
+    my $parent = $root || !@CURRENT ? undef : $self->_current_of_mine;
+    my $job = $self->_job_start($parent, $name, @spec[0 .. 3]);
     $job->{client} = $self;
     $job->{_error_before} = $@ if $@;
     return $job;

@@ -74,13 +74,13 @@ sub _reason {
 
 sub DESTROY {
     my ($self) = @_;
+    return unless _open($self);    # the common case: ended, or another process's job
     # While an exception unwinds through the job's scope it is in $@ (or, uncaught, in
     # $FATAL). One that was already there when the job started is not this job's.
     my $error = length($@ // '') ? $@ : $FATAL;
     local ($@, $!, $?);
     eval {
-        return unless $self->_open && $self->_last;
-        if (defined $error && length $error
+        if (_last($self) && defined $error && length $error
             && !(defined $self->{_error_before} && $error eq $self->{_error_before})) {
             $self->fail(_reason($error));
         }
