@@ -20,6 +20,8 @@ need_apt=()
 command -v cc >/dev/null 2>&1 && command -v make >/dev/null 2>&1 || need_apt+=(build-essential)
 command -v pkg-config >/dev/null 2>&1 || need_apt+=(pkg-config)
 perl -MExtUtils::MakeMaker -MJSON::PP -MTest::More -e 1 2>/dev/null || need_apt+=(perl)
+perl -MLog::Any -e 1 2>/dev/null || need_apt+=(liblog-any-perl)
+perl -MParallel::ForkManager -e 1 2>/dev/null || need_apt+=(libparallel-forkmanager-perl)
 if ((${#need_apt[@]})); then
     echo "installing with apt: ${need_apt[*]}"
     SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO=sudo
