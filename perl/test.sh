@@ -15,6 +15,7 @@ set -euo pipefail
 PERL_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 ROOT="$(cd "$PERL_DIR/.." && pwd)"
 export WAFERMON_CONFORMANCE_DIR="$ROOT/core/conformance"
+export WAFERMON_EXAMPLES_DIR="$ROOT/examples/perl"
 
 need_apt=()
 command -v cc >/dev/null 2>&1 && command -v make >/dev/null 2>&1 || need_apt+=(build-essential)
