@@ -56,6 +56,7 @@ trap 'rm -rf "$WORK"' EXIT
 
 passed=0
 failed=0
+assertions=0
 
 # A clean copy of the dist (the tree may hold a developer's build).
 copy_dist() {
@@ -88,6 +89,9 @@ build_and_test() {
         name="$(basename "$t")"
         if (cd "$dir" && prove -b "t/$name") >"$log" 2>&1; then
             cat "$log"
+            local n
+            n=$(sed -n 's/^Files=1, Tests=\([0-9]*\),.*/\1/p' "$log" | head -n 1)
+            assertions=$((assertions + ${n:-0}))
             # A file that skipped everything proved nothing: only a perl without ithreads
             # may skip the threads test.
             if grep -q 'skipped:' "$log" && ! grep -q 'skipped: .*no ithreads' "$log"; then
@@ -158,5 +162,6 @@ else
     echo "--- no library: FAILED"
 fi
 
+echo "(passed and failed count test files per build and the two checks above; the passing files made $assertions top-level assertions)"
 echo "perl: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]
