@@ -247,7 +247,7 @@ MODULE = Wafermon    PACKAGE = Wafermon
 PROTOTYPES: DISABLE
 
 const char *
-version(...)
+library_version(...)
   CODE:
     RETVAL = wm_version();
   OUTPUT:

@@ -211,6 +211,10 @@ environment on first use.
 
 The job of the innermost C<run_job> block running in this thread, or undef.
 
+=item library_version
+
+The version of libwafermon this module was built against.
+
 =back
 
 =head1 METHODS

@@ -190,6 +190,8 @@ subtest 'the process-wide client' => sub {
     is(scalar @{ read_events("$dir/data") }, 2, 'it reports');
 };
 
+is(Wafermon->library_version, '0.1.0', 'the library version');
+
 subtest 'the app name defaults to the script' => sub {
     my $dir = temp_dir();
     my $config = config_in("$dir");
