@@ -1,0 +1,167 @@
+#!/usr/bin/env bash
+# Build the Perl dist against libwafermon and run its suite, two ways:
+#   1. WAFERMON_LIB_DIR / WAFERMON_INCLUDE_DIR, linked to the shared library (rpath);
+#   2. pkg-config, after `make -C c install` into a scratch prefix, linked statically
+#      (what `make install` of libwafermon followed by a CPAN install does).
+# libwafermon: $WAFERMON_LIB_DIR if set, else built here with cargo (release); the host
+# binaries: $WAFERMON_SIDECAR_BIN / $WAFERMON_GATEWAY_BIN, else the tree's debug build.
+# Installs what it needs through apt when missing (idempotent). The last line is
+#   perl: N passed, N failed
+# counting test files (each t/*.t once per build) plus the N/A check; the exit status is
+# non-zero when any failed. A file that skipped all its tests counts as failed (except the
+# threads test on a perl without ithreads).
+set -euo pipefail
+
+PERL_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+ROOT="$(cd "$PERL_DIR/.." && pwd)"
+export WAFERMON_CONFORMANCE_DIR="$ROOT/core/conformance"
+export WAFERMON_EXAMPLES_DIR="$ROOT/examples/perl"
+
+need_apt=()
+command -v cc >/dev/null 2>&1 && command -v make >/dev/null 2>&1 || need_apt+=(build-essential)
+command -v pkg-config >/dev/null 2>&1 || need_apt+=(pkg-config)
+perl -MExtUtils::MakeMaker -MJSON::PP -MTest::More -e 1 2>/dev/null || need_apt+=(perl)
+perl -MLog::Any -e 1 2>/dev/null || need_apt+=(liblog-any-perl)
+perl -MParallel::ForkManager -e 1 2>/dev/null || need_apt+=(libparallel-forkmanager-perl)
+if ((${#need_apt[@]})); then
+    echo "installing with apt: ${need_apt[*]}"
+    SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO=sudo
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_apt[@]}"
+fi
+
+if [ -n "${WAFERMON_LIB_DIR:-}" ]; then
+    LIB_DIR="$WAFERMON_LIB_DIR"
+else
+    echo "building libwafermon with cargo (release)"
+    (cd "$ROOT" && cargo build --release -p wafermon-ffi)
+    LIB_DIR="${CARGO_TARGET_DIR:-$ROOT/target}/release"
+fi
+INCLUDE_DIR="${WAFERMON_INCLUDE_DIR:-$ROOT/c/include}"
+
+# The host binaries t/06-hosts.t runs (WAFERMON_SIDECAR_BIN / WAFERMON_GATEWAY_BIN, else
+# the tree's debug build, built here when missing).
+TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
+if [ -z "${WAFERMON_SIDECAR_BIN:-}" ] || [ -z "${WAFERMON_GATEWAY_BIN:-}" ]; then
+    if [ ! -x "$TARGET_DIR/debug/wafermon-sidecar" ] || [ ! -x "$TARGET_DIR/debug/wafermon-gateway" ]; then
+        echo "building wafermon-sidecar and wafermon-gateway with cargo"
+        (cd "$ROOT" && cargo build -p wafermon-sidecar -p wafermon-gateway)
+    fi
+    export WAFERMON_SIDECAR_BIN="${WAFERMON_SIDECAR_BIN:-$TARGET_DIR/debug/wafermon-sidecar}"
+    export WAFERMON_GATEWAY_BIN="${WAFERMON_GATEWAY_BIN:-$TARGET_DIR/debug/wafermon-gateway}"
+fi
+
+WORK="$(mktemp -d /tmp/wafermon-perl-test.XXXXXX)"
+trap 'rm -rf "$WORK"' EXIT
+
+passed=0
+failed=0
+assertions=0
+
+# A clean copy of the dist (the tree may hold a developer's build).
+copy_dist() {
+    local dest="$1"
+    mkdir -p "$dest"
+    (cd "$PERL_DIR" && tar --exclude=./blib --exclude=./Makefile --exclude=./Makefile.old \
+        --exclude='./MYMETA.*' --exclude=./pm_to_blib --exclude=./Wafermon.c \
+        --exclude=./Wafermon.o --exclude=./Wafermon.bs --exclude='./Wafermon-*' -cf - .) |
+        (cd "$dest" && tar -xf -)
+}
+
+# Build in $1 with the environment given after it, then run every t/*.t; count files.
+build_and_test() {
+    local label="$1"
+    shift
+    local dir="$WORK/$label"
+    copy_dist "$dir"
+    echo "=== $label: perl Makefile.PL && make"
+    if ! (cd "$dir" && env "$@" perl Makefile.PL && make) >"$WORK/$label.build.log" 2>&1; then
+        cat "$WORK/$label.build.log"
+        echo "--- $label: the build FAILED (every test file counts as failed)"
+        failed=$((failed + $(ls "$dir"/t/*.t | wc -l)))
+        return
+    fi
+    grep -E '^Wafermon: ' "$WORK/$label.build.log" || true
+    echo "=== $label: prove -b t/"
+    local t
+    for t in "$dir"/t/*.t; do
+        local name log="$WORK/prove.log"
+        name="$(basename "$t")"
+        if (cd "$dir" && prove -b "t/$name") >"$log" 2>&1; then
+            cat "$log"
+            local n
+            n=$(sed -n 's/^Files=1, Tests=\([0-9]*\),.*/\1/p' "$log" | head -n 1)
+            assertions=$((assertions + ${n:-0}))
+            # A file that skipped everything proved nothing: only a perl without ithreads
+            # may skip the threads test.
+            if grep -q 'skipped:' "$log" && ! grep -q 'skipped: .*no ithreads' "$log"; then
+                failed=$((failed + 1))
+                echo "--- $label: $name SKIPPED, counted as failed"
+            else
+                passed=$((passed + 1))
+            fi
+        else
+            cat "$log"
+            failed=$((failed + 1))
+            echo "--- $label: $name FAILED"
+        fi
+    done
+}
+
+build_and_test lib-dir-shared \
+    WAFERMON_LIB_DIR="$LIB_DIR" WAFERMON_INCLUDE_DIR="$INCLUDE_DIR" WAFERMON_LINK=shared
+
+# pkg-config: libwafermon installed by the C Makefile into a scratch prefix, from the same
+# build (CARGO=true: no second cargo run; LIBDIR: the library found above).
+STAGE="$WORK/stage"
+make -s --no-print-directory -C "$ROOT/c" install PREFIX="$STAGE" LIBDIR="$LIB_DIR" CARGO=true >/dev/null
+build_and_test pkg-config-static \
+    -u WAFERMON_LIB_DIR -u WAFERMON_INCLUDE_DIR PKG_CONFIG_PATH="$STAGE/lib/pkgconfig"
+
+# The dist tarball: make dist, then build and install it (pkg-config, static) into a scratch
+# INSTALL_BASE, delete the staged libwafermon, and use the installed module.
+echo "=== dist tarball: make dist, install, use"
+if (
+    set -e
+    cd "$WORK/pkg-config-static"
+    make dist
+    mkdir -p "$WORK/fromdist" && tar -xzf Wafermon-0.1.0.tar.gz -C "$WORK/fromdist"
+    cd "$WORK/fromdist/Wafermon-0.1.0"
+    env -u WAFERMON_LIB_DIR -u WAFERMON_INCLUDE_DIR PKG_CONFIG_PATH="$STAGE/lib/pkgconfig" \
+        perl Makefile.PL INSTALL_BASE="$WORK/installed"
+    make
+    make install
+    rm -rf "$STAGE"
+    cd "$WORK"
+    perl -I"$WORK/installed/lib/perl5" -MWafermon -e '
+        my $wm = Wafermon->new(config => { direct_backends => [ { type => "filesystem", path => "$ARGV[0]/data" } ],
+                                           spool => { path => "$ARGV[0]/spool" } });
+        $wm->run_job("installed", sub { $_[0]->metric(n => 1) });
+        $wm->close;' "$WORK/use-installed"
+    [ "$(cat "$WORK"/use-installed/data/*/*/*.jsonl | wc -l)" -eq 3 ]
+) >"$WORK/dist.log" 2>&1; then
+    passed=$((passed + 1))
+    echo "--- dist tarball: ok"
+else
+    failed=$((failed + 1))
+    cat "$WORK/dist.log"
+    echo "--- dist tarball: FAILED"
+fi
+
+# Without a library, Makefile.PL stops the CPAN "N/A" way: exit 0 and no Makefile.
+echo "=== no library: perl Makefile.PL says what to install"
+copy_dist "$WORK/none"
+if out=$(cd "$WORK/none" && env -u WAFERMON_LIB_DIR -u WAFERMON_INCLUDE_DIR PKG_CONFIG_PATH= \
+        PKG_CONFIG_LIBDIR="$WORK/empty" perl Makefile.PL 2>&1) &&
+    [ ! -e "$WORK/none/Makefile" ] && grep -q 'make -C c install' <<<"$out"; then
+    passed=$((passed + 1))
+    echo "--- no library: ok"
+else
+    failed=$((failed + 1))
+    echo "$out"
+    echo "--- no library: FAILED"
+fi
+
+echo "(passed and failed count test files per build and the two checks above; the passing files made $assertions top-level assertions)"
+echo "perl: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]
