@@ -4,8 +4,9 @@
 # runs every test suite: Rust (unit, integration, conformance vectors, header check, the
 # backends against their servers, sidecar and gateway against their real binaries), lint,
 # the C suite, the Python package (built with pip, tested with pytest), the Java package
-# (built and installed with Maven, tested with JUnit on every JDK here), and headless
-# Chromium browser tests of the gateway's dashboard.
+# (built and installed with Maven, tested with JUnit on every JDK here), the Perl dist
+# (built against libwafermon, prove), and headless Chromium browser tests of the gateway's
+# dashboard.
 # Each suite ends with a line "N passed, N failed"; the script exits non-zero on any failure.
 set -uo pipefail
 cd "$(dirname "$0")"
@@ -167,6 +168,11 @@ java_tests() {
     counted_suite java "java: " java/test.sh
 }
 
+perl_tests() {
+    log "perl/test.sh (the Wafermon dist built against libwafermon, prove, make dist)"
+    counted_suite perl "perl: " perl/test.sh
+}
+
 browser_tests() {
     log "examples/gateway/browser/run.sh (headless Chromium against the gateway)"
     counted_suite browser "browser: " examples/gateway/browser/run.sh
@@ -194,6 +200,7 @@ lint
 c_tests
 python_tests
 java_tests
+perl_tests
 quickstart
 browser_tests
 
