@@ -28,10 +28,18 @@ for my $need (qw(Cargo.toml Cargo.lock core/Cargo.toml ffi/Cargo.toml c/include/
 
 my $cargo = $ENV{CARGO} || 'cargo';
 my $packaged = tempdir(CLEANUP => 1);
-system($cargo, 'package', '--quiet', '--no-verify', '--allow-dirty',
+my @package = ($cargo, 'package', '--quiet', '--no-verify', '--allow-dirty',
     '--manifest-path', "$root/Cargo.toml", '-p', 'wafermon', '-p', 'wafermon-ffi',
-    '--target-dir', $packaged) == 0
-    or die "bundle.pl: cargo package failed\n";
+    '--target-dir', $packaged);
+# Offline first (cargo's index cache is enough when the workspace has been built).
+my $offline_ok = do {
+    open my $stderr, '>&', \*STDERR or die "bundle.pl: $!\n";
+    open STDERR, '>', File::Spec->devnull or die "bundle.pl: $!\n";
+    my $ok = system(@package, '--offline') == 0;
+    open STDERR, '>&', $stderr or die "bundle.pl: $!\n";
+    $ok;
+};
+$offline_ok or system(@package) == 0 or die "bundle.pl: cargo package failed\n";
 
 my $bundle = "$dist/bundle";
 remove_tree($bundle);
