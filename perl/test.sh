@@ -244,6 +244,29 @@ else
     echo "--- no library: FAILED"
 fi
 
-echo "(passed and failed count test files per build and the five checks above; the passing files made $assertions top-level assertions)"
+# In a checkout of the repository with nothing configured, `perl Makefile.PL && make && make
+# test` in perl/ builds libwafermon from the workspace around it (route 3; the release build
+# `make -C c` and the lines above made is reused), then the tree is cleaned again.
+echo "=== checkout: perl Makefile.PL && make && make test in perl/, nothing configured"
+if (
+    set -e
+    cd "$PERL_DIR"
+    env -u WAFERMON_LIB_DIR -u WAFERMON_INCLUDE_DIR PKG_CONFIG_PATH= PKG_CONFIG_LIBDIR="$WORK/empty" \
+        perl Makefile.PL | tee "$WORK/checkout-configure.log"
+    grep -qF 'Wafermon: libwafermon from the wafermon checkout' "$WORK/checkout-configure.log"
+    make
+    make test
+) >"$WORK/checkout.log" 2>&1; then
+    passed=$((passed + 1))
+    grep -E '^(Wafermon: |Result: )' "$WORK/checkout.log" || true
+    echo "--- checkout: ok"
+else
+    failed=$((failed + 1))
+    cat "$WORK/checkout.log"
+    echo "--- checkout: FAILED"
+fi
+(cd "$PERL_DIR" && [ ! -e Makefile ] || make -s realclean >/dev/null 2>&1) || true
+
+echo "(passed and failed count test files per build and the six checks above; the passing files made $assertions top-level assertions)"
 echo "perl: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]
