@@ -203,18 +203,12 @@ pub(crate) fn encode(f: &Fields<'_>, out: &mut Vec<u8>) {
     mp::pfix(out, f.status.code());
     f64_or_nil(out, f.progress);
     match f.level {
-        Some(l) => {
-            mp::pfix(out, l.code());
-        }
-        None => {
-            mp::nil(out);
-        }
+        Some(l) => mp::pfix(out, l.code()),
+        None => mp::nil(out),
     }
     str_or_nil(out, f.message);
     match f.metrics {
-        Metrics::None => {
-            mp::map_len(out, 0);
-        }
+        Metrics::None => mp::map_len(out, 0),
         Metrics::One(name, value) => {
             mp::map_len(out, 1);
             metric(out, name, value);
@@ -237,9 +231,7 @@ pub(crate) fn encode(f: &Fields<'_>, out: &mut Vec<u8>) {
         }
     }
     match f.attrs {
-        Attrs::None => {
-            mp::map_len(out, 0);
-        }
+        Attrs::None => mp::map_len(out, 0),
         Attrs::List(list) => {
             mp::map_len(out, list.len() as u32);
             for (name, value) in list {
