@@ -98,8 +98,15 @@ sub job {
         _unknown('job', \%opts);
     }
     my $parent = $root || !@CURRENT ? undef : $self->_current_of_mine;
-    my $job = $self->_job_start($parent, $name, @spec[0 .. 3]);
-    $job->{client} = $self;
+    return _start_job($self, $parent, $name, @spec);
+}
+
+# Start a job of $client under $parent (undef: none), and give it what its DESTROY needs:
+# its client, and the error $@ held when it started (not one of its own to report).
+sub _start_job {
+    my ($client, $parent, $name, @spec) = @_;
+    my $job = $client->_job_start($parent, $name, @spec[0 .. 3]);
+    $job->{client} = $client;
     $job->{_error_before} = $@ if $@;
     return $job;
 }

@@ -26,10 +26,7 @@ sub subjob {
     my ($self, $name, %opts) = @_;
     my @spec = map { delete $opts{$_} } qw(kind key id attrs);
     Wafermon::_unknown('subjob', \%opts);
-    my $job = Wafermon::_job_start($self->{client}, $self, $name, @spec);
-    $job->{client} = $self->{client};
-    $job->{_error_before} = $@ if $@;
-    return $job;
+    return Wafermon::_start_job($self->{client}, $self, $name, @spec);
 }
 
 sub run_subjob {
