@@ -2,14 +2,13 @@
 //! end with resource metrics, and `canceled` (or `failed` while panicking) when a guard is
 //! dropped without an ending.
 
-use uuid::Uuid;
-
 use super::attrs::JobAttrs;
 use super::usage::Usage;
 use super::Client;
 use crate::error::Result;
 use crate::event::{
-    self, limits, new_v7, Entity, EntityRef, Kind, Level, Scalar, ScalarRef, Status, Timestamp,
+    self, clock, limits, new_v7, Entity, EntityRef, Kind, Level, Scalar, ScalarRef, Status,
+    Timestamp,
 };
 use crate::pipeline::{
     decode_entity, encode_entity, encoded_entity_len, Attrs, EntityFields, Fields, Metrics,
@@ -165,16 +164,16 @@ impl Job {
     /// Validate and queue `started` of `spec` under `parent`, measuring the usage the
     /// ending is counted from.
     pub(crate) fn start(client: &Client, spec: &JobSpec<'_>, parent: Option<&str>) -> Result<Job> {
-        let time = Timestamp::now();
+        let (time, mono) = clock::now();
         let id = new_v7(time.unix_millis());
-        let mut generated = Uuid::encode_buffer();
+        let mut generated = [0u8; 36];
         let entity = EntityRef {
             kind: spec
                 .kind
                 .unwrap_or(if parent.is_some() { "subjob" } else { "job" }),
             id: match spec.id {
                 Some(id) => id,
-                None => id.hyphenated().encode_lower(&mut generated),
+                None => event::hyphenated(&id, &mut generated),
             },
             name: Some(spec.name),
             parent,
@@ -182,7 +181,7 @@ impl Job {
         };
         event::check_started(&entity, spec.id.is_some())?;
         spec.attrs.check()?;
-        let usage = Usage::now();
+        let usage = Usage::at(mono);
         let mut head = Vec::with_capacity(encoded_entity_len(&entity));
         encode_entity(&entity, &mut head);
         client.submit(&Fields {
@@ -229,7 +228,10 @@ impl Job {
     }
 
     fn send(&self, kind: Kind, extra: Extra<'_>) -> Result<()> {
-        let time = Timestamp::now();
+        self.send_at(Timestamp::now(), kind, extra)
+    }
+
+    fn send_at(&self, time: Timestamp, kind: Kind, extra: Extra<'_>) -> Result<()> {
         self.client.submit(&Fields {
             id: new_v7(time.unix_millis()),
             seq: 0,
@@ -309,8 +311,10 @@ impl Job {
             None => m,
         });
         self.ended = true;
-        let usage = Usage::since(&self.usage);
-        self.send(
+        let (time, mono) = clock::now();
+        let usage = Usage::since(&self.usage, mono);
+        self.send_at(
+            time,
             kind,
             Extra {
                 message,

@@ -1,7 +1,9 @@
 //! The event of schema v1 (core/schema/event.v1.schema.json) and the input form apps build.
 
+pub(crate) mod clock;
 mod id;
 mod input;
+pub(crate) mod json;
 mod legacy;
 pub mod strict;
 mod time;
@@ -16,7 +18,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 pub use self::id::new_v7;
-pub(crate) use self::id::next_random;
+pub(crate) use self::id::{hyphenated, next_random};
 pub use self::input::{parse_complete_event, parse_event_json, parse_event_value, NewEvent};
 pub use self::legacy::{from_legacy, is_legacy, parse_legacy_value, LegacyDefaults};
 pub use self::time::Timestamp;

@@ -50,20 +50,40 @@ fn maybe_control(bytes: &[u8]) -> bool {
             | zero_byte(word ^ u64::from_ne_bytes([0x7f; 8]))
             | zero_byte(word ^ u64::from_ne_bytes([0xc2; 8]))
     };
-    let mut chunks = bytes.chunks_exact(8);
-    let mut seen = 0;
-    for chunk in &mut chunks {
-        let mut word = [0u8; 8];
-        word.copy_from_slice(chunk);
-        seen |= flagged(u64::from_ne_bytes(word));
-    }
-    let tail = chunks.remainder();
-    if !tail.is_empty() {
-        // Pad with a byte that flags nothing.
-        let mut word = [b'a'; 8];
-        word[..tail.len()].copy_from_slice(tail);
-        seen |= flagged(u64::from_ne_bytes(word));
-    }
+    // Flags are only or-ed, so overlapping loads are harmless: short strings (most names)
+    // take one or two loads instead of a copy into a padded word.
+    let word = |at: &[u8]| u64::from_le_bytes(at[..8].try_into().unwrap_or([b'a'; 8]));
+    let half = |at: &[u8]| u32::from_le_bytes(at[..4].try_into().unwrap_or([b'a'; 4]));
+    let n = bytes.len();
+    let seen = if n >= 8 {
+        let mut chunks = bytes.chunks_exact(8);
+        let mut seen = 0;
+        for chunk in &mut chunks {
+            seen |= flagged(word(chunk));
+        }
+        if !chunks.remainder().is_empty() {
+            seen |= flagged(word(&bytes[n - 8..]));
+        }
+        seen
+    } else if n >= 4 {
+        let padding = u64::from_le_bytes([b'a'; 8]) & 0xffff_ffff_0000_0000;
+        flagged(u64::from(half(bytes)) | padding)
+            | flagged(u64::from(half(&bytes[n - 4..])) | padding)
+    } else if n > 0 {
+        // Bytes 0, n/2 and n-1 are every byte of a string of 1 to 3.
+        flagged(u64::from_le_bytes([
+            bytes[0],
+            bytes[n / 2],
+            bytes[n - 1],
+            b'a',
+            b'a',
+            b'a',
+            b'a',
+            b'a',
+        ]))
+    } else {
+        0
+    };
     seen != 0
 }
 

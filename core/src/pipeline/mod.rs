@@ -26,6 +26,8 @@ use self::stats::ClientCounters;
 pub use self::stats::{BackendStats, Stats};
 use self::worker::{Router, Worker};
 pub(crate) use batch::push_record;
+#[cfg(test)]
+pub(crate) use record::with_view;
 pub(crate) use record::{
     app_fields, decode_entity, encode_attr, encode_entity, encoded_entity_len, Attrs, EntityFields,
     Fields, Metrics,

@@ -402,6 +402,23 @@ pub(crate) fn decode_ref<'a>(
     })
 }
 
+/// A test's event as the record a batch carries, read back as the view a backend gets.
+#[cfg(test)]
+pub(crate) fn with_view<T>(event: &Event, f: impl FnOnce(&EventRef<'_>) -> T) -> T {
+    let mut record = Vec::new();
+    encode(&Fields::of_event(event), &mut record);
+    let app = App {
+        name: "unused".into(),
+        version: None,
+        instance: None,
+    };
+    let defaults = Defaults {
+        site: "unused",
+        app: &app,
+    };
+    f(&decode_ref(&record, &defaults, event.seq).expect("a record just encoded"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

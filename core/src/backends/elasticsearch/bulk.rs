@@ -9,7 +9,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::cluster::error_text;
-use crate::event::Timestamp;
+use crate::event::{json, Timestamp};
 use crate::pipeline::Batch;
 
 /// The daily index name: the template with `%Y`, `%m`, `%d` replaced by the event's UTC date.
@@ -86,8 +86,7 @@ impl BulkBody {
                 index.for_time(event.time),
                 event.id
             );
-            serde_json::to_writer(&mut bytes, &event)
-                .map_err(|e| format!("cannot encode event {} as JSON: {e}", event.id))?;
+            json::write_event(&mut bytes, &event);
             bytes.push(b'\n');
             items.push(start..bytes.len());
             ids.push(event.id);

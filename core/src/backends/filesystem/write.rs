@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use super::layout::{self, Day};
 use crate::backends::{Backend, DeliveryError};
 use crate::config::{FileFormat, FilesystemConfig};
-use crate::event::EventRef;
+use crate::event::{json, EventRef};
 use crate::pipeline::Batch;
 
 /// CSV columns, in order; metrics and attrs are JSON objects in one column each.
@@ -115,8 +115,7 @@ impl Filesystem {
     ) -> Result<(), DeliveryError> {
         match self.config.format {
             FileFormat::Jsonl => {
-                serde_json::to_writer(&mut *out, event)
-                    .map_err(|e| DeliveryError::permanent(format!("cannot encode event: {e}")))?;
+                json::write_event(out, event);
                 out.push(b'\n');
             }
             FileFormat::Csv => {

@@ -20,7 +20,7 @@ use super::store::{self, build_store};
 use crate::backends::{Backend, Batch, DeliveryError};
 use crate::config::{AppConfig, Compression, S3Config};
 use crate::error::{Error, Result};
-use crate::event::Timestamp;
+use crate::event::{json, Timestamp};
 
 pub struct S3 {
     runtime: tokio::runtime::Runtime,
@@ -141,8 +141,7 @@ fn groups(batch: &Batch) -> std::result::Result<Vec<Group>, DeliveryError> {
         };
         let group = &mut groups[index];
         group.positions.push(position);
-        serde_json::to_writer(&mut group.body, &event)
-            .map_err(|e| DeliveryError::permanent(format!("cannot encode event as JSON: {e}")))?;
+        json::write_event(&mut group.body, &event);
         group.body.push(b'\n');
     }
     Ok(groups)
