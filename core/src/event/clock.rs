@@ -5,7 +5,7 @@
 //! (wall and monotonic at each end). So only `CLOCK_MONOTONIC` is read per event, and wall
 //! time is that reading plus the process-wide offset between the two clocks. NTP slews both
 //! clocks alike, so the offset only moves when the wall clock is stepped; it is taken again
-//! whenever it is older than `REFRESH`, so a step shows in event times within that long.
+//! whenever it is older than `REFRESH_NS`, so a step shows in event times within that long.
 
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 
@@ -20,7 +20,8 @@ const REFRESH_NS: u64 = 1_000_000;
 struct Offset {
     /// Wall clock minus monotonic clock, in nanoseconds.
     ns: AtomicI64,
-    /// The monotonic reading at which `ns` was taken; 0: never.
+    /// The monotonic reading at which `ns` was taken; 0: never. Stored with `Release` after
+    /// `ns`, so a reader that sees it set also sees an offset (not the initial 0).
     taken_ns: AtomicU64,
 }
 
@@ -45,6 +46,17 @@ impl Mono {
     }
 }
 
+/// The monotonic clock: on macOS its `CLOCK_MONOTONIC` counts sleep and has microseconds
+/// only, `CLOCK_UPTIME_RAW` is `mach_absolute_time`, as `Instant` is.
+#[cfg(target_os = "macos")]
+const MONOTONIC: libc::clockid_t = libc::CLOCK_UPTIME_RAW;
+#[cfg(not(target_os = "macos"))]
+const MONOTONIC: libc::clockid_t = libc::CLOCK_MONOTONIC;
+
+/// A sample of the offset is kept only if both monotonic reads around the wall clock's are
+/// this close: a thread preempted between them would skew every thread's times.
+const SAMPLE_GAP_NS: i64 = 2_000;
+
 fn read_ns(clock: libc::clockid_t) -> i64 {
     let mut ts = libc::timespec {
         tv_sec: 0,
@@ -55,12 +67,12 @@ fn read_ns(clock: libc::clockid_t) -> i64 {
     ts.tv_sec * 1_000_000_000 + ts.tv_nsec
 }
 
-/// The wall time and the monotonic instant of this moment, from one clock read (two, about
-/// once a millisecond per process).
+/// The wall time and the monotonic instant of this moment, from one clock read (and a few
+/// more, about once a millisecond per process, to take the offset again).
 #[inline]
 pub fn now() -> (Timestamp, Mono) {
-    let mono = read_ns(libc::CLOCK_MONOTONIC);
-    let taken = OFFSET.taken_ns.load(Ordering::Relaxed);
+    let mono = read_ns(MONOTONIC);
+    let taken = OFFSET.taken_ns.load(Ordering::Acquire);
     // A reading taken by another thread after ours counts as fresh (saturating).
     let offset = if taken != 0 && (mono as u64).saturating_sub(taken) < REFRESH_NS {
         OFFSET.ns.load(Ordering::Relaxed)
@@ -76,16 +88,37 @@ pub fn now() -> (Timestamp, Mono) {
 
 #[cold]
 fn refresh() -> i64 {
-    // Halfway between two monotonic reads is the best guess of when the wall clock was read.
-    let before = read_ns(libc::CLOCK_MONOTONIC);
-    let wall = read_ns(libc::CLOCK_REALTIME);
-    let after = read_ns(libc::CLOCK_MONOTONIC);
-    let offset = wall - before - (after - before) / 2;
-    // Two stores a reader may see apart: either offset is right but for a step in between.
+    // The narrowest of a few samples; halfway between its two monotonic reads is the best
+    // guess of when the wall clock was read.
+    let mut best: Option<(i64, i64, i64)> = None;
+    for _ in 0..4 {
+        let before = read_ns(MONOTONIC);
+        let wall = read_ns(libc::CLOCK_REALTIME);
+        let after = read_ns(MONOTONIC);
+        let gap = after - before;
+        if best.is_none_or(|(best_gap, _, _)| gap < best_gap) {
+            best = Some((gap, wall - before - gap / 2, after));
+        }
+        if gap <= SAMPLE_GAP_NS {
+            break;
+        }
+    }
+    let Some((gap, offset, after)) = best else {
+        return OFFSET.ns.load(Ordering::Relaxed);
+    };
+    let known = OFFSET.taken_ns.load(Ordering::Acquire) != 0;
+    if gap > SAMPLE_GAP_NS && known {
+        // Every sample was interrupted: keep the offset there is, and try again later.
+        OFFSET
+            .taken_ns
+            .store(after.max(1) as u64, Ordering::Release);
+        return OFFSET.ns.load(Ordering::Relaxed);
+    }
+    // Two refreshes racing may leave one's offset with the other's time: both are right.
     OFFSET.ns.store(offset, Ordering::Relaxed);
     OFFSET
         .taken_ns
-        .store(after.max(1) as u64, Ordering::Relaxed);
+        .store(after.max(1) as u64, Ordering::Release);
     offset
 }
 

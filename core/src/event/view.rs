@@ -1,6 +1,8 @@
 //! `EventRef`: a borrowed view of one event, read straight out of a batch's record bytes.
 //! Backends serialize these without copying a string, so delivery allocates nothing per
-//! event; the JSON it produces has exactly the shape of `Event` (schema v1).
+//! event; the JSON it produces has exactly the shape of `Event` (schema v1). The JSON
+//! writers of files, S3 and Elasticsearch use `event/json.rs`, the same bytes written by
+//! hand.
 
 use std::collections::BTreeMap;
 

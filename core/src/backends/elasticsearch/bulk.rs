@@ -72,7 +72,7 @@ pub struct BulkBody {
 }
 
 impl BulkBody {
-    pub fn encode(batch: &Batch, index: &mut IndexName) -> Result<BulkBody, String> {
+    pub fn encode(batch: &Batch, index: &mut IndexName) -> BulkBody {
         let mut bytes = Vec::with_capacity(batch.size() * 2 + batch.len() * 96);
         let mut items = Vec::with_capacity(batch.len());
         let mut ids = Vec::with_capacity(batch.len());
@@ -91,7 +91,7 @@ impl BulkBody {
             items.push(start..bytes.len());
             ids.push(event.id);
         }
-        Ok(BulkBody { bytes, items, ids })
+        BulkBody { bytes, items, ids }
     }
 
     pub fn len(&self) -> usize {
@@ -241,7 +241,7 @@ mod tests {
     fn bodies_are_cut_between_events_under_the_cap() {
         let events: Vec<Event> = (0..5).map(|i| event(1_772_409_599_000_000 + i)).collect();
         let batch = Batch::from_events(&events);
-        let body = BulkBody::encode(&batch, &mut IndexName::new("ev-%Y.%m.%d")).unwrap();
+        let body = BulkBody::encode(&batch, &mut IndexName::new("ev-%Y.%m.%d"));
         assert_eq!(body.len(), 5);
         let one = body.item_bytes(0);
         let lines: Vec<&[u8]> = body.slice(0..1).split(|b| *b == b'\n').collect();

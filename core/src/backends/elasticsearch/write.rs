@@ -171,7 +171,7 @@ impl Tally {
 impl Backend for Elastic {
     fn send(&mut self, batch: &Batch) -> std::result::Result<(), DeliveryError> {
         let note = self.ensure_template()?;
-        let body = BulkBody::encode(batch, &mut self.index).map_err(DeliveryError::permanent)?;
+        let body = BulkBody::encode(batch, &mut self.index);
         let total = body.len();
         let mut tally = Tally::default();
         let mut pending = body.plan(0..total, self.cap);

@@ -118,7 +118,7 @@ struct Group {
 }
 
 /// Split a batch by site and UTC hour, keeping the batch's order within each group.
-fn groups(batch: &Batch) -> std::result::Result<Vec<Group>, DeliveryError> {
+fn groups(batch: &Batch) -> Vec<Group> {
     let mut groups: Vec<Group> = Vec::new();
     for (position, event) in batch.iter().enumerate() {
         let hour = layout::hour_of(event.time.unix_micros());
@@ -144,7 +144,7 @@ fn groups(batch: &Batch) -> std::result::Result<Vec<Group>, DeliveryError> {
         json::write_event(&mut group.body, &event);
         group.body.push(b'\n');
     }
-    Ok(groups)
+    groups
 }
 
 fn gzip(body: &[u8]) -> std::result::Result<Vec<u8>, DeliveryError> {
@@ -164,7 +164,7 @@ impl Backend for S3 {
     /// objects not yet written are retried (those written stay; retrying them would only
     /// rewrite the same content).
     fn send(&mut self, batch: &Batch) -> std::result::Result<(), DeliveryError> {
-        let mut groups = groups(batch)?;
+        let mut groups = groups(batch);
         let mut rejected: Vec<usize> = Vec::new();
         let mut rejected_message = None;
         let mut delivered_any = false;
