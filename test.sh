@@ -5,8 +5,8 @@
 # backends against their servers, sidecar and gateway against their real binaries), lint,
 # the C suite, the Python package (built with pip, tested with pytest), the Java package
 # (built and installed with Maven, tested with JUnit on every JDK here), the Perl dist
-# (built against libwafermon, prove), and headless Chromium browser tests of the gateway's
-# dashboard.
+# (built against libwafermon, prove), the R package (its source tarball installed offline,
+# testthat, R CMD check), and headless Chromium browser tests of the gateway's dashboard.
 # Each suite ends with a line "N passed, N failed"; the script exits non-zero on any failure.
 set -uo pipefail
 cd "$(dirname "$0")"
@@ -128,8 +128,10 @@ lint() {
     cargo fmt --all --check || failed=$((failed + 1))
     cargo clippy --workspace --all-features --all-targets -- -D warnings || failed=$((failed + 1))
     cargo clippy -p wafermon --no-default-features --all-targets -- -D warnings || failed=$((failed + 1))
-    echo "lint: $((3 - failed)) passed, $failed failed"
-    record lint $((3 - failed)) "$failed"
+    # The R package's crate is outside the workspace (its clippy needs R: r/test.sh's machine).
+    cargo fmt --manifest-path r/src/rust/Cargo.toml --check || failed=$((failed + 1))
+    echo "lint: $((4 - failed)) passed, $failed failed"
+    record lint $((4 - failed)) "$failed"
 }
 
 # Run a suite that ends with a line "[PREFIX]N passed, N failed" and record its counts;
@@ -173,6 +175,11 @@ perl_tests() {
     counted_suite perl "perl: " perl/test.sh
 }
 
+r_tests() {
+    log "r/test.sh (the R source tarball installed offline, testthat, R CMD check)"
+    counted_suite r "r: " r/test.sh
+}
+
 browser_tests() {
     log "examples/gateway/browser/run.sh (headless Chromium against the gateway)"
     counted_suite browser "browser: " examples/gateway/browser/run.sh
@@ -201,6 +208,7 @@ c_tests
 python_tests
 java_tests
 perl_tests
+r_tests
 quickstart
 browser_tests
 
