@@ -4,8 +4,10 @@
 .state <- new.env(parent = emptyenv())
 # The process that loaded the package; a forked child (parallel::mclapply) differs.
 .state$pid <- NA_integer_
-# The jobs with_job has open, innermost last: list(handle, pid).
-.state$open <- list()
+# How many jobs with_job has open that this process started (`open_pid`): a forked child
+# inherits its parent's count and starts its own.
+.state$open <- 0L
+.state$open_pid <- NA_integer_
 
 .onLoad <- function(libname, pkgname) {
   .state$pid <- Sys.getpid()
@@ -15,20 +17,15 @@
 }
 
 wafermon_init <- function(config = NULL) {
-  if (is.list(config)) {
-    config <- .utf8_tree(config, "config")
-  } else if (!is.null(config)) {
-    config <- .text(config, "config")
-  }
   invisible(.check(wm_init(config)))
 }
 
 wafermon_flush <- function(timeout = 5) {
-  invisible(.check(wm_flush(.number(timeout, "timeout"))))
+  invisible(.check(wm_flush(timeout)))
 }
 
 wafermon_shutdown <- function(timeout = 5) {
-  invisible(.check(wm_shutdown(.number(timeout, "timeout"))))
+  invisible(.check(wm_shutdown(timeout)))
 }
 
 wafermon_stats <- function() {
@@ -37,41 +34,43 @@ wafermon_stats <- function() {
 
 emit <- function(...) {
   args <- list(...)
-  event <- if (length(args) == 1L && is.null(names(args)) && is.character(args[[1]])) {
-    .text(args[[1]], "event")
-  } else {
-    .utf8_tree(args, "event")
-  }
+  # One unnamed string: the event as JSON text.
+  event <- if (length(args) == 1L && is.null(names(args)) && is.character(args[[1]])) args[[1]] else args
   invisible(.check(wm_emit(event)))
 }
 
 with_job <- function(name, code, kind = "job", key = NULL, attrs = list()) {
   # Without a kind, a job inside another is a "subjob" (the core's rule); see ?with_job.
-  kind <- if (missing(kind)) NULL else .text(kind, "kind")
-  job <- .job_start(name, kind = kind, key = key, attrs = attrs, parent = NULL, enter = TRUE)
+  if (missing(kind)) kind <- NULL
+  if (!is.null(attrs) && !is.list(attrs)) {
+    stop(.condition("invalid_event", "invalid event at attrs: must be a named list", "attrs"))
+  }
+  job <- .check(wm_job_start(name, kind, key, NULL, attrs, NULL, TRUE))
   pid <- Sys.getpid()
-  .state$open[[length(.state$open) + 1L]] <- list(handle = job, pid = pid)
+  if (!identical(.state$open_pid, pid)) {
+    .state$open_pid <- pid
+    .state$open <- 0L
+  }
+  .state$open <- .state$open + 1L
   ended <- FALSE
   passing <- NULL
   end <- function(how, message = NULL) {
     if (ended) return(invisible())
     ended <<- TRUE
-    .forget(job)
+    .state$open <- .state$open - 1L
     # An ending that cannot be recorded (a closed client) must not hide what the block did.
     result <- wm_job_end(job, how, message)
-    .after_job_in_child(pid)
+    if (.state$open == 0L && !identical(pid, .state$pid)) .flush_in_child()
     if (how == "finish") .check(result)
     invisible()
   }
-  on.exit({
-    if (!ended) {
-      # return(), break or a restart left the block: a success, unless a condition other than
-      # an error or an interrupt was passing on its way out (caught above this block).
-      if (is.null(passing)) {
-        end("finish")
-      } else {
-        end("cancel", paste("left by a condition:", class(passing)[1], .message_of(passing)))
-      }
+  on.exit(if (!ended) {
+    # return(), break or a restart left the block: a success, unless a condition other than
+    # an error or an interrupt was passing on its way out (caught above this block).
+    if (is.null(passing)) {
+      end("finish")
+    } else {
+      end("cancel", paste("left by a condition:", class(passing)[1], .message_of(passing)))
     }
   })
   value <- withCallingHandlers(
@@ -89,17 +88,15 @@ with_job <- function(name, code, kind = "job", key = NULL, attrs = list()) {
 }
 
 job_progress <- function(percent, message = NULL) {
-  invisible(.check(wm_job_progress(NULL, .number(percent, "percent"),
-                                   .text(message, "message", null_ok = TRUE))))
+  invisible(.check(wm_job_progress(NULL, percent, message)))
 }
 
 job_metric <- function(name, value) {
-  invisible(.check(wm_job_metric(NULL, .text(name, "name"), .number(value, "value"))))
+  invisible(.check(wm_job_metric(NULL, name, value)))
 }
 
 job_log <- function(level, ...) {
-  message <- paste0(..., collapse = "")
-  invisible(.check(wm_job_log(NULL, .text(level, "level"), .text(message, "message"))))
+  invisible(.check(wm_job_log(NULL, level, paste0(..., collapse = ""))))
 }
 
 job_id <- function() {
@@ -111,19 +108,11 @@ job_id <- function() {
 # Start a job; its handle. `parent`: NULL the innermost open job, FALSE none, or a handle.
 .job_start <- function(name, kind = NULL, key = NULL, id = NULL, attrs = list(),
                        parent = FALSE, enter = FALSE) {
-  name <- .text(name, "name")
-  kind <- .text(kind, "kind", null_ok = TRUE)
-  key <- .text(key, "key", null_ok = TRUE)
-  id <- .text(id, "id", null_ok = TRUE)
-  if (!is.null(attrs) && !is.list(attrs)) {
-    .fail("invalid_event", "attrs must be a named list", "attrs")
-  }
-  attrs <- .utf8_tree(attrs, "attrs")
   .check(wm_job_start(name, kind, key, id, attrs, parent, enter))
 }
 
 .job_end <- function(job, how, message = NULL) {
-  .check(wm_job_end(job, how, .text(message, "message", null_ok = TRUE)))
+  .check(wm_job_end(job, how, message))
 }
 
 # A condition's message as valid UTF-8 (bytes that are not become "?").
@@ -133,21 +122,9 @@ job_id <- function() {
   message
 }
 
-.forget <- function(job) {
-  open <- .state$open
-  for (i in rev(seq_along(open))) {
-    if (identical(open[[i]]$handle, job)) {
-      .state$open <- open[-i]
-      return(invisible())
-    }
-  }
-}
-
 # A forked child (mclapply) ends with mcexit(), which runs no exit hook: when the last job
 # it started itself ends, it delivers what it holds.
-.after_job_in_child <- function(pid) {
-  if (identical(pid, .state$pid)) return(invisible())
-  mine <- vapply(.state$open, function(o) identical(o$pid, pid), logical(1))
-  if (!any(mine)) try(wm_flush(30), silent = TRUE)
+.flush_in_child <- function() {
+  try(wm_flush(30), silent = TRUE)
   invisible()
 }

@@ -143,14 +143,19 @@ test_that("bad arguments are wafermon_errors naming the argument, never a crash"
     e <- tryCatch(job_log("loud", "x"), error = function(e) e)
     expect_s3_class(e, "wafermon_argument_error")
     expect_match(conditionMessage(e), "level")
-    # Not UTF-8: refused before it reaches the library.
+    # Text in another encoding is translated; bytes that are not text are refused.
     latin1 <- iconv("caf\u00e9", "UTF-8", "latin1")
     job_log("info", latin1) # marked latin1: converted to UTF-8
     raw_bytes <- rawToChar(as.raw(c(0x63, 0xe9, 0xff)))
     Encoding(raw_bytes) <- "bytes"
     e <- tryCatch(job_log("info", raw_bytes), error = function(e) e)
     expect_s3_class(e, "wafermon_argument_error")
-    expect_match(conditionMessage(e), "UTF-8")
+    expect_match(conditionMessage(e), "message is marked \"bytes\"")
+    invalid <- rawToChar(as.raw(c(0x63, 0xff, 0x65)))
+    Encoding(invalid) <- "UTF-8"
+    e <- tryCatch(job_metric(invalid, 1), error = function(e) e)
+    expect_s3_class(e, "wafermon_argument_error")
+    expect_match(conditionMessage(e), "name is not valid UTF-8")
   })
   e <- tryCatch(with_job(NA, 1), error = function(e) e)
   expect_s3_class(e, "wafermon_argument_error")

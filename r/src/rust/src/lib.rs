@@ -5,9 +5,10 @@
 //! every argument arrives as an `Robj` and is checked here, every failure is returned as an
 //! error record (a list of class `wafermon_native_error` with `kind`, `path`, `message`)
 //! that the R side signals as a condition, and every entry point catches panics. Strings
-//! reach this side as valid UTF-8: the R wrappers convert and check them first, because
-//! extendr reads a CHARSXP's bytes as UTF-8 without checking.
+//! are read by `rtext` (translated to UTF-8 and checked), never by extendr's unchecked
+//! readers.
 
+mod rtext;
 mod value;
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -55,10 +56,7 @@ fn invalid(what: &str, problem: &str) -> Error {
 
 /// A single, non-missing string.
 fn text(robj: &Robj, what: &str) -> std::result::Result<String, Error> {
-    match robj.as_str_vector() {
-        Some(v) if v.len() == 1 && !robj.is_na() => Ok(v[0].to_string()),
-        _ => Err(invalid(what, "must be a single string (not NA)")),
-    }
+    rtext::single(robj).map_err(|problem| invalid(what, problem))
 }
 
 /// `NULL`, or a single string.
@@ -407,8 +405,9 @@ fn wm_conformance_check_events(dir: Robj, expect_json: Robj, aliases: Robj, ids:
             if robj.is_null() {
                 return Ok(Vec::new());
             }
-            robj.as_string_vector()
-                .ok_or_else(|| invalid(what, "must be a character vector"))
+            rtext::strings(robj)
+                .map(|v| v.into_iter().map(Option::unwrap_or_default).collect())
+                .map_err(|problem| invalid(what, problem))
         };
         let jobs: Vec<(String, String)> = strings(&aliases, "aliases")?
             .into_iter()

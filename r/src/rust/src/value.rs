@@ -7,6 +7,8 @@
 use extendr_api::prelude::*;
 use serde_json::{Map, Number, Value};
 
+use crate::rtext;
+
 /// `robj` as JSON; `path` names it in the error ("config", "attrs.recipe", ...).
 pub(crate) fn to_json(robj: &Robj, path: &str) -> std::result::Result<Value, String> {
     let len = robj.len();
@@ -50,36 +52,35 @@ pub(crate) fn to_json(robj: &Robj, path: &str) -> std::result::Result<Value, Str
             .map(|&x| double(x))
             .collect())),
         Rtype::Strings => {
-            let strings = robj
-                .as_str_iter()
-                .ok_or_else(|| format!("{path}: unreadable strings"))?;
+            let strings =
+                rtext::strings(robj).map_err(|problem| format!("{} {problem}", label(path)))?;
             Ok(one(strings
-                .map(|s| {
-                    if s.is_na() {
-                        Value::Null
-                    } else {
-                        Value::String(s.to_string())
-                    }
-                })
+                .into_iter()
+                .map(|s| s.map_or(Value::Null, Value::String))
                 .collect()))
         }
         Rtype::List => {
             let list = robj
                 .as_list()
-                .ok_or_else(|| format!("{path}: unreadable list"))?;
-            let named = robj
-                .names()
-                .is_some_and(|mut n| n.any(|name| !name.is_empty()));
-            if named {
+                .ok_or_else(|| format!("{}: unreadable list", label(path)))?;
+            let names =
+                rtext::names(robj).map_err(|problem| format!("{} names {problem}", label(path)))?;
+            let named = names.as_ref().is_some_and(|n| {
+                n.iter()
+                    .any(|name| name.as_deref().is_some_and(|s| !s.is_empty()))
+            });
+            if let (true, Some(names)) = (named, names) {
                 let mut map = Map::new();
-                for (name, value) in list.iter() {
-                    if name.is_empty() || name.is_na() {
+                for (name, value) in names.into_iter().zip(list.values()) {
+                    let Some(name) = name.filter(|n| !n.is_empty()) else {
                         return Err(format!(
-                            "{path}: every element of a named list needs a name"
+                            "{}: every element of a named list needs a name",
+                            label(path)
                         ));
-                    }
-                    let at = join(path, name);
-                    map.insert(name.to_string(), to_json(&value, &at)?);
+                    };
+                    let at = join(path, &name);
+                    let value = to_json(&value, &at)?;
+                    map.insert(name, value);
                 }
                 Ok(Value::Object(map))
             } else {
@@ -92,8 +93,16 @@ pub(crate) fn to_json(robj: &Robj, path: &str) -> std::result::Result<Value, Str
         }
         other => Err(format!(
             "{}: an R {other:?} has no JSON form (use a list, a string, a number or a logical)",
-            if path.is_empty() { "value" } else { path }
+            label(path)
         )),
+    }
+}
+
+fn label(path: &str) -> &str {
+    if path.is_empty() {
+        "value"
+    } else {
+        path
     }
 }
 
