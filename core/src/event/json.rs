@@ -179,7 +179,7 @@ pub(crate) fn write_str(out: &mut Vec<u8>, s: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::event::{App, Entity, Event, Kind, Level, Scalar, Status, Timestamp};
+    use crate::event::{Entity, Event, Kind, Level, Scalar, Status, Timestamp};
     use crate::pipeline::with_view;
 
     fn same_as_serde(event: &Event) {
@@ -196,24 +196,13 @@ mod tests {
 
     fn event() -> Event {
         Event {
-            v: 1,
-            id: crate::event::new_v7(1_764_232_417_123),
             seq: 7,
             time: Timestamp::from_unix_micros(1_764_232_417_123_456),
-            site: "fab-b".into(),
-            app: App {
-                name: "litho".into(),
-                version: None,
-                instance: None,
-            },
-            entity: Entity::new("lot", "LOT-1"),
-            kind: Kind::Started,
-            status: Status::Running,
-            progress: None,
-            level: None,
-            message: None,
-            metrics: Default::default(),
-            attrs: Default::default(),
+            ..Event::sample(
+                Kind::Started,
+                Entity::new("lot", "LOT-1"),
+                Timestamp::from_unix_micros(0),
+            )
         }
     }
 

@@ -267,6 +267,32 @@ impl From<bool> for Scalar {
 }
 
 impl Event {
+    /// A test's event: `kind` of `entity` at `time` (seq 0, an id from `time`), at site
+    /// "fab1" of app "etch"; a test changes what it needs.
+    #[cfg(test)]
+    pub(crate) fn sample(kind: Kind, entity: Entity, time: Timestamp) -> Event {
+        Event {
+            v: SCHEMA_VERSION,
+            id: new_v7(time.unix_millis()),
+            seq: 0,
+            time,
+            site: "fab1".into(),
+            app: App {
+                name: "etch".into(),
+                version: None,
+                instance: None,
+            },
+            entity,
+            kind,
+            status: Status::Running,
+            progress: None,
+            level: None,
+            message: None,
+            metrics: BTreeMap::new(),
+            attrs: BTreeMap::new(),
+        }
+    }
+
     /// Check every field against the schema's rules; the error names the field.
     pub fn validate(&self) -> crate::Result<()> {
         validate::event(self)

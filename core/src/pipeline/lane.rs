@@ -503,7 +503,7 @@ impl Lane {
 mod tests {
     use super::*;
     use crate::config::FsyncPolicy;
-    use crate::event::{App, Entity, Event, Kind, Status, Timestamp};
+    use crate::event::{App, Entity, Event, Kind, Timestamp};
 
     /// Answers each send with the next scripted result and keeps the ids it was given.
     struct Scripted {
@@ -522,24 +522,13 @@ mod tests {
     fn events(n: usize) -> Vec<Event> {
         (0..n)
             .map(|i| Event {
-                v: 1,
                 id: crate::event::new_v7(1_770_000_000_000 + i as i64),
                 seq: i as u64,
-                time: Timestamp::now(),
-                site: "fab1".into(),
-                app: App {
-                    name: "etch".into(),
-                    version: None,
-                    instance: None,
-                },
-                entity: Entity::new("job", format!("J-{i}")),
-                kind: Kind::Started,
-                status: Status::Running,
-                progress: None,
-                level: None,
-                message: None,
-                metrics: Default::default(),
-                attrs: Default::default(),
+                ..Event::sample(
+                    Kind::Started,
+                    Entity::new("job", format!("J-{i}")),
+                    Timestamp::now(),
+                )
             })
             .collect()
     }

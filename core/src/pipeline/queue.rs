@@ -380,28 +380,16 @@ impl Queue {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::event::{App, Entity, Event, Kind, Status, Timestamp};
+    use crate::event::{Entity, Event, Kind, Timestamp};
 
     fn event(seq: u64) -> Event {
         Event {
-            v: 1,
-            id: crate::event::new_v7(1_700_000_000_000),
             seq,
-            time: Timestamp::from_unix_micros(1_700_000_000_000_000),
-            site: "fab1".into(),
-            app: App {
-                name: "etch".into(),
-                version: None,
-                instance: None,
-            },
-            entity: Entity::new("job", "J1"),
-            kind: Kind::Heartbeat,
-            status: Status::Running,
-            progress: None,
-            level: None,
-            message: None,
-            metrics: Default::default(),
-            attrs: Default::default(),
+            ..Event::sample(
+                Kind::Heartbeat,
+                Entity::new("job", "J1"),
+                Timestamp::from_unix_micros(1_700_000_000_000_000),
+            )
         }
     }
 

@@ -193,29 +193,10 @@ pub fn parse_items(body: &[u8], expected: usize) -> Result<Vec<ItemResult>, Stri
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::event::{App, Entity, Event, Kind, Status};
+    use crate::event::{Entity, Event, Kind};
 
     fn event(micros: i64) -> Event {
-        Event {
-            v: 1,
-            id: uuid::Uuid::now_v7(),
-            seq: 0,
-            time: Timestamp::from_unix_micros(micros),
-            site: "fab".into(),
-            app: App {
-                name: "a".into(),
-                version: None,
-                instance: None,
-            },
-            entity: Entity::new("job", "j"),
-            kind: Kind::Started,
-            status: Status::Running,
-            progress: None,
-            level: None,
-            message: None,
-            metrics: Default::default(),
-            attrs: Default::default(),
-        }
+        Event::sample(Kind::Started, Entity::new("job", "j"), Timestamp::from_unix_micros(micros))
     }
 
     #[test]
