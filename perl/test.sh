@@ -49,15 +49,8 @@ INCLUDE_DIR="${WAFERMON_INCLUDE_DIR:-$ROOT/c/include}"
 
 # The host binaries t/06-hosts.t runs (WAFERMON_SIDECAR_BIN / WAFERMON_GATEWAY_BIN, else
 # the tree's debug build, built here when missing).
-TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
-if [ -z "${WAFERMON_SIDECAR_BIN:-}" ] || [ -z "${WAFERMON_GATEWAY_BIN:-}" ]; then
-    if [ ! -x "$TARGET_DIR/debug/wafermon-sidecar" ] || [ ! -x "$TARGET_DIR/debug/wafermon-gateway" ]; then
-        echo "building wafermon-sidecar and wafermon-gateway with cargo"
-        (cd "$ROOT" && cargo build -p wafermon-sidecar -p wafermon-gateway)
-    fi
-    export WAFERMON_SIDECAR_BIN="${WAFERMON_SIDECAR_BIN:-$TARGET_DIR/debug/wafermon-sidecar}"
-    export WAFERMON_GATEWAY_BIN="${WAFERMON_GATEWAY_BIN:-$TARGET_DIR/debug/wafermon-gateway}"
-fi
+# shellcheck source=../scripts/host-binaries.sh
+. "$ROOT/scripts/host-binaries.sh"
 
 WORK="$(mktemp -d /tmp/wafermon-perl-test.XXXXXX)"
 trap 'rm -rf "$WORK"' EXIT
