@@ -47,8 +47,10 @@ grep -q 'path = "wafermon-core"' "$pkg/src/rust/Cargo.toml" ||
     { echo "build-tarball: src/rust/Cargo.toml does not name ../../../core" >&2; exit 1; }
 
 echo "build-tarball: vendoring the crates"
+# Not --locked: when the core gains a dependency, the staged Cargo.lock takes it in (the
+# tarball carries that lock, and the install builds with exactly it, offline).
 (cd "$pkg/src/rust" &&
-    offline_first "$cargo" vendor --quiet --locked --versioned-dirs vendor > /dev/null)
+    offline_first "$cargo" vendor --quiet --versioned-dirs vendor > /dev/null)
 # One archive: R CMD build would drop some of the crates' files (dot files, for one), and
 # cargo checks every file against the crate's checksums.
 tar -C "$pkg/src/rust" -cJf "$pkg/src/rust/vendor.tar.xz" vendor
