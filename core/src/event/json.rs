@@ -3,7 +3,7 @@
 //! this way (JSONL files, S3 objects, Elasticsearch bulk bodies), and serde_json's string
 //! escaping, a table lookup per byte, was a third of the filesystem lane's instructions.
 
-use super::view::{Attrs, Metrics, ScalarRef};
+use super::view::ScalarRef;
 use super::{hyphenated, EventRef};
 
 /// Append `event` as one JSON object (no newline).
@@ -52,11 +52,11 @@ pub(crate) fn write_event(out: &mut Vec<u8>, event: &EventRef<'_>) {
     optional_str(out, b",\"message\":", event.message);
     if !event.metrics.is_empty() {
         out.extend_from_slice(b",\"metrics\":");
-        write_metrics(out, &event.metrics);
+        write_object(out, event.metrics.iter(), write_f64);
     }
     if !event.attrs.is_empty() {
         out.extend_from_slice(b",\"attrs\":");
-        write_attrs(out, &event.attrs);
+        write_object(out, event.attrs.iter(), write_scalar);
     }
     out.push(b'}');
 }
@@ -68,36 +68,32 @@ fn optional_str(out: &mut Vec<u8>, key: &[u8], value: Option<&str>) {
     }
 }
 
-fn write_metrics(out: &mut Vec<u8>, metrics: &Metrics<'_>) {
+/// A JSON object of `entries`, each value written by `value`.
+fn write_object<V>(
+    out: &mut Vec<u8>,
+    entries: impl Iterator<Item = (impl AsRef<str>, V)>,
+    mut value: impl FnMut(&mut Vec<u8>, V),
+) {
     out.push(b'{');
-    for (i, (name, value)) in metrics.iter().enumerate() {
+    for (i, (name, v)) in entries.enumerate() {
         if i > 0 {
             out.push(b',');
         }
-        write_str(out, name);
+        write_str(out, name.as_ref());
         out.push(b':');
-        write_f64(out, value);
+        value(out, v);
     }
     out.push(b'}');
 }
 
-fn write_attrs(out: &mut Vec<u8>, attrs: &Attrs<'_>) {
-    out.push(b'{');
-    for (i, (name, value)) in attrs.iter().enumerate() {
-        if i > 0 {
-            out.push(b',');
-        }
-        write_str(out, name);
-        out.push(b':');
-        match value {
-            ScalarRef::Bool(true) => out.extend_from_slice(b"true"),
-            ScalarRef::Bool(false) => out.extend_from_slice(b"false"),
-            ScalarRef::Int(n) => out.extend_from_slice(itoa::Buffer::new().format(n).as_bytes()),
-            ScalarRef::Float(x) => write_f64(out, x),
-            ScalarRef::Str(s) => write_str(out, s),
-        }
+fn write_scalar(out: &mut Vec<u8>, value: ScalarRef<'_>) {
+    match value {
+        ScalarRef::Bool(true) => out.extend_from_slice(b"true"),
+        ScalarRef::Bool(false) => out.extend_from_slice(b"false"),
+        ScalarRef::Int(n) => out.extend_from_slice(itoa::Buffer::new().format(n).as_bytes()),
+        ScalarRef::Float(x) => write_f64(out, x),
+        ScalarRef::Str(s) => write_str(out, s),
     }
-    out.push(b'}');
 }
 
 fn write_u64(out: &mut Vec<u8>, n: u64) {
@@ -113,26 +109,7 @@ fn write_f64(out: &mut Vec<u8>, x: f64) {
 
 /// Whether any byte of `bytes` must be escaped in a JSON string: below 0x20, `"` or `\`.
 fn needs_escape(bytes: &[u8]) -> bool {
-    const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
-    const HIGHS: u64 = u64::from_ne_bytes([0x80; 8]);
-    let zero_byte = |word: u64| word.wrapping_sub(ONES) & !word & HIGHS;
-    let flagged = |word: u64| {
-        zero_byte(word & u64::from_ne_bytes([0xe0; 8]))
-            | zero_byte(word ^ u64::from_ne_bytes([b'"'; 8]))
-            | zero_byte(word ^ u64::from_ne_bytes([b'\\'; 8]))
-    };
-    let mut chunks = bytes.chunks_exact(8);
-    let mut seen = 0;
-    for chunk in &mut chunks {
-        seen |= flagged(u64::from_le_bytes(chunk.try_into().unwrap_or([b'a'; 8])));
-    }
-    let tail = chunks.remainder();
-    if !tail.is_empty() {
-        let mut word = [b'a'; 8];
-        word[..tail.len()].copy_from_slice(tail);
-        seen |= flagged(u64::from_le_bytes(word));
-    }
-    seen != 0
+    super::bytescan::any_control_or(bytes, b'"', b'\\')
 }
 
 /// `s` as a JSON string, escaped as serde_json escapes: `"`, `\`, the short forms of

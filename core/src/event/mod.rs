@@ -1,5 +1,6 @@
 //! The event of schema v1 (core/schema/event.v1.schema.json) and the input form apps build.
 
+mod bytescan;
 pub(crate) mod clock;
 mod id;
 mod input;

@@ -40,51 +40,7 @@ fn has_control(value: &str) -> bool {
 /// some of those are controls, which `has_control` then tells byte by byte).
 #[inline]
 fn maybe_control(bytes: &[u8]) -> bool {
-    const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
-    const HIGHS: u64 = u64::from_ne_bytes([0x80; 8]);
-    // A byte of `word` is zero: (word - ONES) & !word has its high bit set.
-    let zero_byte = |word: u64| word.wrapping_sub(ONES) & !word & HIGHS;
-    let flagged = |word: u64| {
-        // Below 0x20: clear the low five bits, and it is zero.
-        zero_byte(word & u64::from_ne_bytes([0xe0; 8]))
-            | zero_byte(word ^ u64::from_ne_bytes([0x7f; 8]))
-            | zero_byte(word ^ u64::from_ne_bytes([0xc2; 8]))
-    };
-    // Flags are only or-ed, so overlapping loads are harmless: short strings (most names)
-    // take one or two loads instead of a copy into a padded word.
-    let word = |at: &[u8]| u64::from_le_bytes(at[..8].try_into().unwrap_or([b'a'; 8]));
-    let half = |at: &[u8]| u32::from_le_bytes(at[..4].try_into().unwrap_or([b'a'; 4]));
-    let n = bytes.len();
-    let seen = if n >= 8 {
-        let mut chunks = bytes.chunks_exact(8);
-        let mut seen = 0;
-        for chunk in &mut chunks {
-            seen |= flagged(word(chunk));
-        }
-        if !chunks.remainder().is_empty() {
-            seen |= flagged(word(&bytes[n - 8..]));
-        }
-        seen
-    } else if n >= 4 {
-        let padding = u64::from_le_bytes([b'a'; 8]) & 0xffff_ffff_0000_0000;
-        flagged(u64::from(half(bytes)) | padding)
-            | flagged(u64::from(half(&bytes[n - 4..])) | padding)
-    } else if n > 0 {
-        // Bytes 0, n/2 and n-1 are every byte of a string of 1 to 3.
-        flagged(u64::from_le_bytes([
-            bytes[0],
-            bytes[n / 2],
-            bytes[n - 1],
-            b'a',
-            b'a',
-            b'a',
-            b'a',
-            b'a',
-        ]))
-    } else {
-        0
-    };
-    seen != 0
+    super::bytescan::any_control_or(bytes, 0x7f, 0xc2)
 }
 
 /// Limits count characters, as JSON Schema's maxLength does; bytes >= characters, so the
