@@ -57,7 +57,7 @@ start_postgres() {
 
 # The direct backends' servers (scripts/servers/NAME.sh); the tests start them too, but
 # starting them here first keeps install output readable and timings out of the tests.
-SERVERS=(seaweedfs s3s osmem moto zabbix zabbix-api victorialogs)
+SERVERS=(seaweedfs s3s osmem moto zabbix zabbix-api victorialogs kafka rabbitmq)
 started_servers=()
 
 SERVERS_STATE=${WAFERMON_SERVERS_DIR:-/tmp/wafermon-servers}
