@@ -7,8 +7,12 @@
 // What several services share (not services themselves).
 pub mod aws;
 pub(crate) mod http;
+#[cfg(any(feature = "sqs", feature = "kafka"))]
+pub(crate) mod messaging;
 #[cfg(feature = "read")]
 pub mod read;
+#[cfg(any(feature = "cloudwatch", feature = "kafka"))]
+pub(crate) mod recent;
 pub mod registry;
 
 // The services, one line each: `Variant(its config type) = its folder, its type name | the
@@ -26,6 +30,8 @@ registry::services! {
     Zabbix(zabbix::ZabbixConfig) = zabbix, "zabbix", feature "zabbix", source own;
     CloudWatch(cloudwatch::CloudWatchConfig) = cloudwatch, "cloudwatch", feature "cloudwatch", source backend;
     XRay(xray::XRayConfig) = xray, "xray", feature "xray";
+    Sqs(sqs::SqsConfig) = sqs, "sqs", feature "sqs";
+    Kafka(kafka::KafkaConfig) = kafka, "kafka", feature "kafka";
 }
 
 use std::fmt;
@@ -78,7 +84,7 @@ impl DeliveryError {
     /// What a batch of `len` events sent in several requests came to, from the positions
     /// rejected and to retry: delivered when neither has any, a transient failure when all
     /// are to retry, a permanent one when all were rejected, else partial.
-    #[cfg(any(feature = "aws", feature = "loki"))]
+    #[cfg(any(feature = "aws", feature = "loki", feature = "kafka"))]
     pub(crate) fn by_positions(
         len: usize,
         rejected: Vec<usize>,

@@ -24,8 +24,10 @@ pub use crate::backends::cloudwatch::CloudWatchConfig;
 pub use crate::backends::elasticsearch::{ElasticAuth, ElasticConfig};
 pub use crate::backends::filesystem::{FileFormat, FilesystemConfig};
 pub use crate::backends::http::{HttpConfig, WireFormat};
+pub use crate::backends::kafka::KafkaConfig;
 pub use crate::backends::loki::LokiConfig;
 pub use crate::backends::s3::{Compression, S3Config};
+pub use crate::backends::sqs::SqsConfig;
 pub use crate::backends::webhook::WebhookConfig;
 pub use crate::backends::xray::XRayConfig;
 pub use crate::backends::zabbix::{

@@ -2,7 +2,7 @@
 //! benches: the real backend servers (scripts/servers), validators for the JSON schemas
 //! under core/schema (which refer to each other) and the checks of the hosts' config files
 //! against them, a host process's open files, sockets and memory, connections that hold on
-//! to a host, and worst-case request bodies.
+//! to a host, worst-case request bodies, and a TCP relay a test cuts for an outage.
 //!
 //! It does not depend on the `wafermon` crate, so the core can take it as a
 //! dev-dependency without a cycle. (JSON comparison by value and reading back what the
@@ -12,6 +12,7 @@ pub mod bodies;
 pub mod connections;
 pub mod process;
 pub mod refuser;
+pub mod relay;
 pub mod schema;
 pub mod secrets;
 pub mod servers;

@@ -21,10 +21,19 @@ pub fn server_script(name: &str, args: &[&str]) -> String {
 }
 
 fn try_server_script(name: &str, args: &[&str]) -> Result<String, String> {
+    try_server_script_with(name, args, &[])
+}
+
+fn try_server_script_with(
+    name: &str,
+    args: &[&str],
+    env: &[(&str, &str)],
+) -> Result<String, String> {
     let script = scripts_dir().join(format!("{name}.sh"));
     let out = Command::new("bash")
         .arg(&script)
         .args(args)
+        .envs(env.iter().copied())
         .output()
         .map_err(|e| format!("cannot run {}: {e}", script.display()))?;
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -65,12 +74,18 @@ impl PrivateServer {
     /// Servers that take several ports from the one given (SeaweedFS uses PORT..PORT+7) can
     /// lose a race for one of them against another test's socket: try a few ports.
     pub fn start(name: &str, dir: &std::path::Path) -> PrivateServer {
+        PrivateServer::start_with(name, dir, &[])
+    }
+
+    /// `start`, with settings the script reads from its environment (such as
+    /// `KAFKA_AUTO_CREATE=false`).
+    pub fn start_with(name: &str, dir: &std::path::Path, env: &[(&str, &str)]) -> PrivateServer {
         let dir_text = dir.to_string_lossy().to_string();
         let mut failures = Vec::new();
         for _ in 0..4 {
             let port = free_port();
             let port_text = port.to_string();
-            match try_server_script(name, &["start", &port_text, &dir_text]) {
+            match try_server_script_with(name, &["start", &port_text, &dir_text], env) {
                 Ok(address) => {
                     return PrivateServer {
                         name: name.to_string(),

@@ -6,19 +6,17 @@
 //! missing instead of duplicating log lines; per-request results come back as `Partial`.
 
 use serde_json::Value;
-use std::collections::{HashSet, VecDeque};
 use uuid::Uuid;
 
 use super::{logs, metrics};
 use crate::backends::aws::{AwsClient, AwsError, Outcome};
+use crate::backends::recent::RecentIds;
 use crate::backends::{Backend, Batch, DeliveryError};
 use crate::config::{AppConfig, CloudWatchConfig};
 use crate::error::{Error, Result};
 use crate::event::Timestamp;
 
 const LOGS_TARGET_PREFIX: &str = "Logs_20140328";
-/// How many delivered event ids are remembered (per service) to skip them on a retry.
-const REMEMBERED_IDS: usize = 65_536;
 
 pub struct CloudWatch {
     logs: AwsClient,
@@ -222,45 +220,5 @@ impl Backend for CloudWatch {
             self.send_metrics(wanted, &mut outcome);
         }
         outcome.into_result(batch.len())
-    }
-}
-
-/// A bounded set of recently delivered event ids, oldest forgotten first.
-#[derive(Default)]
-struct RecentIds {
-    set: HashSet<Uuid>,
-    order: VecDeque<Uuid>,
-}
-
-impl RecentIds {
-    fn contains(&self, id: &Uuid) -> bool {
-        self.set.contains(id)
-    }
-
-    fn insert(&mut self, id: Uuid) {
-        if self.set.insert(id) {
-            self.order.push_back(id);
-            if self.order.len() > REMEMBERED_IDS {
-                if let Some(old) = self.order.pop_front() {
-                    self.set.remove(&old);
-                }
-            }
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn recent_ids_forget_the_oldest() {
-        let mut ids = RecentIds::default();
-        let first = Uuid::from_u128(0);
-        for i in 0..=REMEMBERED_IDS as u128 {
-            ids.insert(Uuid::from_u128(i));
-        }
-        assert!(!ids.contains(&first));
-        assert!(ids.contains(&Uuid::from_u128(REMEMBERED_IDS as u128)));
     }
 }

@@ -1,0 +1,9 @@
+//! What the message-queue services (`kafka`, `rabbitmq`, `sqs`) share: an event as one
+//! message body, and the root entity of its job tree, which keys a lot's messages so that
+//! they stay in order (one Kafka partition, one SQS FIFO group).
+
+mod body;
+mod roots;
+
+pub(crate) use self::body::{body, header_values};
+pub(crate) use self::roots::Roots;
