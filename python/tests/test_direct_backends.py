@@ -1,6 +1,7 @@
 """A Python app writing straight to a fab's monitoring system (mode B), through the same
 core as every other language: here Elasticsearch/OpenSearch's `_bulk`, against the real
-OpenSearch-compatible server the Rust tests use (scripts/servers/osmem.sh)."""
+OpenSearch-compatible server the Rust tests use (scripts/servers/osmem.sh), and Apache
+Kafka 4.4 (scripts/servers/kafka.sh), read back with Kafka's own console consumer."""
 
 from __future__ import annotations
 
@@ -19,17 +20,27 @@ import wafermon
 SCRIPTS = Path(__file__).resolve().parents[2] / "scripts" / "servers"
 
 
-@pytest.fixture(scope="module")
-def osmem() -> str:
+def server(name: str, *args: str) -> str:
+    """Run scripts/servers/NAME.sh ARGS (default: start) and return its last line."""
     # A server that cannot start fails the test: it is never skipped.
     done = subprocess.run(
-        ["bash", str(SCRIPTS / "osmem.sh"), "start"],
+        ["bash", str(SCRIPTS / f"{name}.sh"), *(args or ("start",))],
         capture_output=True,
         text=True,
         timeout=600,
     )
     assert done.returncode == 0, done.stdout + done.stderr
     return done.stdout.strip().splitlines()[-1]
+
+
+@pytest.fixture(scope="module")
+def osmem() -> str:
+    return server("osmem")
+
+
+@pytest.fixture(scope="module")
+def kafka() -> str:
+    return server("kafka")
 
 
 def search(url: str, index: str) -> List[Dict[str, Any]]:
@@ -69,6 +80,37 @@ def test_a_job_and_its_subjobs_land_in_elasticsearch_once_each(tmp_path: Path, o
     assert all("duration_s" in d["metrics"] for d in finished)
 
 
+def test_a_lot_written_straight_to_kafka_is_read_back_keyed_by_the_lot(
+    tmp_path: Path, kafka: str
+) -> None:
+    topic = f"pytest-{uuid.uuid4().hex[:12]}"
+    config = config_in(tmp_path, direct_backends=[{"type": "kafka", "brokers": kafka, "topic": topic}])
+    client = wafermon.Client(config)
+    with client.job("lot", kind="lot", key="LOT-9") as lot:
+        for wafer in range(2):
+            with client.job("wafer", key=f"W-{wafer}", parent=lot) as w:
+                w.progress(50, "coat")
+    assert client.flush(60), client.stats()
+    stats = client.close(10)
+    backend = stats["backends"][0]
+    assert backend["type"] == "kafka"
+    assert (backend["sent"], backend["failed"]) == (8, 0), stats
+    port = kafka.rsplit(":", 1)[1]
+    values = subprocess.run(
+        ["bash", str(SCRIPTS / "kafka.sh"), "consume", port, topic, str(backend["sent"])],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    ).stdout.splitlines()
+    events = [json.loads(v) for v in values if v.startswith("{")]
+    assert len(events) == 8
+    assert len({e["id"] for e in events}) == 8
+    seqs = [e["seq"] for e in events]
+    assert seqs == sorted(seqs), "one lot, one partition, in order"
+    started = sorted(e["entity"]["name"] for e in events if e["kind"] == "started")
+    assert started == ["lot", "wafer", "wafer"]
+
+
 @pytest.mark.parametrize(
     "backend, path",
     [
@@ -83,6 +125,7 @@ def test_a_job_and_its_subjobs_land_in_elasticsearch_once_each(tmp_path: Path, o
             "direct_backends[0].items.k",
         ),
         ({"type": "cloudwatch", "access_key_id": "AKID"}, "direct_backends[0].secret_access_key"),
+        ({"type": "kafka", "brokers": "kafka.fab", "topic": "t"}, "direct_backends[0].brokers"),
     ],
 )
 def test_backend_config_errors_name_the_field(

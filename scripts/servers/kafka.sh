@@ -6,6 +6,7 @@
 #                                          127.0.0.1:PORT (the bootstrap servers) last
 #   kafka.sh stop [PORT]                   stop that broker by its PID, wait for it
 #   kafka.sh topic PORT NAME PARTITIONS    create a topic unless it exists, print its name
+#   kafka.sh consume PORT TOPIC COUNT      print the first COUNT values of TOPIC, one a line
 # Default port 9092; the controller listens on PORT+1. Topics are created on first use with
 # one partition. KAFKA_AUTO_CREATE=false at start turns that off (for the "unknown topic"
 # tests); a start of an existing DIR without the variable keeps what the DIR was made with,
@@ -209,12 +210,24 @@ topic() {
     echo "$name"
 }
 
+# Kafka's own console consumer: the first COUNT messages of TOPIC, one value per line (for
+# tests in languages without a Kafka client of their own).
+consume() {
+    local topic=${3:?usage: $0 consume PORT TOPIC COUNT} count=${4:?count}
+    install
+    "${JVM[@]}" -Dorg.slf4j.simpleLogger.defaultLogLevel=warn -cp "$LIB" \
+        org.apache.kafka.tools.consumer.ConsoleConsumer --bootstrap-server "127.0.0.1:$PORT" \
+        --topic "$topic" --from-beginning --max-messages "$count" --timeout-ms 60000 \
+        --group "console-$$-$RANDOM"
+}
+
 case "$cmd" in
 start) start ;;
 stop) stop ;;
 topic) topic "$@" ;;
+consume) consume "$@" ;;
 *)
-    echo "usage: $0 start [PORT] [DIR] | stop [PORT] | topic PORT NAME PARTITIONS" >&2
+    echo "usage: $0 start [PORT] [DIR] | stop [PORT] | topic PORT NAME PARTITIONS | consume PORT TOPIC COUNT" >&2
     exit 2
     ;;
 esac

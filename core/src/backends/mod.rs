@@ -11,7 +11,7 @@ pub(crate) mod http;
 pub(crate) mod messaging;
 #[cfg(feature = "read")]
 pub mod read;
-#[cfg(any(feature = "cloudwatch", feature = "kafka"))]
+#[cfg(any(feature = "cloudwatch", feature = "kafka", feature = "sqs"))]
 pub(crate) mod recent;
 pub mod registry;
 

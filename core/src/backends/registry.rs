@@ -224,7 +224,7 @@ mod tests {
 
     #[test]
     fn an_unknown_type_is_none_and_aliases_parse_as_their_service() {
-        assert!(BackendKind::parse("kafka", json!({}), "x").is_none());
+        assert!(BackendKind::parse("mqtt", json!({}), "x").is_none());
         assert_eq!(source_keys("kafka"), None);
         assert_eq!(source_keys("xray"), None);
         assert_eq!(source_keys("elk"), Some(SourceKeys::Backend));

@@ -45,15 +45,24 @@ pub fn every_backend(url: &str) -> Vec<Value> {
         ),
         with(json!({"type": "cloudwatch", "create": false}), &aws),
         with(json!({"type": "xray"}), &aws),
+        with(
+            json!({"type": "sqs", "queue_url": format!("{url}/123456789012/events")}),
+            &aws,
+        ),
+        json!({"type": "kafka", "brokers": url.trim_start_matches("http://"), "topic": "events",
+               "sasl": {"username": "u", "password": MARKER}, "tls": {"key_password": MARKER},
+               "timeout": 2, "retries": 0}),
     ]
 }
 
-/// Whether a key's name says it holds a secret.
+/// Whether a key's name says it holds a secret (a `..._file` key names a file: its path is
+/// not the secret).
 pub fn secret_like(name: &str) -> bool {
     let name = name.to_ascii_lowercase();
-    ["token", "secret", "password", "key"]
-        .iter()
-        .any(|word| name.contains(word))
+    !name.ends_with("_file")
+        && ["token", "secret", "password", "key"]
+            .iter()
+            .any(|word| name.contains(word))
 }
 
 /// Secret-like property names anywhere under `pointer` of core/schema/`schema`, following

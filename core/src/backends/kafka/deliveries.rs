@@ -12,7 +12,7 @@ use rdkafka::producer::{DeliveryResult, ProducerContext};
 use uuid::Uuid;
 
 use super::errors::is_permanent;
-use crate::backends::recent::{RecentIds, REMEMBERED_IDS};
+use crate::backends::recent::{Quick, RecentIds, REMEMBERED_IDS};
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
@@ -65,9 +65,9 @@ pub(crate) enum Fate {
 
 #[derive(Default)]
 pub(crate) struct Deliveries {
-    in_flight: HashSet<Uuid>,
+    in_flight: HashSet<Uuid, Quick>,
     delivered: RecentIds,
-    refused: HashMap<Uuid, String>,
+    refused: HashMap<Uuid, String, Quick>,
 }
 
 impl Deliveries {

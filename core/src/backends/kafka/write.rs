@@ -21,6 +21,7 @@ use crate::backends::{Backend, Batch, DeliveryError};
 use crate::config::AppConfig;
 use crate::error::{Error, Result};
 use crate::event::EventRef;
+use uuid::Uuid;
 
 /// Reasons quoted in a partial failure's message.
 const REASONS_SHOWN: usize = 3;
@@ -182,11 +183,29 @@ impl Kafka {
         }
     }
 
-    /// Wait until the producer holds nothing, or `deadline`, taking in the reports.
-    fn wait(&mut self, deadline: Instant) {
-        if let Some(producer) = &self.producer {
-            let _ = producer.flush(deadline.saturating_duration_since(Instant::now()));
+    /// Wait until none of `ids` is in the producer any more, or `deadline`, taking in the
+    /// reports as they come.
+    fn wait(&mut self, ids: &[Uuid], deadline: Instant) {
+        let Some(producer) = &self.producer else {
+            return;
+        };
+        // Acknowledgements come about in the order of production: looking from the last id
+        // back, each id is checked about once however long the wait.
+        let mut unresolved = ids.len();
+        loop {
+            // A zero flush sends what lingers at once; the short poll serves the reports
+            // (rdkafka's own flush polls in steps of 100 ms, a batch's whole budget).
+            let _ = producer.flush(Duration::ZERO);
+            producer.poll(Duration::from_millis(1));
             self.deliveries.absorb(producer.context(), &self.topic);
+            while unresolved > 0
+                && !matches!(self.deliveries.fate(&ids[unresolved - 1]), Fate::Waiting)
+            {
+                unresolved -= 1;
+            }
+            if unresolved == 0 || Instant::now() >= deadline {
+                return;
+            }
         }
     }
 
@@ -207,17 +226,22 @@ impl Backend for Kafka {
             self.deliveries.absorb(producer.context(), &self.topic);
         }
         let mut tally = Tally::default();
-        let mut produced = 0usize;
+        let mut waiting = Vec::new();
         for (position, event) in batch.iter().enumerate() {
             // Every event goes through the roots, so a later child finds its parent's root.
             let key = self.roots.root(&event.entity);
-            if !matches!(self.deliveries.fate(&event.id), Fate::Unsent) {
-                continue;
+            match self.deliveries.fate(&event.id) {
+                Fate::Unsent => {}
+                Fate::Waiting => {
+                    waiting.push(event.id);
+                    continue;
+                }
+                Fate::Delivered | Fate::Refused(_) => continue,
             }
             match self.produce(&event, &key, deadline) {
                 Ok(()) => {
                     self.deliveries.produced(event.id);
-                    produced += 1;
+                    waiting.push(event.id);
                 }
                 Err(e) if is_permanent(&e) => tally.reject(
                     position,
@@ -226,9 +250,7 @@ impl Backend for Kafka {
                 Err(e) => tally.retry(position, || e.to_string()),
             }
         }
-        if produced > 0 || batch.iter().any(|e| matches!(self.deliveries.fate(&e.id), Fate::Waiting)) {
-            self.wait(deadline);
-        }
+        self.wait(&waiting, deadline);
         for (position, event) in batch.iter().enumerate() {
             if tally.rejected.contains(&position) || tally.retry.contains(&position) {
                 continue;

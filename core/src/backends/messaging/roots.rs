@@ -7,6 +7,7 @@
 
 use std::collections::{HashMap, VecDeque};
 
+use crate::backends::recent::Quick;
 use crate::event::EntityRef;
 
 /// How many child entities are remembered (about 100 bytes each).
@@ -14,7 +15,7 @@ const REMEMBERED: usize = 262_144;
 
 #[derive(Default)]
 pub(crate) struct Roots {
-    root_of: HashMap<String, String>,
+    root_of: HashMap<String, String, Quick>,
     order: VecDeque<String>,
 }
 
