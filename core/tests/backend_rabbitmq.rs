@@ -105,6 +105,11 @@ impl Reader {
 
     /// A durable queue of its own bound to `exchange` with `pattern`.
     fn queue(&self, exchange: &str, pattern: &str) -> String {
+        self.queue_with(exchange, pattern, FieldTable::default())
+    }
+
+    /// `queue`, with arguments (`x-max-length`...).
+    fn queue_with(&self, exchange: &str, pattern: &str, arguments: FieldTable) -> String {
         let name = unique("q-");
         let options = QueueDeclareOptions {
             durable: true,
@@ -112,7 +117,7 @@ impl Reader {
         };
         self.runtime.block_on(async {
             self.channel
-                .queue_declare(name.as_str().into(), options, FieldTable::default())
+                .queue_declare(name.as_str().into(), options, arguments)
                 .await
                 .unwrap();
             self.channel
@@ -541,6 +546,56 @@ fn only_the_unroutable_positions_of_a_batch_are_to_retry() {
 }
 
 #[test]
+fn a_message_a_full_queue_nacks_is_to_retry() {
+    let url = rabbitmq();
+    let reader = Reader::new(&url);
+    let exchange = unique("ex-");
+    reader.exchange(&exchange);
+    // A queue that refuses (nacks) what comes beyond its first two messages.
+    let mut arguments = FieldTable::default();
+    arguments.insert("x-max-length".into(), AMQPValue::LongLongInt(2));
+    arguments.insert(
+        "x-overflow".into(),
+        AMQPValue::LongString("reject-publish".into()),
+    );
+    let queue = reader.queue_with(&exchange, "#", arguments);
+    let config =
+        Config::from_value(json!({"direct_backends": [backend_json(&url, &exchange, json!({}))]}))
+            .unwrap();
+    let mut backend = build(&config.direct_backends[0], &config.app).unwrap();
+    let events = vec![
+        event(0, Kind::Log),
+        event(1, Kind::Log),
+        event(2, Kind::Log),
+    ];
+    match backend.send(&Batch::from_events(&events)) {
+        Err(DeliveryError::Partial {
+            rejected,
+            retry,
+            message,
+            ..
+        }) => {
+            assert!(rejected.is_empty());
+            assert_eq!(retry, [2]);
+            assert!(
+                message.contains("nack")
+                    && message.contains(&format!(
+                        "exchange '{exchange}' with routing key 'wafermon.F1.etch-app.log'"
+                    )),
+                "{message}"
+            );
+        }
+        other => panic!("expected the third message to retry, got {other:?}"),
+    }
+    let got = reader.drain(&queue, 2);
+    let entities: Vec<String> = got
+        .iter()
+        .map(|g| g.event()["entity"]["id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(entities, ["w-0", "w-1"]);
+}
+
+#[test]
 fn a_broker_down_at_start_means_the_spool_and_the_password_shows_nowhere() {
     let dir = tempfile::tempdir().unwrap();
     let port = common::servers::free_port();
@@ -569,7 +624,7 @@ fn a_broker_down_at_start_means_the_spool_and_the_password_shows_nowhere() {
 }
 
 #[test]
-fn a_wrong_password_is_not_shown_either() {
+fn refused_credentials_fail_for_good_without_showing_the_password() {
     let url = rabbitmq().replace("guest:guest@", "guest:Wr0ng-secret@");
     let dir = tempfile::tempdir().unwrap();
     let client = client_with(
@@ -577,9 +632,10 @@ fn a_wrong_password_is_not_shown_either() {
         backend_json(&url, "amq.topic", json!({"timeout": 2})),
     );
     run_lot(&client, "LOT-P", 1);
-    let _ = client.flush(Duration::from_secs(5));
+    // Refused credentials end the retrying: the events count as failed, not spooled.
+    client.flush(Duration::from_secs(30)).unwrap();
     let r = stats_of(&client);
-    assert_eq!(r.sent, 0, "{r:?}");
+    assert_eq!((r.sent, r.failed, r.spooled), (0, 7, 0), "{r:?}");
     let error = r.last_error.unwrap_or_default();
     assert!(error.contains("guest:***@"), "{error}");
     assert!(!error.contains("Wr0ng-secret"), "{error}");

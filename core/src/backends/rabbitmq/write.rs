@@ -37,7 +37,6 @@ pub struct RabbitMq {
     declare: bool,
     format: WireFormat,
     timeout: Duration,
-    payload: Vec<u8>,
 }
 
 /// What one send made of a batch's positions.
@@ -93,7 +92,6 @@ impl RabbitMq {
             declare: config.declare,
             format: config.format,
             timeout: config.net.timeout,
-            payload: Vec::with_capacity(1024),
         })
     }
 
@@ -126,104 +124,100 @@ impl RabbitMq {
         format!("exchange '{}' with routing key '{key}'", self.exchange)
     }
 
-    /// Publish every event of the batch, then wait for their confirms until `deadline`.
-    async fn publish(&mut self, batch: &Batch, deadline: Instant) -> Result<Tally, DeliveryError> {
-        let mut tally = Tally::default();
-        let mut pending: Vec<(usize, String, PublisherConfirm)> = Vec::with_capacity(batch.len());
+    /// Each event's routing key, properties and body; an event whose key is too long for AMQP
+    /// is rejected instead.
+    fn messages(&self, batch: &Batch, tally: &mut Tally) -> Vec<Message> {
         let mut messages = Vec::with_capacity(batch.len());
         for (position, event) in batch.iter().enumerate() {
             let key = self.key_of(&event);
             if key.len() > MAX_NAME {
-                tally.reject(
-                    position,
-                    format!("the routing key of an event is longer than {MAX_NAME} bytes: '{key}'"),
-                );
+                let why = format!("the routing key of an event is longer than {MAX_NAME} bytes: '{key}'");
+                tally.reject(position, why);
                 continue;
             }
-            self.payload.clear();
-            body(&event, self.format, &mut self.payload);
-            messages.push((position, key, self.properties(&event), self.payload.clone()));
+            let mut payload = Vec::with_capacity(512);
+            body(&event, self.format, &mut payload);
+            messages.push(Message {
+                position,
+                properties: self.properties(&event),
+                key,
+                payload,
+            });
         }
-        let channel = self
-            .link
-            .channel(&self.url, &self.exchange, self.declare)
-            .await?;
+        messages
+    }
+
+    /// Publish every event of the batch in order, then wait for their confirms until
+    /// `deadline`, and say what became of each position.
+    async fn publish(&mut self, batch: &Batch, deadline: Instant) -> Result<Tally, DeliveryError> {
+        let mut tally = Tally::default();
+        let messages = self.messages(batch, &mut tally);
+        let late = || {
+            DeliveryError::transient(format!(
+                "RabbitMQ at {} did not answer within {:?}",
+                self.url, self.timeout
+            ))
+        };
+        let linked = tokio::time::timeout_at(
+            deadline.into(),
+            self.link.channel(&self.url, &self.exchange, self.declare),
+        )
+        .await;
+        let channel = match linked {
+            Ok(channel) => channel?.clone(),
+            Err(_) => {
+                self.link.drop_channel();
+                return Err(late());
+            }
+        };
         let options = BasicPublishOptions {
             mandatory: true,
             ..BasicPublishOptions::default()
         };
-        // Positions not published because the channel closed under them, with why.
+        let mut pending: Vec<(usize, String, PublisherConfirm)> = Vec::with_capacity(messages.len());
+        // Positions not published because the channel closed under them (or the time ran
+        // out), with why.
         let mut unpublished: Vec<(usize, String)> = Vec::new();
-        for (position, key, properties, payload) in messages {
+        let mut abandoned = false;
+        for message in messages {
             if let Some((_, why)) = unpublished.last() {
                 let why = why.clone();
-                unpublished.push((position, why));
+                unpublished.push((message.position, why));
                 continue;
             }
-            let published = channel
-                .basic_publish(
+            let published = tokio::time::timeout_at(
+                deadline.into(),
+                channel.basic_publish(
                     ShortString::from(self.exchange.as_str()),
-                    ShortString::from(key.as_str()),
+                    ShortString::from(message.key.as_str()),
                     options,
-                    &payload,
-                    properties,
-                )
-                .await;
+                    &message.payload,
+                    message.properties,
+                ),
+            )
+            .await;
             match published {
-                Ok(confirm) => pending.push((position, key, confirm)),
-                Err(e) => unpublished.push((
-                    position,
-                    format!("cannot publish to RabbitMQ at {}: {e}", self.url),
-                )),
+                Ok(Ok(confirm)) => pending.push((message.position, message.key, confirm)),
+                Ok(Err(e)) => {
+                    let why = format!("cannot publish to RabbitMQ at {}: {e}", self.url);
+                    unpublished.push((message.position, why));
+                }
+                Err(_) => {
+                    abandoned = true;
+                    unpublished.push((message.position, late().message().to_string()));
+                }
             }
         }
-        let mut waited_out = false;
         // Why the broker closed the channel for good (the exchange does not exist...): the
         // messages it closed on before they were published share that fate.
         let mut closed_for_good: Option<String> = None;
         for (position, key, confirm) in pending {
-            let answer = tokio::time::timeout_at(deadline.into(), confirm).await;
-            match answer {
-                Ok(Ok(Confirmation::Ack(None) | Confirmation::NotRequested)) => {}
-                Ok(Ok(Confirmation::Ack(Some(returned)))) => tally.retry(
-                    position,
-                    format!(
-                        "RabbitMQ returned a message published to {}: {} (no queue is bound for it)",
-                        self.where_to(&key),
-                        returned.reply_text
-                    ),
-                ),
-                Ok(Ok(Confirmation::Nack(_))) => tally.retry(
-                    position,
-                    format!("RabbitMQ did not take (nack) a message published to {}", self.where_to(&key)),
-                ),
-                Ok(Err(e)) if soft_error(&e) == Some(AMQPSoftError::NOTFOUND) => {
-                    let why = format!(
-                        "exchange '{}' does not exist on RabbitMQ at {}: declare it, or set declare: true ({e})",
-                        self.exchange, self.url
-                    );
-                    tally.reject(position, why.clone());
-                    closed_for_good = Some(why);
-                }
-                Ok(Err(e)) if soft_error(&e) == Some(AMQPSoftError::ACCESSREFUSED) => {
-                    let why = format!(
-                        "RabbitMQ at {} refuses publishing to {}: {e}",
-                        self.url,
-                        self.where_to(&key)
-                    );
-                    tally.reject(position, why.clone());
-                    closed_for_good = Some(why);
-                }
-                Ok(Err(e)) => tally.retry(
-                    position,
-                    format!("lost the connection to RabbitMQ at {} before its confirm: {e}", self.url),
-                ),
+            match tokio::time::timeout_at(deadline.into(), confirm).await {
+                Ok(answer) => self.settle(position, &key, answer, &mut tally, &mut closed_for_good),
                 Err(_) => {
-                    waited_out = true;
-                    tally.retry(
-                        position,
-                        format!("RabbitMQ at {} did not confirm within {:?}", self.url, self.timeout),
-                    );
+                    abandoned = true;
+                    let why = format!("RabbitMQ at {} did not confirm within {:?}", self.url, self.timeout);
+                    tally.retry(position, why);
                 }
             }
         }
@@ -233,32 +227,86 @@ impl RabbitMq {
                 None => tally.retry(position, why),
             }
         }
-        if waited_out {
+        if abandoned {
             // Confirms still owed on this channel will not be waited for: a new channel
             // starts clean for the retry.
             self.link.drop_channel();
         }
         Ok(tally)
     }
+
+    /// What the broker's answer to one message makes of its position.
+    fn settle(
+        &self,
+        position: usize,
+        key: &str,
+        answer: lapin::Result<Confirmation>,
+        tally: &mut Tally,
+        closed_for_good: &mut Option<String>,
+    ) {
+        match answer {
+            Ok(Confirmation::Ack(None) | Confirmation::NotRequested) => {}
+            // With `mandatory`, an unroutable message comes back (basic.return) before its ack.
+            Ok(Confirmation::Ack(Some(returned))) => tally.retry(
+                position,
+                format!(
+                    "RabbitMQ returned a message published to {}: {} (no queue is bound for it)",
+                    self.where_to(key),
+                    returned.reply_text
+                ),
+            ),
+            Ok(Confirmation::Nack(_)) => tally.retry(
+                position,
+                format!(
+                    "RabbitMQ did not take (nack) a message published to {}",
+                    self.where_to(key)
+                ),
+            ),
+            Err(e) => match soft_error(&e) {
+                Some(AMQPSoftError::NOTFOUND) => {
+                    let why = format!(
+                        "exchange '{}' does not exist on RabbitMQ at {}: declare it, or set declare: true ({e})",
+                        self.exchange, self.url
+                    );
+                    tally.reject(position, why.clone());
+                    *closed_for_good = Some(why);
+                }
+                Some(AMQPSoftError::ACCESSREFUSED) => {
+                    let why = format!(
+                        "RabbitMQ at {} refuses publishing to {}: {e}",
+                        self.url,
+                        self.where_to(key)
+                    );
+                    tally.reject(position, why.clone());
+                    *closed_for_good = Some(why);
+                }
+                // The connection or channel went away before the confirm came: the message
+                // may or may not be in a queue, so it is published again (at least once).
+                _ => tally.retry(
+                    position,
+                    format!(
+                        "lost the connection to RabbitMQ at {} before its confirm: {e}",
+                        self.url
+                    ),
+                ),
+            },
+        }
+    }
+}
+
+/// One event ready to publish.
+struct Message {
+    position: usize,
+    key: String,
+    properties: BasicProperties,
+    payload: Vec<u8>,
 }
 
 impl Backend for RabbitMq {
     fn send(&mut self, batch: &Batch) -> Result<(), DeliveryError> {
         let deadline = Instant::now() + self.timeout;
         let runtime = self.runtime.handle().clone();
-        let tally = runtime.block_on(async {
-            match tokio::time::timeout_at(deadline.into(), self.publish(batch, deadline)).await {
-                Ok(result) => result,
-                Err(_) => {
-                    self.link.drop_channel();
-                    Err(DeliveryError::transient(format!(
-                        "RabbitMQ at {} did not answer within {:?}",
-                        self.url, self.timeout
-                    )))
-                }
-            }
-        })?;
-        let mut tally = tally;
+        let mut tally = runtime.block_on(self.publish(batch, deadline))?;
         tally.retry.sort_unstable();
         tally.rejected.sort_unstable();
         let message = tally.reasons.join("; ");
