@@ -11,7 +11,7 @@ mod common;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use common::servers::{server, PrivateServer};
+use common::servers::{server, server_script, PrivateServer};
 use common::{config_in, read_events, same_json};
 use lapin::options::{
     BasicGetOptions, ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions,
@@ -421,6 +421,36 @@ fn a_broker_stopped_mid_stream_loses_nothing() {
 }
 
 #[test]
+fn a_connection_the_broker_closes_between_batches_is_made_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = PrivateServer::start("rabbitmq", &dir.path().join("rabbitmq"));
+    let reader = Reader::new(&broker.address);
+    let exchange = unique("ex-");
+    reader.exchange(&exchange);
+    let queue = reader.queue(&exchange, "#");
+    let client = client_with(
+        dir.path(),
+        backend_json(&broker.address, &exchange, json!({})),
+    );
+    run_lot(&client, "LOT-A", 1);
+    client.flush(Duration::from_secs(30)).unwrap();
+    // An operator (or a broker restarting a listener) drops every connection, the test's own
+    // reader's too.
+    let port = broker.port.to_string();
+    server_script(
+        "rabbitmq",
+        &["ctl", &port, "close_all_connections", "maintenance"],
+    );
+    run_lot(&client, "LOT-B", 1);
+    client.flush(Duration::from_secs(30)).unwrap();
+    let r = stats_of(&client);
+    assert_eq!((r.sent, r.failed), (14, 0), "{r:?}");
+    let reader = Reader::new(&broker.address);
+    assert_eq!(reader.drain(&queue, 14).len(), 14);
+    client.close(Duration::from_secs(5));
+}
+
+#[test]
 fn an_exchange_that_does_not_exist_is_a_permanent_error_naming_it() {
     let url = rabbitmq();
     let dir = tempfile::tempdir().unwrap();
@@ -661,4 +691,18 @@ fn config_mistakes_name_their_key_without_the_password() {
         assert!(text.contains(key), "{extra}: {text}");
         assert!(!text.contains("Pa55-hidden"), "{text}");
     }
+    // A URL the config's checks let through but the AMQP client cannot parse: refused when
+    // the backend is built, still naming the key and hiding the password.
+    let backend = backend_json(
+        "amqp://fab:Pa55-hidden@mq.fab:port/%2f",
+        "events",
+        json!({}),
+    );
+    let config = Config::from_value(json!({"direct_backends": [backend]})).unwrap();
+    let text = build(&config.direct_backends[0], &config.app)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(text.contains("url") && text.contains("fab:***@"), "{text}");
+    assert!(!text.contains("Pa55-hidden"), "{text}");
 }

@@ -46,6 +46,16 @@ impl BrokerUrl {
     pub fn shown(&self) -> &str {
         &self.shown
     }
+
+    /// `text` (a client library's error) with this URL and its password taken out, in case
+    /// it quotes them.
+    pub fn redact(&self, text: &str) -> String {
+        let mut text = text.replace(self.url.expose(), &self.shown);
+        if let Some(password) = password(self.url.expose()).filter(|p| !p.is_empty()) {
+            text = text.replace(password, REDACTED);
+        }
+        text
+    }
 }
 
 impl fmt::Debug for BrokerUrl {
@@ -167,17 +177,25 @@ fn broker_url(url: Secret, path: &str) -> Result<BrokerUrl> {
     Ok(BrokerUrl { url, shown })
 }
 
-/// The URL with the password of its user info (if any) replaced by `***`.
-fn without_password(url: &str) -> String {
+/// Where the password of the URL's user info is (`user:password@`), if it has one.
+fn password_span(url: &str) -> Option<(usize, usize)> {
     let start = url.find("://").map_or(0, |i| i + 3);
     let end = url[start..]
         .find(['/', '?', '#'])
         .map_or(url.len(), |i| start + i);
-    let Some(at) = url[start..end].rfind('@').map(|i| start + i) else {
-        return url.to_string();
-    };
-    match url[start..at].find(':') {
-        Some(colon) => format!("{}{REDACTED}{}", &url[..start + colon + 1], &url[at..]),
+    let at = start + url[start..end].rfind('@')?;
+    let colon = start + url[start..at].find(':')?;
+    Some((colon + 1, at))
+}
+
+fn password(url: &str) -> Option<&str> {
+    password_span(url).map(|(from, to)| &url[from..to])
+}
+
+/// The URL with the password of its user info (if any) replaced by `***`.
+fn without_password(url: &str) -> String {
+    match password_span(url) {
+        Some((from, to)) => format!("{}{REDACTED}{}", &url[..from], &url[to..]),
         None => url.to_string(),
     }
 }
@@ -294,5 +312,7 @@ mod tests {
         assert!(!e.to_string().contains("s3cret") && e.to_string().contains("fab:***@"), "{e}");
         assert_eq!(without_password("amqp://fab@mq.fab/v?x=a@b"), "amqp://fab@mq.fab/v?x=a@b");
         assert_eq!(without_password("amqp://mq.fab"), "amqp://mq.fab");
+        let said = "cannot parse amqp://fab:s3cret@mq.fab:5672/%2f (s3cret)";
+        assert_eq!(c.url.redact(said), "cannot parse amqp://fab:***@mq.fab:5672/%2f (***)");
     }
 }

@@ -40,7 +40,10 @@ impl Link {
             let connection = Connection::connect(url.expose(), properties)
                 .await
                 .map_err(|e| {
-                    let why = format!("cannot connect to RabbitMQ at {url}: {e}");
+                    let why = format!(
+                        "cannot connect to RabbitMQ at {url}: {}",
+                        url.redact(&e.to_string())
+                    );
                     if is_refused_login(&e) {
                         DeliveryError::permanent(why)
                     } else {

@@ -73,7 +73,8 @@ impl RabbitMq {
             .expose()
             .parse::<lapin::uri::AMQPUri>()
             .map_err(|e| {
-                Error::config("url", format!("'{}' is not a valid AMQP URL: {e}", config.url))
+                let why = config.url.redact(&e);
+                Error::config("url", format!("'{}' is not a valid AMQP URL: {why}", config.url))
             })?;
         // One worker: lapin's tasks run between batches too, so the connection answers the
         // broker's heartbeats while the lane is idle.
