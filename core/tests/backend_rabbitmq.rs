@@ -473,6 +473,27 @@ fn an_exchange_that_does_not_exist_is_a_permanent_error_naming_it() {
 }
 
 #[test]
+fn an_exchange_declared_otherwise_is_a_permanent_error_naming_it() {
+    let url = rabbitmq();
+    let dir = tempfile::tempdir().unwrap();
+    // A direct exchange of the broker's own: declaring it as a topic exchange is refused.
+    let client = client_with(
+        dir.path(),
+        backend_json(&url, "amq.direct", json!({"declare": true})),
+    );
+    run_lot(&client, "LOT-X", 1);
+    client.flush(Duration::from_secs(60)).unwrap();
+    let r = stats_of(&client);
+    assert_eq!((r.sent, r.failed, r.spooled), (0, 7, 0), "{r:?}");
+    let error = r.last_error.unwrap();
+    assert!(
+        error.contains("cannot declare exchange 'amq.direct'"),
+        "{error}"
+    );
+    client.close(Duration::from_secs(5));
+}
+
+#[test]
 fn a_key_no_queue_is_bound_for_is_held_for_the_retry_until_one_is() {
     let url = rabbitmq();
     let reader = Reader::new(&url);
