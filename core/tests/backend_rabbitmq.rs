@@ -726,4 +726,18 @@ fn config_mistakes_name_their_key_without_the_password() {
         .to_string();
     assert!(text.contains("url") && text.contains("fab:***@"), "{text}");
     assert!(!text.contains("Pa55-hidden"), "{text}");
+    // amqps:// without the TLS feature: said when the backend is built, not at each batch.
+    if !cfg!(feature = "rabbitmq-tls") {
+        let backend = backend_json("amqps://fab:Pa55-hidden@mq.fab/%2f", "events", json!({}));
+        let config = Config::from_value(json!({"direct_backends": [backend]})).unwrap();
+        let text = build(&config.direct_backends[0], &config.app)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            text.contains("url") && text.contains("rabbitmq-tls"),
+            "{text}"
+        );
+        assert!(!text.contains("Pa55-hidden"), "{text}");
+    }
 }

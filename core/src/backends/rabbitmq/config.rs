@@ -42,6 +42,11 @@ impl BrokerUrl {
         self.url.expose()
     }
 
+    /// Whether the URL asks for TLS (`amqps://`).
+    pub fn is_tls(&self) -> bool {
+        self.url.expose().starts_with("amqps://")
+    }
+
     /// The URL without its password, for messages.
     pub fn shown(&self) -> &str {
         &self.shown
@@ -276,12 +281,14 @@ mod tests {
         assert_eq!(c.url.expose(), "amqp://fab:s3cret@mq.fab:5672/%2f");
         assert_eq!(key(&c), "wafermon.F1.etch.started");
         assert_eq!((c.declare, c.format), (false, WireFormat::Json));
+        assert!(!c.url.is_tls());
         let c = parsed(base(json!({
             "url": "amqps://mq.fab", "exchange": "", "routing_key": "{kind}",
             "format": "msgpack", "timeout": 2, "retries": 0
         })))
         .unwrap();
         assert_eq!((key(&c).as_str(), c.format, c.net.retries), ("started", WireFormat::MsgPack, 0));
+        assert!(c.url.is_tls());
         let c = parsed(base(json!({"routing_key": "fab/{site}-{app}:x", "declare": true}))).unwrap();
         assert_eq!((key(&c).as_str(), c.declare), ("fab/F1-etch:x", true));
     }

@@ -67,6 +67,15 @@ impl Tally {
 
 impl RabbitMq {
     pub fn new(config: RabbitMqConfig) -> Result<RabbitMq> {
+        if config.url.is_tls() && !cfg!(feature = "rabbitmq-tls") {
+            return Err(Error::config(
+                "url",
+                format!(
+                    "'{}' is amqps://, which needs wafermon built with the \"rabbitmq-tls\" feature",
+                    config.url
+                ),
+            ));
+        }
         // Checked here too: lapin's own parse is the one that connects.
         config
             .url
