@@ -741,3 +741,200 @@ fn config_mistakes_name_their_key_without_the_password() {
         assert!(!text.contains("Pa55-hidden"), "{text}");
     }
 }
+
+/// amqps:// (feature "rabbitmq-tls"): the shared broker behind a TLS terminator (socat) whose
+/// certificate a test CA signed; the client trusts that CA through SSL_CERT_FILE, which only a
+/// process of its own can set safely, so the test runs its other half in a child process.
+#[cfg(feature = "rabbitmq-tls")]
+mod tls {
+    use std::path::Path;
+    use std::process::Command;
+
+    use super::*;
+
+    const URL_VAR: &str = "WAFERMON_TEST_AMQPS_URL";
+
+    fn openssl(dir: &Path, args: &[&str]) {
+        let out = Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    /// A CA and a certificate for 127.0.0.1 it signed, in `dir`.
+    fn certificates(dir: &Path) {
+        std::fs::write(
+            dir.join("leaf.ext"),
+            "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
+        )
+        .unwrap();
+        openssl(
+            dir,
+            &[
+                "req",
+                "-x509",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-keyout",
+                "ca.key",
+                "-out",
+                "ca.pem",
+                "-days",
+                "2",
+                "-subj",
+                "/CN=wafermon test CA",
+                "-addext",
+                "basicConstraints=critical,CA:TRUE",
+                "-addext",
+                "keyUsage=critical,keyCertSign,cRLSign",
+            ],
+        );
+        openssl(
+            dir,
+            &[
+                "req",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-keyout",
+                "leaf.key",
+                "-out",
+                "leaf.csr",
+                "-subj",
+                "/CN=127.0.0.1",
+            ],
+        );
+        openssl(
+            dir,
+            &[
+                "x509",
+                "-req",
+                "-in",
+                "leaf.csr",
+                "-CA",
+                "ca.pem",
+                "-CAkey",
+                "ca.key",
+                "-CAcreateserial",
+                "-out",
+                "leaf.pem",
+                "-days",
+                "2",
+                "-extfile",
+                "leaf.ext",
+            ],
+        );
+    }
+
+    struct Terminator(std::process::Child);
+
+    impl Drop for Terminator {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+
+    #[test]
+    fn amqps_through_a_tls_terminator_delivers() {
+        let plain = rabbitmq();
+        let broker_port = plain
+            .rsplit(':')
+            .next()
+            .unwrap()
+            .split('/')
+            .next()
+            .unwrap()
+            .to_string();
+        let dir = tempfile::tempdir().unwrap();
+        certificates(dir.path());
+        let port = common::servers::free_port();
+        let listen = format!(
+            "OPENSSL-LISTEN:{port},bind=127.0.0.1,reuseaddr,fork,verify=0,cert={},key={}",
+            dir.path().join("leaf.pem").display(),
+            dir.path().join("leaf.key").display()
+        );
+        let _terminator = Terminator(
+            Command::new("socat")
+                .args([listen, format!("TCP:127.0.0.1:{broker_port}")])
+                // It reports the readiness probe below as a failed handshake.
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .unwrap(),
+        );
+        let up = Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                up.elapsed() < Duration::from_secs(30),
+                "socat did not listen"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let url = format!("amqps://guest:guest@127.0.0.1:{port}/%2f");
+        let half = |ca: Option<&Path>| {
+            let mut child = Command::new(std::env::current_exe().unwrap());
+            child
+                .args([
+                    "--exact",
+                    "tls::amqps_half_in_a_child",
+                    "--ignored",
+                    "--nocapture",
+                ])
+                .env(URL_VAR, &url)
+                .env_remove("SSL_CERT_FILE")
+                .env_remove("SSL_CERT_DIR");
+            if let Some(ca) = ca {
+                child.env("SSL_CERT_FILE", ca);
+            }
+            child.status().unwrap().success()
+        };
+        assert!(
+            half(Some(&dir.path().join("ca.pem"))),
+            "delivered over TLS (output above)"
+        );
+        // Without the test CA the certificate is not trusted: nothing is sent.
+        assert!(half(None), "refused without the CA (output above)");
+    }
+
+    #[test]
+    #[ignore = "the other half of amqps_through_a_tls_terminator_delivers, which runs it"]
+    fn amqps_half_in_a_child() {
+        let Ok(url) = std::env::var(URL_VAR) else {
+            return; // Run on its own (--include-ignored): its parent sets it up.
+        };
+        let reader = Reader::new(&rabbitmq());
+        let exchange = unique("ex-");
+        reader.exchange(&exchange);
+        let queue = reader.queue(&exchange, "#");
+        let dir = tempfile::tempdir().unwrap();
+        let client = client_with(dir.path(), backend_json(&url, &exchange, json!({})));
+        run_lot(&client, "LOT-TLS", 1);
+        if std::env::var("SSL_CERT_FILE").is_err() {
+            // No CA trusts the terminator's certificate: a transient failure naming why.
+            assert!(client.flush(Duration::from_secs(3)).is_err());
+            let r = stats_of(&client);
+            assert_eq!((r.sent, r.failed), (0, 0), "{r:?}");
+            let error = r.last_error.unwrap_or_default();
+            assert!(
+                error.contains("certificate") && error.contains("guest:***@"),
+                "{error}"
+            );
+            client.close(Duration::from_secs(1));
+            return;
+        }
+        client.flush(Duration::from_secs(60)).unwrap();
+        let r = stats_of(&client);
+        assert_eq!((r.sent, r.failed), (7, 0), "{r:?}");
+        let written = read_events(&dir.path().join("data"));
+        let got = reader.drain(&queue, written.len());
+        assert_eq!(got.len(), written.len());
+        client.close(Duration::from_secs(5));
+    }
+}
