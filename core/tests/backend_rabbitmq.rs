@@ -1,9 +1,11 @@
 //! The rabbitmq backend against RabbitMQ 3.10 (the real broker) on 127.0.0.1, read back by a
 //! plain AMQP consumer (basic.get on queues the test binds): the events, their routing keys,
 //! properties and headers, a lot's events in order in one queue, MessagePack bodies, a broker
-//! stopped mid-stream, an exchange that does not exist, a key no queue is bound for, and
-//! config errors that name their key and never show the password. Every test uses an exchange
-//! and queues of its own; the outage test runs a private node.
+//! stopped mid-stream, connections the broker drops between batches, an exchange that does
+//! not exist or is declared otherwise, a key no queue is bound for, a queue that nacks,
+//! refused credentials, amqps:// (feature "rabbitmq-tls"), and config errors that name their
+//! key and never show the password. Every test uses an exchange and queues of its own; the
+//! tests that stop or disconnect the broker run private nodes.
 #![cfg(feature = "rabbitmq")]
 
 mod common;

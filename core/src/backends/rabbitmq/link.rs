@@ -33,7 +33,7 @@ impl Link {
     ) -> Result<&Channel, DeliveryError> {
         if !self.connection.as_ref().is_some_and(|c| c.status().connected()) {
             self.channel = None;
-            // The old connection is closed already; dropping it ends its IO thread.
+            // Closed by the broker or the network; dropping the last handle ends it.
             self.connection = None;
             let properties = ConnectionProperties::default()
                 .with_connection_name("wafermon".into());
