@@ -7,7 +7,7 @@
 // What several services share (not services themselves).
 pub mod aws;
 pub(crate) mod http;
-#[cfg(any(feature = "sqs", feature = "kafka"))]
+#[cfg(any(feature = "sqs", feature = "kafka", feature = "rabbitmq"))]
 pub(crate) mod messaging;
 #[cfg(feature = "read")]
 pub mod read;
@@ -32,6 +32,7 @@ registry::services! {
     XRay(xray::XRayConfig) = xray, "xray", feature "xray";
     Sqs(sqs::SqsConfig) = sqs, "sqs", feature "sqs";
     Kafka(kafka::KafkaConfig) = kafka, "kafka", feature "kafka";
+    RabbitMq(rabbitmq::RabbitMqConfig) = rabbitmq, "rabbitmq", feature "rabbitmq";
 }
 
 use std::fmt;
@@ -84,7 +85,12 @@ impl DeliveryError {
     /// What a batch of `len` events sent in several requests came to, from the positions
     /// rejected and to retry: delivered when neither has any, a transient failure when all
     /// are to retry, a permanent one when all were rejected, else partial.
-    #[cfg(any(feature = "aws", feature = "loki", feature = "kafka"))]
+    #[cfg(any(
+        feature = "aws",
+        feature = "loki",
+        feature = "kafka",
+        feature = "rabbitmq"
+    ))]
     pub(crate) fn by_positions(
         len: usize,
         rejected: Vec<usize>,

@@ -26,6 +26,7 @@ pub use crate::backends::filesystem::{FileFormat, FilesystemConfig};
 pub use crate::backends::http::{HttpConfig, WireFormat};
 pub use crate::backends::kafka::KafkaConfig;
 pub use crate::backends::loki::LokiConfig;
+pub use crate::backends::rabbitmq::RabbitMqConfig;
 pub use crate::backends::s3::{Compression, S3Config};
 pub use crate::backends::sqs::SqsConfig;
 pub use crate::backends::webhook::WebhookConfig;

@@ -3,7 +3,10 @@
 //! they stay in order (one Kafka partition, one SQS FIFO group).
 
 mod body;
+// rabbitmq routes by its key template, not by the lot.
+#[cfg(any(feature = "sqs", feature = "kafka"))]
 mod roots;
 
 pub(crate) use self::body::{body, header_values};
+#[cfg(any(feature = "sqs", feature = "kafka"))]
 pub(crate) use self::roots::Roots;
