@@ -26,6 +26,11 @@ install_deps() {
     command -v curl >/dev/null 2>&1 || need+=(curl)
     command -v flock >/dev/null 2>&1 || need+=(util-linux)
     python3 -m venv --help >/dev/null 2>&1 || need+=(python3-venv)
+    # The kafka backend's librdkafka links OpenSSL (TLS, SCRAM); the amqps:// test puts a
+    # TLS terminator (socat) with a test CA (openssl) in front of RabbitMQ.
+    [ -f /usr/include/openssl/ssl.h ] || need+=(libssl-dev)
+    command -v openssl >/dev/null 2>&1 || need+=(openssl)
+    command -v socat >/dev/null 2>&1 || need+=(socat)
     # The gateway's browser tests: Node.js runs them, playwright-core drives this Chromium.
     [ -x /usr/bin/chromium ] || need+=(chromium)
     command -v node >/dev/null 2>&1 || need+=(nodejs)
