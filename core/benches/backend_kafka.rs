@@ -1,5 +1,6 @@
-//! Delivered events/s from one process to Apache Kafka 4.4 (the shared broker of
-//! scripts/servers/kafka.sh): each sample emits EVENTS log events into a client whose only
+//! Delivered events/s from one process to Apache Kafka 4.4 (a private broker of
+//! scripts/servers/kafka.sh in a temporary folder, deleted at the end: a run writes several
+//! GB): each sample emits EVENTS log events into a client whose only
 //! backend is kafka (acks=all, idempotent, JSON values keyed by the lot), and is timed until
 //! `flush` returns, i.e. until the broker acknowledged every message. One row per batch
 //! size: the lane waits for a batch's acknowledgements before it sends the next one.
@@ -59,10 +60,13 @@ fn bench(c: &mut Criterion, brokers: &str, max_events: u64, compression: &str) {
 }
 
 fn main() {
-    let brokers = servers::server("kafka");
+    let dir = tempfile::tempdir().unwrap();
+    let broker = servers::PrivateServer::start("kafka", &dir.path().join("kafka"));
+    let brokers = broker.address.clone();
     let mut c = Criterion::default().configure_from_args();
     bench(&mut c, &brokers, 1_000, "none");
     bench(&mut c, &brokers, 10_000, "none");
     bench(&mut c, &brokers, 10_000, "lz4");
     c.final_summary();
+    drop(broker);
 }

@@ -1,9 +1,11 @@
 //! A bounded set of recently delivered event ids, oldest forgotten first: a writer that may
 //! see a batch again (a retry after a partial failure) skips what it already delivered.
 
+#[cfg(any(feature = "cloudwatch", feature = "kafka"))]
 use std::collections::{HashSet, VecDeque};
 use std::hash::{BuildHasherDefault, Hasher};
 
+#[cfg(any(feature = "cloudwatch", feature = "kafka"))]
 use uuid::Uuid;
 
 /// A quick hash for keys the process made itself (event ids, entity ids): a writer looks
@@ -32,15 +34,20 @@ impl Hasher for QuickHasher {
 
 pub(crate) type Quick = BuildHasherDefault<QuickHasher>;
 
+// The set is for the writers that skip what they delivered; sqs needs only the hasher.
+
 /// How many ids are remembered (enough for the batches a lane may retry).
+#[cfg(any(feature = "cloudwatch", feature = "kafka"))]
 pub(crate) const REMEMBERED_IDS: usize = 65_536;
 
+#[cfg(any(feature = "cloudwatch", feature = "kafka"))]
 #[derive(Default)]
 pub(crate) struct RecentIds {
     set: HashSet<Uuid, Quick>,
     order: VecDeque<Uuid>,
 }
 
+#[cfg(any(feature = "cloudwatch", feature = "kafka"))]
 impl RecentIds {
     pub(crate) fn contains(&self, id: &Uuid) -> bool {
         self.set.contains(id)
@@ -61,7 +68,9 @@ impl RecentIds {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use uuid::Uuid;
 
+    #[cfg(any(feature = "cloudwatch", feature = "kafka"))]
     #[test]
     fn recent_ids_forget_the_oldest() {
         let mut ids = RecentIds::default();
