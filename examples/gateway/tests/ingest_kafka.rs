@@ -332,7 +332,7 @@ fn a_malformed_message_is_skipped(database_url: &str) {
     let brokers = brokers();
     let topic = topic(&brokers, 1);
     let site = name("site");
-    let gw = gateway(database_url, &brokers, &topic, &name("group"));
+    let mut gw = gateway(database_url, &brokers, &topic, &name("group"));
     let raw: BaseProducer = ClientConfig::new()
         .set("bootstrap.servers", &brokers)
         .create()
@@ -357,6 +357,8 @@ fn a_malformed_message_is_skipped(database_url: &str) {
         "{log}"
     );
     assert!(log.contains("offset 1") && log.contains("id"), "{log}");
+    // SIGTERM stops the consumers too: the gateway exits cleanly.
+    assert!(gw.terminate().success(), "{}", gw.stderr());
 }
 
 on_both_stores! {
@@ -489,4 +491,12 @@ fn a_gateway_with_brokers_down_still_serves() {
     assert_eq!(health["status"], "ok", "{health}");
     assert_eq!(health["kafka"]["topic"], "nowhere");
     assert_eq!(health["kafka"]["assigned"], json!([]));
+    // librdkafka's own error reaches the health answer.
+    eventually(|| {
+        let k = kafka_health(&gw);
+        match k["last_error"].as_str() {
+            Some(e) if e.to_lowercase().contains("broker") => Ok(()),
+            _ => Err(format!("no broker error yet: {k}")),
+        }
+    });
 }

@@ -12,8 +12,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use rdkafka::client::ClientContext;
 use rdkafka::config::ClientConfig;
-use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext};
+use rdkafka::error::KafkaError;
 use rdkafka::message::Message;
 use rdkafka::{Offset, TopicPartitionList};
 use serde_json::Map;
@@ -37,6 +39,20 @@ struct Polled {
     payload: Option<Vec<u8>>,
 }
 
+/// Where librdkafka's own errors (brokers unreachable, authentication) go: the status, so
+/// `/v1/health` names them, and the log.
+pub struct Reporter(pub Arc<Status>);
+
+impl ClientContext for Reporter {
+    fn error(&self, error: KafkaError, reason: &str) {
+        self.0.error(format!("{error}: {reason}"));
+    }
+}
+
+impl ConsumerContext for Reporter {}
+
+pub type Client = BaseConsumer<Reporter>;
+
 pub fn client_config(config: &KafkaIngest, group: &str, client_id: &str) -> ClientConfig {
     let mut client = ClientConfig::new();
     client
@@ -49,10 +65,10 @@ pub fn client_config(config: &KafkaIngest, group: &str, client_id: &str) -> Clie
     client
 }
 
-fn make(config: &KafkaIngest) -> Result<BaseConsumer, String> {
-    let consumer: BaseConsumer = client_config(config, &config.group, &config.client_id)
+fn make(config: &KafkaIngest, status: &Arc<Status>) -> Result<Client, String> {
+    let consumer: Client = client_config(config, &config.group, &config.client_id)
         .set("auto.offset.reset", "earliest")
-        .create()
+        .create_with_context(Reporter(status.clone()))
         .map_err(|e| format!("cannot make a consumer for '{}': {e}", config.topic))?;
     consumer
         .subscribe(&[&config.topic])
@@ -75,7 +91,7 @@ pub fn run(
     while !stop.load(Ordering::Relaxed) {
         let current = match consumer.take() {
             Some(c) => c,
-            None => match make(&config) {
+            None => match make(&config, &status) {
                 Ok(c) => c,
                 Err(e) => {
                     status.error(e);
@@ -129,7 +145,7 @@ fn pause(stop: &AtomicBool, backoff: &mut Duration) {
     *backoff = (*backoff * 2).min(MAX_BACKOFF);
 }
 
-fn poll_batch(consumer: &BaseConsumer, config: &KafkaIngest, status: &Status) -> Vec<Polled> {
+fn poll_batch(consumer: &Client, config: &KafkaIngest, status: &Status) -> Vec<Polled> {
     let mut batch = Vec::new();
     let mut deadline: Option<Instant> = None;
     while batch.len() < config.max_batch {
@@ -155,6 +171,10 @@ fn poll_batch(consumer: &BaseConsumer, config: &KafkaIngest, status: &Status) ->
             }
             Some(Err(e)) => {
                 status.error(format!("consuming '{}': {e}", config.topic));
+                if batch.is_empty() {
+                    // Such errors come back at once while the brokers are away.
+                    std::thread::sleep(POLL);
+                }
                 break;
             }
         }
@@ -233,7 +253,7 @@ fn decode(message: &Polled, config: &KafkaIngest, state: &AppState, events: &mut
 /// Commit, per partition, the offset after the batch's last message: everything up to it
 /// is stored (or was invalid). A failed commit loses nothing: the messages come again and
 /// the store keeps them once.
-fn commit(consumer: &BaseConsumer, batch: &[Polled], topic: &str, status: &Status) {
+fn commit(consumer: &Client, batch: &[Polled], topic: &str, status: &Status) {
     let mut next: HashMap<i32, i64> = HashMap::new();
     for message in batch {
         let entry = next.entry(message.partition).or_insert(0);

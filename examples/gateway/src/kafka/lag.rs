@@ -9,10 +9,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::consumer::Consumer;
 use rdkafka::{Offset, TopicPartitionList};
 
-use super::consumer::client_config;
+use super::consumer::{client_config, Client, Reporter};
 use super::{KafkaIngest, Status};
 use crate::api::AppState;
 use crate::metrics::PartitionLabels;
@@ -23,7 +23,9 @@ const TIMEOUT: Duration = Duration::from_secs(2);
 
 pub fn run(config: KafkaIngest, state: Arc<AppState>, status: Arc<Status>, stop: Arc<AtomicBool>) {
     let client_id = format!("{}-lag", config.client_id);
-    let client: BaseConsumer = match client_config(&config, &config.group, &client_id).create() {
+    let client: Client = match client_config(&config, &config.group, &client_id)
+        .create_with_context(Reporter(status.clone()))
+    {
         Ok(c) => c,
         Err(e) => {
             status.error(format!("cannot make the lag reader: {e}"));
@@ -42,12 +44,7 @@ pub fn run(config: KafkaIngest, state: Arc<AppState>, status: Arc<Status>, stop:
     }
 }
 
-fn measure(
-    client: &BaseConsumer,
-    topic: &str,
-    state: &AppState,
-    status: &Status,
-) -> Result<(), String> {
+fn measure(client: &Client, topic: &str, state: &AppState, status: &Status) -> Result<(), String> {
     let held = status.assigned();
     let mut lag = BTreeMap::new();
     if !held.is_empty() {

@@ -8,10 +8,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::consumer::Consumer;
 use rdkafka::message::Message;
 
-use super::consumer::client_config;
+use super::consumer::{client_config, Client, Reporter};
 use super::{KafkaIngest, Status};
 use crate::api::{read_message, AppState, Published};
 
@@ -33,9 +33,9 @@ pub fn group(config: &KafkaIngest) -> String {
 pub fn run(config: KafkaIngest, state: Arc<AppState>, status: Arc<Status>, stop: Arc<AtomicBool>) {
     let group = group(&config);
     status.set_live(&group, Vec::new());
-    let consumer: BaseConsumer = match client_config(&config, &group, &config.client_id)
+    let consumer: Client = match client_config(&config, &group, &config.client_id)
         .set("auto.offset.reset", "latest")
-        .create()
+        .create_with_context(Reporter(status.clone()))
     {
         Ok(c) => c,
         Err(e) => {
@@ -66,7 +66,10 @@ pub fn run(config: KafkaIngest, state: Arc<AppState>, status: Arc<Status>, stop:
                     }
                 }
             }
-            Some(Err(e)) => status.error(format!("live consumer: {e}")),
+            Some(Err(e)) => {
+                status.error(format!("live consumer: {e}"));
+                std::thread::sleep(POLL);
+            }
         }
         if Instant::now() >= next_check {
             if let Ok(assignment) = consumer.assignment() {

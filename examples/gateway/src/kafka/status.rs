@@ -2,8 +2,9 @@
 //! gateway holds, the lag of each, and the last error. The consumer threads write it; health
 //! reads it.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
@@ -23,7 +24,14 @@ struct Inner {
     /// The live view's own group and the partitions it reads (all of them once joined).
     live_group: Option<String>,
     live_assigned: Vec<i32>,
+    /// When each recent error message was last logged.
+    logged: HashMap<String, Instant>,
 }
+
+/// How long a repeated error message stays out of the log.
+const LOG_AGAIN_AFTER: Duration = Duration::from_secs(30);
+/// Distinct messages remembered for that at most.
+const LOGGED_KEPT: usize = 64;
 
 impl Status {
     pub fn new(topic: &str, group: &str) -> Status {
@@ -58,9 +66,24 @@ impl Status {
         self.with(|s| s.lag.keys().copied().collect())
     }
 
+    /// Record an error, and log it unless the same message was logged less than
+    /// `LOG_AGAIN_AFTER` ago (brokers that are down fail every poll of every consumer).
     pub fn error(&self, message: String) {
-        eprintln!("wafermon-gateway: kafka: {message}");
-        self.with(|s| s.last_error = Some(message));
+        self.with(|s| {
+            let now = Instant::now();
+            let recent = s
+                .logged
+                .get(&message)
+                .is_some_and(|at| now.duration_since(*at) < LOG_AGAIN_AFTER);
+            if !recent {
+                eprintln!("wafermon-gateway: kafka: {message}");
+                if s.logged.len() >= LOGGED_KEPT {
+                    s.logged.clear();
+                }
+                s.logged.insert(message.clone(), now);
+            }
+            s.last_error = Some(message);
+        });
     }
 
     pub fn set_live(&self, group: &str, assigned: Vec<i32>) {
