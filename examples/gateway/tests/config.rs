@@ -81,6 +81,24 @@ fn the_schema_and_the_gateway_refuse_the_same_mistakes() {
             kafka("batch_wait_ms", json!(-1)),
         ),
         ("ingest.kafka.acks", kafka("acks", json!("all"))),
+        ("ingest.kafka.topic", kafka("topic", json!("fab events"))),
+        ("ingest.kafka.topic", kafka("topic", json!(".."))),
+        (
+            "ingest.kafka.sasl.mechanism",
+            kafka(
+                "sasl",
+                json!({"mechanism": "GSSAPI", "username": "u", "password": "p"}),
+            ),
+        ),
+        (
+            "ingest.kafka.sasl.password",
+            kafka("sasl", json!({"username": "u"})),
+        ),
+        (
+            "ingest.kafka.tls.key_file",
+            kafka("tls", json!({"cert_file": "/c.pem"})),
+        ),
+        ("ingest.kafka.tls", kafka("tls", json!("yes"))),
         (
             "ingest.kafka",
             json!({"ingest": {"kafka": "127.0.0.1:9092"}}),
@@ -88,7 +106,9 @@ fn the_schema_and_the_gateway_refuse_the_same_mistakes() {
         ("ingest.rabbitmq", json!({"ingest": {"rabbitmq": {}}})),
     ];
     let good_kafka = json!({"ingest": {"kafka": {"brokers": ["127.0.0.1:9092", "b2:9092"],
-        "topic": "events", "group": "gateways", "format": "msgpack", "client_id": "gw-1"}}});
+        "topic": "fab.events_1", "group": "gateways", "format": "msgpack", "client_id": "gw-1",
+        "sasl": {"mechanism": "SCRAM-SHA-512", "username": "u", "password": "p"},
+        "tls": {"ca_file": "/etc/ca.pem", "cert_file": "/c.pem", "key_file": "/k.pem"}}}});
     assert!(schema.is_valid(&good_kafka));
     assert_eq!(check(dir.path(), &good_kafka).status.code(), Some(0));
     for (path, change) in cases {

@@ -3,6 +3,7 @@
 
 use serde::Deserialize;
 use serde_json::Value;
+use wafermon::config::Secret;
 use wafermon_hostkit::BodyFormat;
 
 use crate::config::{problem, ConfigError};
@@ -26,6 +27,41 @@ pub struct KafkaIngest {
     pub batch_wait: std::time::Duration,
     /// Feed the live view (`/v1/stream`) from a group of this gateway's own.
     pub live: bool,
+    /// As the `kafka` writer's `sasl` and `tls` keys.
+    pub sasl: Option<Sasl>,
+    pub tls: Option<Tls>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Sasl {
+    #[serde(default = "plain")]
+    pub mechanism: String,
+    pub username: String,
+    pub password: Secret,
+}
+
+/// PEM files; none given: the system's CAs.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Tls {
+    pub ca_file: Option<String>,
+    pub cert_file: Option<String>,
+    pub key_file: Option<String>,
+    pub key_password: Option<Secret>,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum RawTls {
+    On(bool),
+    Files(Tls),
+}
+
+const MECHANISMS: &[&str] = &["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"];
+
+fn plain() -> String {
+    "PLAIN".into()
 }
 
 impl KafkaIngest {
@@ -54,6 +90,8 @@ struct RawKafka {
     batch_wait_ms: Option<u64>,
     #[serde(default = "yes")]
     live: bool,
+    sasl: Option<Sasl>,
+    tls: Option<RawTls>,
 }
 
 #[derive(Deserialize)]
@@ -110,11 +148,60 @@ pub fn parse(ingest: &Value, errors: &mut Vec<ConfigError>) -> Option<KafkaInges
             ));
         }
     }
-    for (key, value) in [("topic", &raw.topic), ("group", &raw.group)] {
-        if value.trim().is_empty() || value.len() > 249 {
-            errors.push(problem(format!("{at}.{key}"), "must be 1-249 characters"));
+    // Kafka's own rule for topic names.
+    let topic_ok = !raw.topic.is_empty()
+        && raw.topic.len() <= 249
+        && raw.topic != "."
+        && raw.topic != ".."
+        && raw
+            .topic
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+    if !topic_ok {
+        errors.push(problem(
+            format!("{at}.topic"),
+            format!(
+                "'{}' is not a Kafka topic name (1 to 249 of a-z A-Z 0-9 . _ -)",
+                raw.topic
+            ),
+        ));
+    }
+    if raw.group.trim().is_empty() || raw.group.len() > 249 {
+        errors.push(problem(format!("{at}.group"), "must be 1-249 characters"));
+    }
+    if let Some(sasl) = &raw.sasl {
+        if !MECHANISMS.contains(&sasl.mechanism.as_str()) {
+            errors.push(problem(
+                format!("{at}.sasl.mechanism"),
+                format!(
+                    "'{}' is not one of {}",
+                    sasl.mechanism,
+                    MECHANISMS.join(", ")
+                ),
+            ));
+        }
+        if sasl.username.trim().is_empty() {
+            errors.push(problem(format!("{at}.sasl.username"), "must not be blank"));
         }
     }
+    let tls = match raw.tls {
+        None | Some(RawTls::On(false)) => None,
+        Some(RawTls::On(true)) => Some(Tls::default()),
+        Some(RawTls::Files(files)) => {
+            if files.cert_file.is_some() != files.key_file.is_some() {
+                let missing = if files.cert_file.is_some() {
+                    "key_file"
+                } else {
+                    "cert_file"
+                };
+                errors.push(problem(
+                    format!("{at}.tls.{missing}"),
+                    "is required: cert_file and key_file go together",
+                ));
+            }
+            Some(files)
+        }
+    };
     let format = match raw.format.as_str() {
         "json" => BodyFormat::Json,
         "msgpack" => BodyFormat::MsgPack,
@@ -158,5 +245,7 @@ pub fn parse(ingest: &Value, errors: &mut Vec<ConfigError>) -> Option<KafkaInges
         max_batch,
         batch_wait: std::time::Duration::from_millis(wait_ms),
         live: raw.live,
+        sasl: raw.sasl,
+        tls,
     })
 }

@@ -62,6 +62,34 @@ pub fn client_config(config: &KafkaIngest, group: &str, client_id: &str) -> Clie
         .set("enable.auto.commit", "false")
         .set("enable.auto.offset.store", "false")
         .set("enable.partition.eof", "false");
+    let protocol = match (&config.sasl, &config.tls) {
+        (None, None) => "plaintext",
+        (Some(_), None) => "sasl_plaintext",
+        (None, Some(_)) => "ssl",
+        (Some(_), Some(_)) => "sasl_ssl",
+    };
+    client.set("security.protocol", protocol);
+    if let Some(sasl) = &config.sasl {
+        client
+            .set("sasl.mechanism", &sasl.mechanism)
+            .set("sasl.username", &sasl.username)
+            .set("sasl.password", sasl.password.expose());
+    }
+    if let Some(tls) = &config.tls {
+        let files = [
+            ("ssl.ca.location", &tls.ca_file),
+            ("ssl.certificate.location", &tls.cert_file),
+            ("ssl.key.location", &tls.key_file),
+        ];
+        for (key, value) in files {
+            if let Some(value) = value {
+                client.set(key, value);
+            }
+        }
+        if let Some(password) = &tls.key_password {
+            client.set("ssl.key.password", password.expose());
+        }
+    }
     client
 }
 
@@ -135,6 +163,26 @@ pub fn run(
         consumer = Some(current);
     }
     // Dropping the consumer leaves the group, so its partitions move on at once.
+}
+
+/// `make()` again every `MAX_BACKOFF` until it works (a certificate file that appears, say)
+/// or `stop`; None when stopped first.
+pub fn until_made<T>(
+    stop: &AtomicBool,
+    status: &Status,
+    mut make: impl FnMut() -> Result<T, String>,
+) -> Option<T> {
+    let mut backoff = MAX_BACKOFF;
+    while !stop.load(Ordering::Relaxed) {
+        match make() {
+            Ok(made) => return Some(made),
+            Err(e) => {
+                status.error(e);
+                pause(stop, &mut backoff);
+            }
+        }
+    }
+    None
 }
 
 fn pause(stop: &AtomicBool, backoff: &mut Duration) {
@@ -270,5 +318,39 @@ fn commit(consumer: &Client, batch: &[Polled], topic: &str, status: &Status) {
         status.error(format!(
             "committing offsets of '{topic}' failed (the stored messages will come again): {e}"
         ));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(section: serde_json::Value) -> ClientConfig {
+        let mut errors = Vec::new();
+        let config =
+            super::super::config::parse(&serde_json::json!({"kafka": section}), &mut errors)
+                .unwrap_or_else(|| panic!("{errors:?}"));
+        client_config(&config, &config.group, &config.client_id)
+    }
+
+    #[test]
+    fn sasl_and_tls_reach_librdkafka() {
+        let base = serde_json::json!({"brokers": "k1:9092, k2:9093", "topic": "t", "group": "g"});
+        let plain = settings(base.clone());
+        assert_eq!(plain.get("bootstrap.servers"), Some("k1:9092,k2:9093"));
+        assert_eq!(plain.get("security.protocol"), Some("plaintext"));
+        assert_eq!(plain.get("enable.auto.commit"), Some("false"));
+        let mut secured = base.clone();
+        secured["sasl"] =
+            serde_json::json!({"mechanism": "SCRAM-SHA-256", "username": "u", "password": "p"});
+        secured["tls"] = serde_json::json!({"ca_file": "/ca.pem"});
+        let s = settings(secured);
+        assert_eq!(s.get("security.protocol"), Some("sasl_ssl"));
+        assert_eq!(s.get("sasl.mechanism"), Some("SCRAM-SHA-256"));
+        assert_eq!(s.get("sasl.password"), Some("p"));
+        assert_eq!(s.get("ssl.ca.location"), Some("/ca.pem"));
+        let mut tls_only = base;
+        tls_only["tls"] = serde_json::json!(true);
+        assert_eq!(settings(tls_only).get("security.protocol"), Some("ssl"));
     }
 }

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use rdkafka::consumer::Consumer;
 use rdkafka::{Offset, TopicPartitionList};
 
-use super::consumer::{client_config, Client, Reporter};
+use super::consumer::{client_config, until_made, Client, Reporter};
 use super::{KafkaIngest, Status};
 use crate::api::AppState;
 use crate::metrics::PartitionLabels;
@@ -23,14 +23,13 @@ const TIMEOUT: Duration = Duration::from_secs(2);
 
 pub fn run(config: KafkaIngest, state: Arc<AppState>, status: Arc<Status>, stop: Arc<AtomicBool>) {
     let client_id = format!("{}-lag", config.client_id);
-    let client: Client = match client_config(&config, &config.group, &client_id)
-        .create_with_context(Reporter(status.clone()))
-    {
-        Ok(c) => c,
-        Err(e) => {
-            status.error(format!("cannot make the lag reader: {e}"));
-            return;
-        }
+    let made = until_made(&stop, &status, || {
+        client_config(&config, &config.group, &client_id)
+            .create_with_context(Reporter(status.clone()))
+            .map_err(|e| format!("cannot make the lag reader: {e}"))
+    });
+    let Some(client) = made else {
+        return;
     };
     let mut next = Instant::now();
     while !stop.load(Ordering::Relaxed) {

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use rdkafka::consumer::Consumer;
 use rdkafka::message::Message;
 
-use super::consumer::{client_config, Client, Reporter};
+use super::consumer::{client_config, until_made, Client, Reporter};
 use super::{KafkaIngest, Status};
 use crate::api::{read_message, AppState, Published};
 
@@ -33,20 +33,19 @@ pub fn group(config: &KafkaIngest) -> String {
 pub fn run(config: KafkaIngest, state: Arc<AppState>, status: Arc<Status>, stop: Arc<AtomicBool>) {
     let group = group(&config);
     status.set_live(&group, Vec::new());
-    let consumer: Client = match client_config(&config, &group, &config.client_id)
-        .set("auto.offset.reset", "latest")
-        .create_with_context(Reporter(status.clone()))
-    {
-        Ok(c) => c,
-        Err(e) => {
-            status.error(format!("cannot make the live consumer: {e}"));
-            return;
-        }
-    };
-    if let Err(e) = consumer.subscribe(&[&config.topic]) {
-        status.error(format!("the live consumer cannot subscribe: {e}"));
+    let made = until_made(&stop, &status, || {
+        let consumer: Client = client_config(&config, &group, &config.client_id)
+            .set("auto.offset.reset", "latest")
+            .create_with_context(Reporter(status.clone()))
+            .map_err(|e| format!("cannot make the live consumer: {e}"))?;
+        consumer
+            .subscribe(&[&config.topic])
+            .map_err(|e| format!("the live consumer cannot subscribe: {e}"))?;
+        Ok(consumer)
+    });
+    let Some(consumer) = made else {
         return;
-    }
+    };
     let mut next_check = Instant::now();
     while !stop.load(Ordering::Relaxed) {
         match consumer.poll(POLL) {
