@@ -100,6 +100,10 @@ fn the_schema_and_the_gateway_refuse_the_same_mistakes() {
         ),
         ("ingest.kafka.tls", kafka("tls", json!("yes"))),
         (
+            "ingest.kafka.session_timeout_ms",
+            kafka("session_timeout_ms", json!(100)),
+        ),
+        (
             "ingest.kafka",
             json!({"ingest": {"kafka": "127.0.0.1:9092"}}),
         ),

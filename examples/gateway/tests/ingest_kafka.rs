@@ -55,6 +55,13 @@ fn gateway(database_url: &str, brokers: &str, topic: &str, group: &str) -> Gatew
         .start()
 }
 
+/// A gateway the group gives up on after 6 s of silence (the broker's smallest), not 45.
+fn quick_to_replace(database_url: &str, brokers: &str, topic: &str, group: &str) -> Gateway {
+    let mut config = kafka_config(brokers, topic, group);
+    config["ingest"]["kafka"]["session_timeout_ms"] = json!(6000);
+    Launch::new(database_url).config(config).start()
+}
+
 /// An app writing straight to Kafka with the core's kafka writer.
 fn producer(dir: &std::path::Path, brokers: &str, topic: &str, site: &str) -> wafermon::Client {
     let config = json!({
@@ -286,7 +293,7 @@ fn a_killed_gateway_loses_nothing(database_url: &str) {
     let topic = topic(&brokers, 3);
     let site = name("site");
     let group = name("group");
-    let mut gw = gateway(database_url, &brokers, &topic, &group);
+    let mut gw = quick_to_replace(database_url, &brokers, &topic, &group);
     let dir = tempfile::tempdir().unwrap();
     let client = Arc::new(producer(dir.path(), &brokers, &topic, &site));
     let sent = Arc::new(AtomicUsize::new(0));
@@ -318,7 +325,7 @@ fn a_killed_gateway_loses_nothing(database_url: &str) {
     writer.join().unwrap();
     finish(&client);
     let sent = sent.load(Ordering::SeqCst);
-    gw = gateway(database_url, &brokers, &topic, &group);
+    gw = quick_to_replace(database_url, &brokers, &topic, &group);
     all_stored_once(&gw, &site, sent);
     caught_up(&gw);
     let jobs = job_states(&gw, &site);
@@ -499,4 +506,80 @@ fn a_gateway_with_brokers_down_still_serves() {
             _ => Err(format!("no broker error yet: {k}")),
         }
     });
+}
+
+/// The scale-out run: a 6-partition topic, 3 producing apps and 2 gateways in one
+/// group on PostgreSQL; one gateway is SIGKILLed mid-stream, the other takes over all its
+/// partitions, the killed one is restarted later and gets its share back. Every event
+/// acknowledged by Kafka is in the store exactly once and every job's state is right.
+#[test]
+fn three_producers_two_gateways_one_killed_and_restarted() {
+    let db = PgDb::create();
+    let brokers = brokers();
+    let topic = topic(&brokers, 6);
+    let site = name("site");
+    let group = name("group");
+    let launch = || quick_to_replace(&db.url, &brokers, &topic, &group);
+    let a = launch();
+    let mut b = launch();
+    let dir = tempfile::tempdir().unwrap();
+    let sent = Arc::new(AtomicUsize::new(0));
+    let lots_per_producer = 30;
+    let writers: Vec<_> = (0..3)
+        .map(|p| {
+            let client = producer(&dir.path().join(format!("p{p}")), &brokers, &topic, &site);
+            let (sent, site) = (sent.clone(), site.clone());
+            thread::spawn(move || {
+                for i in 0..lots_per_producer {
+                    let lot = format!("{site}-P{p}-LOT{i}");
+                    let n = run_lot(&client, &lot, 2, (i == 4).then_some(0));
+                    sent.fetch_add(n, Ordering::SeqCst);
+                    thread::sleep(Duration::from_millis(100));
+                }
+                finish(&client);
+            })
+        })
+        .collect();
+    eventually(|| {
+        let n = stored(&a, &site).len();
+        let held_by_b = kafka_health(&b)["assigned"].as_array().map_or(0, Vec::len);
+        if n > 0 && held_by_b > 0 {
+            Ok(())
+        } else {
+            Err(format!("{n} stored, B holds {held_by_b} partitions"))
+        }
+    });
+    let pid = libc::pid_t::try_from(b.pid()).unwrap();
+    // SAFETY: signalling the child this test spawned.
+    unsafe {
+        libc::kill(pid, libc::SIGKILL);
+    }
+    drop(b);
+    // The survivor is handed every partition once the group gives up on B.
+    eventually(|| {
+        let k = kafka_health(&a);
+        if k["assigned"] == json!([0, 1, 2, 3, 4, 5]) {
+            Ok(())
+        } else {
+            Err(format!("A has not taken over: {k}"))
+        }
+    });
+    b = launch();
+    for writer in writers {
+        writer.join().unwrap();
+    }
+    let sent = sent.load(Ordering::SeqCst);
+    assert_eq!(sent, 3 * lots_per_producer * 13);
+    all_stored_once(&a, &site, sent);
+    caught_up(&a);
+    caught_up(&b);
+    let jobs = job_states(&a, &site);
+    assert_eq!(jobs.len(), 3 * lots_per_producer * 5, "{jobs:?}");
+    let count = |status: &str| jobs.iter().filter(|j| j.1 == status).count();
+    assert_eq!(count("canceled"), 3, "{jobs:?}");
+    assert_eq!(count("failed"), 3, "{jobs:?}");
+    assert_eq!(count("succeeded"), jobs.len() - 6, "{jobs:?}");
+    // Each stored event counted once in its job's state.
+    let counted: i64 = jobs.iter().map(|j| j.2).sum();
+    assert_eq!(counted, sent as i64);
 }

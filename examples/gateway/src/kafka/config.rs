@@ -27,6 +27,9 @@ pub struct KafkaIngest {
     pub batch_wait: std::time::Duration,
     /// Feed the live view (`/v1/stream`) from a group of this gateway's own.
     pub live: bool,
+    /// How long the group waits for a silent member (a killed gateway) before handing its
+    /// partitions to the others; None: librdkafka's 45 s.
+    pub session_timeout_ms: Option<u32>,
     /// As the `kafka` writer's `sasl` and `tls` keys.
     pub sasl: Option<Sasl>,
     pub tls: Option<Tls>,
@@ -90,6 +93,7 @@ struct RawKafka {
     batch_wait_ms: Option<u64>,
     #[serde(default = "yes")]
     live: bool,
+    session_timeout_ms: Option<u32>,
     sasl: Option<Sasl>,
     tls: Option<RawTls>,
 }
@@ -231,6 +235,16 @@ pub fn parse(ingest: &Value, errors: &mut Vec<ConfigError>) -> Option<KafkaInges
             "must be at most 60000",
         ));
     }
+    // The broker's default group.min/max.session.timeout.ms.
+    if raw
+        .session_timeout_ms
+        .is_some_and(|ms| !(6_000..=1_800_000).contains(&ms))
+    {
+        errors.push(problem(
+            format!("{at}.session_timeout_ms"),
+            "must be 6000 to 1800000 (the brokers' default bounds)",
+        ));
+    }
     if errors.len() > before {
         return None;
     }
@@ -245,6 +259,7 @@ pub fn parse(ingest: &Value, errors: &mut Vec<ConfigError>) -> Option<KafkaInges
         max_batch,
         batch_wait: std::time::Duration::from_millis(wait_ms),
         live: raw.live,
+        session_timeout_ms: raw.session_timeout_ms,
         sasl: raw.sasl,
         tls,
     })

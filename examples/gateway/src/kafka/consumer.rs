@@ -69,6 +69,9 @@ pub fn client_config(config: &KafkaIngest, group: &str, client_id: &str) -> Clie
         (Some(_), Some(_)) => "sasl_ssl",
     };
     client.set("security.protocol", protocol);
+    if let Some(ms) = config.session_timeout_ms {
+        client.set("session.timeout.ms", ms.to_string());
+    }
     if let Some(sasl) = &config.sasl {
         client
             .set("sasl.mechanism", &sasl.mechanism)
@@ -340,15 +343,18 @@ mod tests {
         assert_eq!(plain.get("bootstrap.servers"), Some("k1:9092,k2:9093"));
         assert_eq!(plain.get("security.protocol"), Some("plaintext"));
         assert_eq!(plain.get("enable.auto.commit"), Some("false"));
+        assert_eq!(plain.get("session.timeout.ms"), None);
         let mut secured = base.clone();
         secured["sasl"] =
             serde_json::json!({"mechanism": "SCRAM-SHA-256", "username": "u", "password": "p"});
         secured["tls"] = serde_json::json!({"ca_file": "/ca.pem"});
+        secured["session_timeout_ms"] = serde_json::json!(6000);
         let s = settings(secured);
         assert_eq!(s.get("security.protocol"), Some("sasl_ssl"));
         assert_eq!(s.get("sasl.mechanism"), Some("SCRAM-SHA-256"));
         assert_eq!(s.get("sasl.password"), Some("p"));
         assert_eq!(s.get("ssl.ca.location"), Some("/ca.pem"));
+        assert_eq!(s.get("session.timeout.ms"), Some("6000"));
         let mut tls_only = base;
         tls_only["tls"] = serde_json::json!(true);
         assert_eq!(settings(tls_only).get("security.protocol"), Some("ssl"));
