@@ -44,6 +44,8 @@ struct FileConfig {
     /// Each source's own reads, as a list of objects with at least `name` and `type`.
     #[serde(default)]
     sources: Vec<serde_json::Value>,
+    /// Ingest besides HTTP: `{"kafka": {...}}` (see `kafka::config`).
+    ingest: Option<serde_json::Value>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -106,6 +108,8 @@ pub struct GatewayConfig {
     pub external_cache_ttl: Duration,
     pub external_cache_entries: usize,
     pub sources: Vec<SourceConfig>,
+    /// Consume this Kafka topic into the store, beside the HTTP ingest.
+    pub kafka: Option<crate::kafka::KafkaIngest>,
 }
 
 /// What the command line can override.
@@ -118,7 +122,7 @@ pub struct Overrides {
 /// One configuration problem: `invalid config at <JSON path>: <message>`, as the core's.
 pub type ConfigError = wafermon::Error;
 
-fn problem(path: impl Into<String>, message: impl Into<String>) -> ConfigError {
+pub fn problem(path: impl Into<String>, message: impl Into<String>) -> ConfigError {
     wafermon::Error::config(path, message)
 }
 
@@ -211,6 +215,10 @@ pub fn load(path: Option<&Path>, overrides: Overrides) -> Result<GatewayConfig, 
         errors.push(problem("external_cache_ttl_s", "must be 0 to 3600 seconds"));
     }
     let sources = sources(&file.sources, &mut errors);
+    let kafka = file
+        .ingest
+        .as_ref()
+        .and_then(|ingest| crate::kafka::config::parse(ingest, &mut errors));
     let database_url = overrides
         .database_url
         .or(file.database_url)
@@ -234,6 +242,7 @@ pub fn load(path: Option<&Path>, overrides: Overrides) -> Result<GatewayConfig, 
         external_cache_ttl: Duration::from_secs_f64(cache_ttl_s.clamp(0.0, 3600.0)),
         external_cache_entries: file.external_cache_entries.unwrap_or(DEFAULT_CACHE_ENTRIES),
         sources,
+        kafka,
     })
 }
 

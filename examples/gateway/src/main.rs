@@ -15,6 +15,7 @@ mod config;
 mod dashboard;
 mod demo;
 mod external;
+mod kafka;
 mod metrics;
 mod server;
 mod store;

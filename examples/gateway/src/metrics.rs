@@ -22,6 +22,13 @@ pub struct RouteOnly {
     pub route: String,
 }
 
+/// One partition of the consumed topic.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct PartitionLabels {
+    pub topic: String,
+    pub partition: i32,
+}
+
 pub struct Metrics {
     registry: Registry,
     pub requests: Family<RouteLabels, Counter>,
@@ -35,6 +42,16 @@ pub struct Metrics {
     pub events_rejected: Counter,
     pub store_errors: Counter,
     pub stream_clients: Gauge,
+    /// Messages after the store group's committed offset, per partition this gateway holds.
+    pub kafka_lag: Family<PartitionLabels, Gauge>,
+    /// Messages the store consumer polled (valid or not).
+    pub kafka_consumed: Counter,
+    /// Messages skipped because they do not decode or hold an invalid event.
+    pub kafka_invalid: Counter,
+    /// Events from Kafka stored for the first time.
+    pub kafka_stored: Counter,
+    /// Batches the store refused (not committed: consumed again).
+    pub kafka_store_failures: Counter,
 }
 
 impl Metrics {
@@ -91,6 +108,36 @@ impl Metrics {
             "Open /v1/stream connections",
             stream_clients.clone(),
         );
+        let kafka_lag = Family::<PartitionLabels, Gauge>::default();
+        registry.register(
+            "kafka_lag",
+            "Messages after the committed offset of the store group, per partition held",
+            kafka_lag.clone(),
+        );
+        let kafka_consumed = Counter::default();
+        registry.register(
+            "kafka_messages_consumed",
+            "Kafka messages the store consumer polled",
+            kafka_consumed.clone(),
+        );
+        let kafka_invalid = Counter::default();
+        registry.register(
+            "kafka_messages_invalid",
+            "Kafka messages skipped: not decodable or not a valid event",
+            kafka_invalid.clone(),
+        );
+        let kafka_stored = Counter::default();
+        registry.register(
+            "kafka_events_stored",
+            "Events from Kafka stored for the first time",
+            kafka_stored.clone(),
+        );
+        let kafka_store_failures = Counter::default();
+        registry.register(
+            "kafka_store_failures",
+            "Kafka batches the store refused, consumed again",
+            kafka_store_failures.clone(),
+        );
         Metrics {
             registry,
             requests,
@@ -101,6 +148,11 @@ impl Metrics {
             events_rejected,
             store_errors,
             stream_clients,
+            kafka_lag,
+            kafka_consumed,
+            kafka_invalid,
+            kafka_stored,
+            kafka_store_failures,
         }
     }
 

@@ -41,6 +41,15 @@ pub async fn run(config: GatewayConfig, demo: bool) -> Result<(), String> {
     if let Some(days) = config.retention_days {
         tokio::spawn(prune_forever(state.clone(), days));
     }
+    let kafka = match (&config.kafka, &state.kafka) {
+        (Some(settings), Some(status)) => Some(crate::kafka::start(
+            settings,
+            state.clone(),
+            status.clone(),
+            tokio::runtime::Handle::current(),
+        )?),
+        _ => None,
+    };
     let app = api::router(state, &config);
     // The line posts to this listener: requests wait in its backlog until serving starts.
     let line = if demo {
@@ -91,6 +100,13 @@ pub async fn run(config: GatewayConfig, demo: bool) -> Result<(), String> {
     if let Some(line) = line {
         // Its clients flush into this server, so the line stops while it still serves.
         let _ = tokio::task::spawn_blocking(move || line.stop()).await;
+    }
+    if let Some(kafka) = kafka {
+        // Before the runtime goes: the store consumer finishes its batch through it.
+        let stopping = tokio::task::spawn_blocking(move || kafka.stop());
+        if tokio::time::timeout(DRAIN_TIMEOUT, stopping).await.is_err() {
+            eprintln!("wafermon-gateway: the Kafka consumer did not stop in time");
+        }
     }
     let _ = stop.send(true);
     match tokio::time::timeout(DRAIN_TIMEOUT, server).await {

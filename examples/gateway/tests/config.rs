@@ -69,7 +69,52 @@ fn the_schema_and_the_gateway_refuse_the_same_mistakes() {
             "sources[2].timeout_s",
             with_source(2, "timeout_s", json!(0)),
         ),
+        ("ingest.kafka.group", kafka("group", Value::Null)),
+        ("ingest.kafka.brokers", kafka("brokers", json!("nohost"))),
+        ("ingest.kafka.brokers", kafka("brokers", json!([]))),
+        ("ingest.kafka.topic", kafka("topic", json!(""))),
+        ("ingest.kafka.format", kafka("format", json!("avro"))),
+        ("ingest.kafka.client_id", kafka("client_id", json!(" "))),
+        ("ingest.kafka.max_batch", kafka("max_batch", json!(0))),
+        (
+            "ingest.kafka.batch_wait_ms",
+            kafka("batch_wait_ms", json!(-1)),
+        ),
+        ("ingest.kafka.acks", kafka("acks", json!("all"))),
+        ("ingest.kafka.topic", kafka("topic", json!("fab events"))),
+        ("ingest.kafka.topic", kafka("topic", json!(".."))),
+        (
+            "ingest.kafka.sasl.mechanism",
+            kafka(
+                "sasl",
+                json!({"mechanism": "GSSAPI", "username": "u", "password": "p"}),
+            ),
+        ),
+        (
+            "ingest.kafka.sasl.password",
+            kafka("sasl", json!({"username": "u"})),
+        ),
+        (
+            "ingest.kafka.tls.key_file",
+            kafka("tls", json!({"cert_file": "/c.pem"})),
+        ),
+        ("ingest.kafka.tls", kafka("tls", json!("yes"))),
+        (
+            "ingest.kafka.session_timeout_ms",
+            kafka("session_timeout_ms", json!(100)),
+        ),
+        (
+            "ingest.kafka",
+            json!({"ingest": {"kafka": "127.0.0.1:9092"}}),
+        ),
+        ("ingest.rabbitmq", json!({"ingest": {"rabbitmq": {}}})),
     ];
+    let good_kafka = json!({"ingest": {"kafka": {"brokers": ["127.0.0.1:9092", "b2:9092"],
+        "topic": "fab.events_1", "group": "gateways", "format": "msgpack", "client_id": "gw-1",
+        "sasl": {"mechanism": "SCRAM-SHA-512", "username": "u", "password": "p"},
+        "tls": {"ca_file": "/etc/ca.pem", "cert_file": "/c.pem", "key_file": "/k.pem"}}}});
+    assert!(schema.is_valid(&good_kafka));
+    assert_eq!(check(dir.path(), &good_kafka).status.code(), Some(0));
     for (path, change) in cases {
         let mut config = base.clone();
         for (key, value) in change.as_object().unwrap() {
@@ -82,6 +127,18 @@ fn the_schema_and_the_gateway_refuse_the_same_mistakes() {
             &check(dir.path(), &config),
         );
     }
+}
+
+/// `ingest.kafka` with one key changed (`null`: removed).
+fn kafka(key: &str, value: Value) -> Value {
+    let mut section = json!({"brokers": "127.0.0.1:9092,127.0.0.1:9093", "topic": "events",
+                             "group": "gateways"});
+    if value.is_null() {
+        section.as_object_mut().unwrap().remove(key);
+    } else {
+        section[key] = value;
+    }
+    json!({"ingest": {"kafka": section}})
 }
 
 #[test]

@@ -49,7 +49,13 @@ fn leaky_config(url: &str) -> Value {
             sources.push(backend);
         }
     }
-    json!({"ingest_token": MARKER, "read_token": MARKER, "sources": sources})
+    // The Kafka consumer's credentials: brokers that do not answer, files that do not exist.
+    let kafka = json!({"brokers": "127.0.0.1:9", "topic": "t", "group": "g",
+                       "sasl": {"username": "u", "password": MARKER},
+                       "tls": {"cert_file": "/nonexistent/c.pem", "key_file": "/nonexistent/k.pem",
+                               "key_password": MARKER}});
+    json!({"ingest_token": MARKER, "read_token": MARKER, "sources": sources,
+           "ingest": {"kafka": kafka}})
 }
 
 fn output_text(out: &std::process::Output) -> String {

@@ -15,7 +15,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
 use serde_json::{Map, Value};
 use wafermon::event::Event;
-use wafermon_hostkit::events::{read_events, Rejections, Shape};
+use wafermon_hostkit::events::{read_events, Envelope, Rejections, Shape};
 use wafermon_hostkit::{body_format, memory, BodyFormat};
 
 use super::{unavailable, ApiError, AppState, Published};
@@ -87,25 +87,10 @@ async fn store(state: &AppState, read: Read) -> Result<(StatusCode, Json<Value>)
     }
     let mut stored_count = 0;
     for chunk in valid {
-        let stored = state
-            .store
-            .ingest(&chunk, &source)
+        let stored = store_events(state, &chunk, &source, true)
             .await
             .map_err(|e| unavailable(state, &e))?;
-        stored_count += stored.len();
-        state.metrics.events_stored.inc_by(stored.len() as u64);
-        state
-            .metrics
-            .events_duplicate
-            .inc_by((chunk.len() - stored.len()) as u64);
-        if state.published.receiver_count() > 0 {
-            for index in &stored {
-                // No receiver left between the check and the send is fine: nothing to deliver.
-                let _ = state
-                    .published
-                    .send(Arc::new(Published::of(&chunk[*index])));
-            }
-        }
+        stored_count += stored;
     }
     answer.insert("accepted".into(), total.into());
     answer.insert("stored".into(), stored_count.into());
@@ -114,12 +99,73 @@ async fn store(state: &AppState, read: Read) -> Result<(StatusCode, Json<Value>)
     Ok((StatusCode::OK, Json(Value::Object(answer))))
 }
 
+/// Store `events` in one transaction (each event id once, job states merged), count what was
+/// new and what was a replay, and (with `publish`) send the new ones to the live stream.
+/// Returns how many were new. Every ingest path stores through here.
+pub async fn store_events(
+    state: &AppState,
+    events: &[Incoming],
+    source: &str,
+    publish: bool,
+) -> Result<usize, crate::store::StoreError> {
+    let stored = state.store.ingest(events, source).await?;
+    state.metrics.events_stored.inc_by(stored.len() as u64);
+    state
+        .metrics
+        .events_duplicate
+        .inc_by((events.len() - stored.len()) as u64);
+    if publish && state.published.receiver_count() > 0 {
+        for index in &stored {
+            // No receiver left between the check and the send is fine: nothing to deliver.
+            let _ = state
+                .published
+                .send(Arc::new(Published::of(&events[*index])));
+        }
+    }
+    Ok(stored.len())
+}
+
 /// Each element parsed and validated on its own: the valid events, and the rejections naming
 /// the offending field (`events[i].field`).
 fn read_body(body: &[u8], format: BodyFormat) -> Result<Read, ApiError> {
+    let (valid, rejections, envelope) = read_valid(body, format, SHAPE)?;
+    let mut fields = envelope.fields;
+    let source = optional_string(&mut fields, "source")?.unwrap_or_else(|| DEFAULT_SOURCE.into());
+    if source.is_empty() || source.len() > 256 {
+        return Err(ApiError::bad_request("source", "must be 1-256 characters"));
+    }
+    // Informational: events carry their own site, which is what the store records.
+    optional_string(&mut fields, "site_id")?;
+    Ok(Read {
+        valid,
+        rejections,
+        received: envelope.received,
+        source,
+    })
+}
+
+/// One Kafka message's value (an event, or an array of events) decoded and validated exactly
+/// as the elements of an ingest body are: the valid events and the rejections (`[i].field`,
+/// or `field` for a message that is one event). `Err`: the value is not JSON/MessagePack, or
+/// neither an event nor an array.
+pub fn read_message(
+    body: &[u8],
+    format: BodyFormat,
+) -> Result<(Vec<Incoming>, Rejections), ApiError> {
+    let (valid, rejections, _) = read_valid(body, format, Shape::EventOrArray)?;
+    Ok((valid.into_iter().flatten().collect(), rejections))
+}
+
+/// The elements of `body` (of the given shape), each parsed and validated on its own, the
+/// valid ones in chunks of at most `CHUNK`.
+fn read_valid(
+    body: &[u8],
+    format: BodyFormat,
+    shape: Shape,
+) -> Result<(Vec<Vec<Incoming>>, Rejections, Envelope), ApiError> {
     let mut valid: Vec<Vec<Incoming>> = Vec::new();
     let mut rejections = Rejections::default();
-    let envelope = read_events(body, format, SHAPE, |item| {
+    let envelope = read_events(body, format, shape, |item| {
         let index = item.index;
         if valid.last().is_none_or(|chunk| chunk.len() == CHUNK) {
             // Grows as events come: a one-event request need not reserve a whole chunk.
@@ -142,7 +188,8 @@ fn read_body(body: &[u8], format: BodyFormat) -> Result<Read, ApiError> {
                 }
                 Err(e) => {
                     let path = match e.path() {
-                        Some(p) if !p.is_empty() => format!("{at}.{p}"),
+                        Some(p) if !p.is_empty() && !at.is_empty() => format!("{at}.{p}"),
+                        Some(p) if !p.is_empty() => p.to_string(),
                         _ => at,
                     };
                     rejections.add(index, &path, e.message());
@@ -151,20 +198,8 @@ fn read_body(body: &[u8], format: BodyFormat) -> Result<Read, ApiError> {
         }
         Ok(())
     })?;
-    let mut fields = envelope.fields;
-    let source = optional_string(&mut fields, "source")?.unwrap_or_else(|| DEFAULT_SOURCE.into());
-    if source.is_empty() || source.len() > 256 {
-        return Err(ApiError::bad_request("source", "must be 1-256 characters"));
-    }
-    // Informational: events carry their own site, which is what the store records.
-    optional_string(&mut fields, "site_id")?;
     valid.retain(|chunk| !chunk.is_empty());
-    Ok(Read {
-        valid,
-        rejections,
-        received: envelope.received,
-        source,
-    })
+    Ok((valid, rejections, envelope))
 }
 
 /// The common case without a JSON tree: an element whose text deserializes straight into

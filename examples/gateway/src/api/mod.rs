@@ -28,6 +28,7 @@ use crate::external::Sources;
 use crate::metrics::{self, Metrics, RouteLabels, RouteOnly};
 use crate::store::Store;
 
+pub use self::ingest::{read_message, store_events};
 pub use self::stream::Published;
 
 /// The OpenAPI document served at /v1/openapi.json; a test checks it lists exactly `ROUTES`.
@@ -59,6 +60,8 @@ pub struct AppState {
     pub metrics: Metrics,
     pub published: broadcast::Sender<Arc<Published>>,
     pub shutdown: watch::Receiver<bool>,
+    /// What the Kafka consumers report, when `ingest.kafka` is configured.
+    pub kafka: Option<Arc<crate::kafka::Status>>,
     ingest_token: Option<Secret>,
     read_token: Option<Secret>,
 }
@@ -81,6 +84,10 @@ impl AppState {
             metrics: Metrics::new(),
             published,
             shutdown,
+            kafka: config
+                .kafka
+                .as_ref()
+                .map(|k| Arc::new(crate::kafka::Status::new(&k.topic, &k.group))),
             ingest_token: config.ingest_token.clone(),
             read_token: config.read_token.clone(),
         })
@@ -234,12 +241,15 @@ async fn health(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Respo
         store["detail"] = json!(info.detail);
         store["error"] = json!(store_ok.as_ref().err().map(|e| e.to_string()));
     }
-    let body = json!({
+    let mut body = json!({
         "status": if store_ok.is_ok() { "ok" } else { "degraded" },
         "store": store,
         "sources": sources,
         "stream_clients": state.metrics.stream_clients.get(),
     });
+    if let Some(kafka) = &state.kafka {
+        body["kafka"] = kafka.to_json(trusted);
+    }
     let status = if body["store"]["ok"] == Value::Bool(true) {
         StatusCode::OK
     } else {
