@@ -84,7 +84,9 @@ def test_a_lot_written_straight_to_kafka_is_read_back_keyed_by_the_lot(
     tmp_path: Path, kafka: str
 ) -> None:
     topic = f"pytest-{uuid.uuid4().hex[:12]}"
-    config = config_in(tmp_path, direct_backends=[{"type": "kafka", "brokers": kafka, "topic": topic}])
+    config = config_in(
+        tmp_path, direct_backends=[{"type": "kafka", "brokers": kafka, "topic": topic}]
+    )
     client = wafermon.Client(config)
     with client.job("lot", kind="lot", key="LOT-9") as lot:
         for wafer in range(2):
