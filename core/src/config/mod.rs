@@ -24,7 +24,7 @@ pub use crate::backends::cloudwatch::CloudWatchConfig;
 pub use crate::backends::elasticsearch::{ElasticAuth, ElasticConfig};
 pub use crate::backends::filesystem::{FileFormat, FilesystemConfig};
 pub use crate::backends::http::{HttpConfig, WireFormat};
-pub use crate::backends::kafka::KafkaConfig;
+pub use crate::backends::kafka::{KafkaConfig, KafkaConnection};
 pub use crate::backends::loki::LokiConfig;
 pub use crate::backends::rabbitmq::RabbitMqConfig;
 pub use crate::backends::s3::{Compression, S3Config};

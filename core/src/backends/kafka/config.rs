@@ -10,18 +10,25 @@ use crate::config::net::{default_retries, default_timeout, net, non_empty, NetCo
 use crate::config::Secret;
 use crate::error::{Error, Result};
 
+/// The brokers, the topic and how to reach them: the keys a producer (this backend) and a
+/// consumer (the gateway's `ingest.kafka`) share.
 #[derive(Debug, Clone, PartialEq)]
-pub struct KafkaConfig {
+pub struct KafkaConnection {
     /// `host:port` of each bootstrap broker.
     pub brokers: Vec<String>,
     pub topic: String,
+    pub sasl: Option<Sasl>,
+    pub tls: Option<Tls>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct KafkaConfig {
+    pub connection: KafkaConnection,
     /// None: `wafermon-<app name>`.
     pub client_id: Option<String>,
     pub compression: Compression,
     pub acks: Acks,
     pub format: WireFormat,
-    pub sasl: Option<Sasl>,
-    pub tls: Option<Tls>,
     /// How long a batch may wait for the brokers' acknowledgements.
     pub net: NetConfig,
 }
@@ -73,11 +80,21 @@ pub struct Tls {
 
 const MECHANISMS: &[&str] = &["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"];
 
+/// The keys `KafkaConnection::take` takes out of an entry.
+const CONNECTION_KEYS: &[&str] = &["brokers", "topic", "sasl", "tls"];
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConnection {
+    brokers: Brokers,
+    topic: String,
+    sasl: Option<RawSasl>,
+    tls: Option<RawTls>,
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawKafka {
-    brokers: Brokers,
-    topic: String,
     client_id: Option<String>,
     #[serde(default = "none")]
     compression: String,
@@ -85,8 +102,6 @@ struct RawKafka {
     acks: String,
     #[serde(default = "json")]
     format: String,
-    sasl: Option<RawSasl>,
-    tls: Option<RawTls>,
     #[serde(default = "default_timeout")]
     timeout: f64,
     #[serde(default = "default_retries")]
@@ -138,12 +153,84 @@ fn plain() -> String {
     "PLAIN".into()
 }
 
-pub(crate) fn parse(value: Value, path: &str) -> Result<KafkaConfig> {
+impl KafkaConnection {
+    /// Take the connection keys out of an entry (`value`, at `path`) and check them; the
+    /// rest is the entry's own keys.
+    pub fn take(value: &mut Value, path: &str) -> Result<KafkaConnection> {
+        let Some(entry) = value.as_object_mut() else {
+            return Err(Error::config(
+                path,
+                "must be an object with brokers and topic",
+            ));
+        };
+        let mut keys = serde_json::Map::new();
+        for key in CONNECTION_KEYS {
+            if let Some(v) = entry.remove(*key) {
+                keys.insert((*key).to_string(), v);
+            }
+        }
+        let raw: RawConnection = from_value_at(Value::Object(keys), path)?;
+        let key = |k: &str| format!("{path}.{k}");
+        Ok(KafkaConnection {
+            brokers: brokers(raw.brokers, &key("brokers"))?,
+            topic: topic(raw.topic, &key("topic"))?,
+            sasl: raw.sasl.map(|s| sasl(s, &key("sasl"))).transpose()?,
+            tls: match raw.tls {
+                None | Some(RawTls::On(false)) => None,
+                Some(RawTls::On(true)) => Some(Tls::default()),
+                Some(RawTls::Files(files)) => Some(tls(files, &key("tls"))?),
+            },
+        })
+    }
+
+    /// The brokers in librdkafka's form.
+    pub fn bootstrap(&self) -> String {
+        self.brokers.join(",")
+    }
+
+    /// librdkafka's settings for reaching the brokers: the bootstrap servers, the security
+    /// protocol, SASL and TLS.
+    pub fn settings(&self) -> Vec<(&'static str, String)> {
+        let protocol = match (&self.sasl, &self.tls) {
+            (None, None) => "plaintext",
+            (Some(_), None) => "sasl_plaintext",
+            (None, Some(_)) => "ssl",
+            (Some(_), Some(_)) => "sasl_ssl",
+        };
+        let mut out = vec![
+            ("bootstrap.servers", self.bootstrap()),
+            ("security.protocol", protocol.to_string()),
+        ];
+        if let Some(sasl) = &self.sasl {
+            out.push(("sasl.mechanism", sasl.mechanism.clone()));
+            out.push(("sasl.username", sasl.username.clone()));
+            out.push(("sasl.password", sasl.password.expose().to_string()));
+        }
+        if let Some(tls) = &self.tls {
+            let files = [
+                ("ssl.ca.location", &tls.ca_file),
+                ("ssl.certificate.location", &tls.cert_file),
+                ("ssl.key.location", &tls.key_file),
+            ];
+            for (key, value) in files {
+                if let Some(value) = value {
+                    out.push((key, value.clone()));
+                }
+            }
+            if let Some(password) = &tls.key_password {
+                out.push(("ssl.key.password", password.expose().to_string()));
+            }
+        }
+        out
+    }
+}
+
+pub(crate) fn parse(mut value: Value, path: &str) -> Result<KafkaConfig> {
+    let connection = KafkaConnection::take(&mut value, path)?;
     let raw: RawKafka = from_value_at(value, path)?;
     let key = |k: &str| format!("{path}.{k}");
     Ok(KafkaConfig {
-        brokers: brokers(raw.brokers, &key("brokers"))?,
-        topic: topic(raw.topic, &key("topic"))?,
+        connection,
         client_id: raw
             .client_id
             .map(|c| non_empty(c, &key("client_id")))
@@ -153,7 +240,13 @@ pub(crate) fn parse(value: Value, path: &str) -> Result<KafkaConfig> {
             "gzip" => Compression::Gzip,
             "snappy" => Compression::Snappy,
             "lz4" => Compression::Lz4,
-            other => return Err(not_one_of(&key("compression"), other, "none, gzip, snappy, lz4")),
+            other => {
+                return Err(not_one_of(
+                    &key("compression"),
+                    other,
+                    "none, gzip, snappy, lz4",
+                ))
+            }
         },
         acks: match raw.acks.as_str() {
             "all" => Acks::All,
@@ -164,12 +257,6 @@ pub(crate) fn parse(value: Value, path: &str) -> Result<KafkaConfig> {
             "json" => WireFormat::Json,
             "msgpack" => WireFormat::MsgPack,
             other => return Err(not_one_of(&key("format"), other, "json, msgpack")),
-        },
-        sasl: raw.sasl.map(|s| sasl(s, &key("sasl"))).transpose()?,
-        tls: match raw.tls {
-            None | Some(RawTls::On(false)) => None,
-            Some(RawTls::On(true)) => Some(Tls::default()),
-            Some(RawTls::Files(files)) => Some(tls(files, &key("tls"))?),
         },
         net: net(raw.timeout, raw.retries, path)?,
     })
@@ -270,9 +357,11 @@ mod tests {
     #[test]
     fn defaults_and_every_key() {
         let c = parsed(json!({"brokers": "k1:9092, k2:9093", "topic": "fab.events"})).unwrap();
-        assert_eq!(c.brokers, ["k1:9092", "k2:9093"]);
+        assert_eq!(c.connection.brokers, ["k1:9092", "k2:9093"]);
         assert_eq!((c.compression, c.acks, c.format), (Compression::None, Acks::All, WireFormat::Json));
-        assert_eq!((c.sasl.is_none(), c.tls.is_none()), (true, true));
+        assert_eq!((c.connection.sasl.is_none(), c.connection.tls.is_none()), (true, true));
+        let settings = c.connection.settings();
+        assert!(settings.contains(&("security.protocol", "plaintext".to_string())));
         let c = parsed(json!({
             "brokers": ["k1:9092"], "topic": "t", "client_id": "etch", "compression": "lz4",
             "acks": "leader", "format": "msgpack", "timeout": 5, "retries": 1,
@@ -282,9 +371,18 @@ mod tests {
         .unwrap();
         assert_eq!(c.client_id.as_deref(), Some("etch"));
         assert_eq!((c.compression, c.acks, c.format), (Compression::Lz4, Acks::Leader, WireFormat::MsgPack));
-        assert_eq!(c.sasl.unwrap().password.expose(), "p");
-        assert_eq!(c.tls.unwrap().ca_file.as_deref(), Some("/etc/ca.pem"));
-        assert!(parsed(json!({"brokers": "k:1", "topic": "t", "tls": true})).unwrap().tls.is_some());
+        let settings = c.connection.settings();
+        for (key, value) in [
+            ("bootstrap.servers", "k1:9092"),
+            ("security.protocol", "sasl_ssl"),
+            ("sasl.mechanism", "SCRAM-SHA-512"),
+            ("sasl.password", "p"),
+            ("ssl.ca.location", "/etc/ca.pem"),
+        ] {
+            assert!(settings.contains(&(key, value.to_string())), "{key}");
+        }
+        let tls_only = parsed(json!({"brokers": "k:1", "topic": "t", "tls": true})).unwrap();
+        assert!(tls_only.connection.settings().contains(&("security.protocol", "ssl".to_string())));
     }
 
     #[test]

@@ -10,7 +10,7 @@ mod settings;
 #[cfg(feature = "kafka")]
 mod write;
 
-pub use self::config::KafkaConfig;
+pub use self::config::{KafkaConfig, KafkaConnection};
 #[cfg(feature = "kafka")]
 pub use self::write::Kafka;
 

@@ -10,8 +10,7 @@ use crate::config::AppConfig;
 pub(crate) fn settings(config: &KafkaConfig, app: &AppConfig) -> ClientConfig {
     let millis = |d: Duration| d.as_millis().max(1).to_string();
     let mut s = ClientConfig::new();
-    s.set("bootstrap.servers", config.brokers.join(","))
-        .set(
+    s.set(
             "client.id",
             config
                 .client_id
@@ -30,32 +29,8 @@ pub(crate) fn settings(config: &KafkaConfig, app: &AppConfig) -> ClientConfig {
         Acks::All => s.set("acks", "all").set("enable.idempotence", "true"),
         Acks::Leader => s.set("acks", "1").set("enable.idempotence", "false"),
     };
-    let protocol = match (&config.sasl, &config.tls) {
-        (None, None) => "plaintext",
-        (Some(_), None) => "sasl_plaintext",
-        (None, Some(_)) => "ssl",
-        (Some(_), Some(_)) => "sasl_ssl",
-    };
-    s.set("security.protocol", protocol);
-    if let Some(sasl) = &config.sasl {
-        s.set("sasl.mechanism", &sasl.mechanism)
-            .set("sasl.username", &sasl.username)
-            .set("sasl.password", sasl.password.expose());
-    }
-    if let Some(tls) = &config.tls {
-        let files = [
-            ("ssl.ca.location", &tls.ca_file),
-            ("ssl.certificate.location", &tls.cert_file),
-            ("ssl.key.location", &tls.key_file),
-        ];
-        for (key, value) in files {
-            if let Some(value) = value {
-                s.set(key, value);
-            }
-        }
-        if let Some(password) = &tls.key_password {
-            s.set("ssl.key.password", password.expose());
-        }
+    for (key, value) in config.connection.settings() {
+        s.set(key, value);
     }
     s
 }

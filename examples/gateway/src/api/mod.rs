@@ -87,7 +87,7 @@ impl AppState {
             kafka: config
                 .kafka
                 .as_ref()
-                .map(|k| Arc::new(crate::kafka::Status::new(&k.topic, &k.group))),
+                .map(|k| Arc::new(crate::kafka::Status::new(&k.connection.topic, &k.group))),
             ingest_token: config.ingest_token.clone(),
             read_token: config.read_token.clone(),
         })

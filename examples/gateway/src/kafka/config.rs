@@ -3,7 +3,7 @@
 
 use serde::Deserialize;
 use serde_json::Value;
-use wafermon::config::Secret;
+use wafermon::config::KafkaConnection;
 use wafermon_hostkit::BodyFormat;
 
 use crate::config::{problem, ConfigError};
@@ -15,9 +15,9 @@ const DEFAULT_BATCH_WAIT_MS: u64 = 100;
 
 #[derive(Debug, Clone)]
 pub struct KafkaIngest {
-    /// `host:port` of each bootstrap broker.
-    pub brokers: Vec<String>,
-    pub topic: String,
+    /// Brokers, topic, SASL and TLS: the same keys, checked the same way, as the core's
+    /// `kafka` writer.
+    pub connection: KafkaConnection,
     /// The consumer group every gateway storing this topic shares.
     pub group: String,
     /// Each message's value: one event (or an array of events) as JSON or MessagePack.
@@ -30,48 +30,6 @@ pub struct KafkaIngest {
     /// How long the group waits for a silent member (a killed gateway) before handing its
     /// partitions to the others; None: librdkafka's 45 s.
     pub session_timeout_ms: Option<u32>,
-    /// As the `kafka` writer's `sasl` and `tls` keys.
-    pub sasl: Option<Sasl>,
-    pub tls: Option<Tls>,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Sasl {
-    #[serde(default = "plain")]
-    pub mechanism: String,
-    pub username: String,
-    pub password: Secret,
-}
-
-/// PEM files; none given: the system's CAs.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Tls {
-    pub ca_file: Option<String>,
-    pub cert_file: Option<String>,
-    pub key_file: Option<String>,
-    pub key_password: Option<Secret>,
-}
-
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum RawTls {
-    On(bool),
-    Files(Tls),
-}
-
-const MECHANISMS: &[&str] = &["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"];
-
-fn plain() -> String {
-    "PLAIN".into()
-}
-
-impl KafkaIngest {
-    /// `host:port,host:port`, as librdkafka takes them.
-    pub fn bootstrap(&self) -> String {
-        self.brokers.join(",")
-    }
 }
 
 #[derive(Deserialize)]
@@ -83,8 +41,6 @@ struct RawIngest {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawKafka {
-    brokers: Brokers,
-    topic: String,
     group: String,
     #[serde(default = "json")]
     format: String,
@@ -94,15 +50,6 @@ struct RawKafka {
     #[serde(default = "yes")]
     live: bool,
     session_timeout_ms: Option<u32>,
-    sasl: Option<Sasl>,
-    tls: Option<RawTls>,
-}
-
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum Brokers {
-    List(Vec<String>),
-    Text(String),
 }
 
 fn json() -> String {
@@ -123,6 +70,14 @@ pub fn parse(ingest: &Value, errors: &mut Vec<ConfigError>) -> Option<KafkaInges
         }
     };
     let at = "ingest.kafka";
+    let mut raw = raw;
+    let connection = match KafkaConnection::take(&mut raw, at) {
+        Ok(connection) => connection,
+        Err(e) => {
+            errors.push(e);
+            return None;
+        }
+    };
     let raw = match wafermon::config::from_value_at::<RawKafka>(raw, at) {
         Ok(raw) => raw,
         Err(e) => {
@@ -131,81 +86,9 @@ pub fn parse(ingest: &Value, errors: &mut Vec<ConfigError>) -> Option<KafkaInges
         }
     };
     let before = errors.len();
-    let brokers: Vec<String> = match raw.brokers {
-        Brokers::List(list) => list,
-        Brokers::Text(text) => text.split(',').map(|b| b.trim().to_string()).collect(),
-    };
-    if brokers.is_empty() {
-        errors.push(problem(
-            format!("{at}.brokers"),
-            "must name at least one broker",
-        ));
-    }
-    for broker in &brokers {
-        let port_ok = broker
-            .rsplit_once(':')
-            .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok());
-        if !port_ok {
-            errors.push(problem(
-                format!("{at}.brokers"),
-                format!("'{broker}' is not host:port"),
-            ));
-        }
-    }
-    // Kafka's own rule for topic names.
-    let topic_ok = !raw.topic.is_empty()
-        && raw.topic.len() <= 249
-        && raw.topic != "."
-        && raw.topic != ".."
-        && raw
-            .topic
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
-    if !topic_ok {
-        errors.push(problem(
-            format!("{at}.topic"),
-            format!(
-                "'{}' is not a Kafka topic name (1 to 249 of a-z A-Z 0-9 . _ -)",
-                raw.topic
-            ),
-        ));
-    }
     if raw.group.trim().is_empty() || raw.group.len() > 249 {
         errors.push(problem(format!("{at}.group"), "must be 1-249 characters"));
     }
-    if let Some(sasl) = &raw.sasl {
-        if !MECHANISMS.contains(&sasl.mechanism.as_str()) {
-            errors.push(problem(
-                format!("{at}.sasl.mechanism"),
-                format!(
-                    "'{}' is not one of {}",
-                    sasl.mechanism,
-                    MECHANISMS.join(", ")
-                ),
-            ));
-        }
-        if sasl.username.trim().is_empty() {
-            errors.push(problem(format!("{at}.sasl.username"), "must not be blank"));
-        }
-    }
-    let tls = match raw.tls {
-        None | Some(RawTls::On(false)) => None,
-        Some(RawTls::On(true)) => Some(Tls::default()),
-        Some(RawTls::Files(files)) => {
-            if files.cert_file.is_some() != files.key_file.is_some() {
-                let missing = if files.cert_file.is_some() {
-                    "key_file"
-                } else {
-                    "cert_file"
-                };
-                errors.push(problem(
-                    format!("{at}.tls.{missing}"),
-                    "is required: cert_file and key_file go together",
-                ));
-            }
-            Some(files)
-        }
-    };
     let format = match raw.format.as_str() {
         "json" => BodyFormat::Json,
         "msgpack" => BodyFormat::MsgPack,
@@ -249,8 +132,7 @@ pub fn parse(ingest: &Value, errors: &mut Vec<ConfigError>) -> Option<KafkaInges
         return None;
     }
     Some(KafkaIngest {
-        brokers,
-        topic: raw.topic,
+        connection,
         group: raw.group,
         format,
         client_id: raw
@@ -260,7 +142,5 @@ pub fn parse(ingest: &Value, errors: &mut Vec<ConfigError>) -> Option<KafkaInges
         batch_wait: std::time::Duration::from_millis(wait_ms),
         live: raw.live,
         session_timeout_ms: raw.session_timeout_ms,
-        sasl: raw.sasl,
-        tls,
     })
 }

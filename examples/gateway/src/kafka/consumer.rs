@@ -56,42 +56,16 @@ pub type Client = BaseConsumer<Reporter>;
 pub fn client_config(config: &KafkaIngest, group: &str, client_id: &str) -> ClientConfig {
     let mut client = ClientConfig::new();
     client
-        .set("bootstrap.servers", config.bootstrap())
         .set("group.id", group)
         .set("client.id", client_id)
         .set("enable.auto.commit", "false")
         .set("enable.auto.offset.store", "false")
         .set("enable.partition.eof", "false");
-    let protocol = match (&config.sasl, &config.tls) {
-        (None, None) => "plaintext",
-        (Some(_), None) => "sasl_plaintext",
-        (None, Some(_)) => "ssl",
-        (Some(_), Some(_)) => "sasl_ssl",
-    };
-    client.set("security.protocol", protocol);
+    for (key, value) in config.connection.settings() {
+        client.set(key, value);
+    }
     if let Some(ms) = config.session_timeout_ms {
         client.set("session.timeout.ms", ms.to_string());
-    }
-    if let Some(sasl) = &config.sasl {
-        client
-            .set("sasl.mechanism", &sasl.mechanism)
-            .set("sasl.username", &sasl.username)
-            .set("sasl.password", sasl.password.expose());
-    }
-    if let Some(tls) = &config.tls {
-        let files = [
-            ("ssl.ca.location", &tls.ca_file),
-            ("ssl.certificate.location", &tls.cert_file),
-            ("ssl.key.location", &tls.key_file),
-        ];
-        for (key, value) in files {
-            if let Some(value) = value {
-                client.set(key, value);
-            }
-        }
-        if let Some(password) = &tls.key_password {
-            client.set("ssl.key.password", password.expose());
-        }
     }
     client
 }
@@ -100,10 +74,15 @@ fn make(config: &KafkaIngest, status: &Arc<Status>) -> Result<Client, String> {
     let consumer: Client = client_config(config, &config.group, &config.client_id)
         .set("auto.offset.reset", "earliest")
         .create_with_context(Reporter(status.clone()))
-        .map_err(|e| format!("cannot make a consumer for '{}': {e}", config.topic))?;
+        .map_err(|e| {
+            format!(
+                "cannot make a consumer for '{}': {e}",
+                config.connection.topic
+            )
+        })?;
     consumer
-        .subscribe(&[&config.topic])
-        .map_err(|e| format!("cannot subscribe to '{}': {e}", config.topic))?;
+        .subscribe(&[&config.connection.topic])
+        .map_err(|e| format!("cannot subscribe to '{}': {e}", config.connection.topic))?;
     Ok(consumer)
 }
 
@@ -137,7 +116,7 @@ pub fn run(
             match stored {
                 Ok(()) => {
                     backoff = Duration::from_millis(100);
-                    commit(&current, &batch, &config.topic, &status);
+                    commit(&current, &batch, &config.connection.topic, &status);
                 }
                 Err(e) => {
                     state.metrics.kafka_store_failures.inc();
@@ -221,7 +200,7 @@ fn poll_batch(consumer: &Client, config: &KafkaIngest, status: &Status) -> Vec<P
                 deadline.get_or_insert_with(|| Instant::now() + config.batch_wait);
             }
             Some(Err(e)) => {
-                status.error(format!("consuming '{}': {e}", config.topic));
+                status.error(format!("consuming '{}': {e}", config.connection.topic));
                 if batch.is_empty() {
                     // Such errors come back at once while the brokers are away.
                     std::thread::sleep(POLL);
@@ -259,7 +238,7 @@ fn decode(message: &Polled, config: &KafkaIngest, state: &AppState, events: &mut
     let where_ = || {
         format!(
             "skipped the message at '{}' partition {} offset {}",
-            config.topic, message.partition, message.offset
+            config.connection.topic, message.partition, message.offset
         )
     };
     state.metrics.events_received.inc();

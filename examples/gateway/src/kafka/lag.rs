@@ -34,7 +34,7 @@ pub fn run(config: KafkaIngest, state: Arc<AppState>, status: Arc<Status>, stop:
     let mut next = Instant::now();
     while !stop.load(Ordering::Relaxed) {
         if Instant::now() >= next {
-            if let Err(e) = measure(&client, &config.topic, &state, &status) {
+            if let Err(e) = measure(&client, &config.connection.topic, &state, &status) {
                 status.error(e);
             }
             next = Instant::now() + EVERY;

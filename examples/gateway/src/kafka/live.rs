@@ -39,7 +39,7 @@ pub fn run(config: KafkaIngest, state: Arc<AppState>, status: Arc<Status>, stop:
             .create_with_context(Reporter(status.clone()))
             .map_err(|e| format!("cannot make the live consumer: {e}"))?;
         consumer
-            .subscribe(&[&config.topic])
+            .subscribe(&[&config.connection.topic])
             .map_err(|e| format!("the live consumer cannot subscribe: {e}"))?;
         Ok(consumer)
     });
