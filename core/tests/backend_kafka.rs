@@ -12,15 +12,17 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use common::servers::{server, server_script, PrivateServer};
-use common::{config_in, read_events, same_json};
+use common::{
+    backend_stats, client_beside_filesystem, read_events, run_lot, same_json, wafer_event,
+    with_keys,
+};
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::{Headers, Message};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use wafermon::backends::{build, DeliveryError};
-use wafermon::event::{App, Entity};
-use wafermon::{Batch, Client, Config, Event, Kind, Level, Status, Timestamp};
+use wafermon::{Batch, Config, Kind};
 
 fn kafka() -> String {
     server("kafka")
@@ -102,47 +104,9 @@ fn consume(brokers: &str, topic: &str, expect: usize) -> Vec<Consumed> {
 }
 
 fn backend_json(brokers: &str, topic: &str, extra: Value) -> Value {
-    let mut b =
+    let base =
         json!({"type": "kafka", "name": "k", "brokers": brokers, "topic": topic, "timeout": 10});
-    if let (Value::Object(b), Value::Object(e)) = (&mut b, extra) {
-        b.extend(e);
-    }
-    b
-}
-
-fn client_with(dir: &std::path::Path, backend: Value) -> Client {
-    let config = config_in(
-        dir,
-        json!({
-            "app": {"name": "kafka-test"},
-            "direct_backends": [{"type": "filesystem", "path": dir.join("data")}, backend],
-            "batch": {"flush_interval": 0.05},
-        }),
-    );
-    Client::new(Config::from_value(config).unwrap()).unwrap()
-}
-
-fn stats_of(client: &Client) -> wafermon::BackendStats {
-    let stats = client.stats();
-    stats.backends.into_iter().find(|b| b.name == "k").unwrap()
-}
-
-/// A lot with `wafers` wafers, each with a step under it: 2 + 5 * wafers events.
-fn run_lot(client: &Client, lot: &str, wafers: usize) {
-    let job = client
-        .job("lot-dispatch")
-        .kind("lot")
-        .id(lot)
-        .start()
-        .unwrap();
-    for _ in 0..wafers {
-        let wafer = job.subjob("coat").kind("wafer").start().unwrap();
-        let step = wafer.subjob("bake").kind("step").start().unwrap();
-        step.finish().unwrap();
-        wafer.progress_with(50.0, "half way ü").unwrap();
-        wafer.finish().unwrap();
-    }
-    job.finish().unwrap();
+    with_keys(base, extra)
 }
 
 #[test]
@@ -150,10 +114,14 @@ fn a_plain_consumer_reads_back_the_events_keyed_by_their_lot() {
     let brokers = kafka();
     let topic = unique("rt-");
     let dir = tempfile::tempdir().unwrap();
-    let client = client_with(dir.path(), backend_json(&brokers, &topic, json!({})));
+    let client = client_beside_filesystem(
+        dir.path(),
+        "kafka-test",
+        backend_json(&brokers, &topic, json!({})),
+    );
     run_lot(&client, "LOT-7", 3);
     client.flush(Duration::from_secs(60)).unwrap();
-    let k = stats_of(&client);
+    let k = backend_stats(&client, "k");
     assert_eq!((k.sent, k.failed), (17, 0), "{k:?}");
 
     let written = read_events(&dir.path().join("data"));
@@ -184,7 +152,11 @@ fn each_lot_stays_in_order_in_one_partition_of_six() {
     let brokers = kafka();
     let topic = create_topic(&brokers, 6);
     let dir = tempfile::tempdir().unwrap();
-    let client = client_with(dir.path(), backend_json(&brokers, &topic, json!({})));
+    let client = client_beside_filesystem(
+        dir.path(),
+        "kafka-test",
+        backend_json(&brokers, &topic, json!({})),
+    );
     let lots: Vec<String> = (0..8).map(|i| format!("LOT-{i}")).collect();
     std::thread::scope(|s| {
         for lot in &lots {
@@ -194,7 +166,10 @@ fn each_lot_stays_in_order_in_one_partition_of_six() {
     });
     client.flush(Duration::from_secs(60)).unwrap();
     let per_lot = 2 + 5 * 4;
-    assert_eq!(stats_of(&client).sent, (lots.len() * per_lot) as u64);
+    assert_eq!(
+        backend_stats(&client, "k").sent,
+        (lots.len() * per_lot) as u64
+    );
 
     let consumed = consume(&brokers, &topic, lots.len() * per_lot);
     assert_eq!(consumed.len(), lots.len() * per_lot);
@@ -232,8 +207,9 @@ fn messagepack_values_decode_to_the_events() {
     let brokers = kafka();
     let topic = unique("mp-");
     let dir = tempfile::tempdir().unwrap();
-    let client = client_with(
+    let client = client_beside_filesystem(
         dir.path(),
+        "kafka-test",
         backend_json(
             &brokers,
             &topic,
@@ -260,8 +236,9 @@ fn a_broker_stopped_mid_stream_loses_nothing_and_writes_nothing_twice() {
     let broker = PrivateServer::start("kafka", &dir.path().join("kafka"));
     let brokers = broker.address.clone();
     let topic = unique("outage-");
-    let client = client_with(
+    let client = client_beside_filesystem(
         dir.path(),
+        "kafka-test",
         backend_json(&brokers, &topic, json!({"timeout": 2})),
     );
     let jobs = 300;
@@ -293,7 +270,7 @@ fn a_broker_stopped_mid_stream_loses_nothing_and_writes_nothing_twice() {
     ids.dedup();
     assert_eq!(ids.len(), 2 * jobs, "every event arrived");
     assert_eq!(consumed.len(), 2 * jobs, "none twice");
-    let k = stats_of(&client);
+    let k = backend_stats(&client, "k");
     assert_eq!((k.sent, k.failed), (2 * jobs as u64, 0), "{k:?}");
     assert!(k.retried > 0 || k.spooled > 0, "{k:?}");
     client.close(Duration::from_secs(5));
@@ -307,13 +284,14 @@ fn an_unknown_topic_the_brokers_do_not_create_is_a_permanent_error_naming_it() {
         &dir.path().join("kafka"),
         &[("KAFKA_AUTO_CREATE", "false")],
     );
-    let client = client_with(
+    let client = client_beside_filesystem(
         dir.path(),
+        "kafka-test",
         backend_json(&broker.address, "no-such-topic", json!({})),
     );
     run_lot(&client, "LOT-U", 1);
     client.flush(Duration::from_secs(60)).unwrap();
-    let k = stats_of(&client);
+    let k = backend_stats(&client, "k");
     assert_eq!((k.sent, k.failed, k.spooled), (0, 7, 0), "{k:?}");
     let error = k.last_error.unwrap();
     assert!(
@@ -321,30 +299,6 @@ fn an_unknown_topic_the_brokers_do_not_create_is_a_permanent_error_naming_it() {
         "{error}"
     );
     client.close(Duration::from_secs(5));
-}
-
-fn event(n: u64, message_len: usize) -> Event {
-    let time = Timestamp::from_unix_micros(1_700_000_000_000_000 + n as i64);
-    Event {
-        v: 1,
-        id: wafermon::event::new_v7(time.unix_millis()),
-        seq: n,
-        time,
-        site: "F1".into(),
-        app: App {
-            name: "etch-app".into(),
-            version: None,
-            instance: None,
-        },
-        entity: Entity::new("wafer", format!("w-{n}")),
-        kind: Kind::Log,
-        status: Status::Running,
-        progress: None,
-        level: Some(Level::Info),
-        message: Some("m".repeat(message_len)),
-        metrics: BTreeMap::new(),
-        attrs: BTreeMap::new(),
-    }
 }
 
 #[test]
@@ -355,7 +309,12 @@ fn an_oversized_message_alone_is_rejected_and_the_rest_delivered() {
         Config::from_value(json!({"direct_backends": [backend_json(&brokers, &topic, json!({}))]}))
             .unwrap();
     let mut backend = build(&config.direct_backends[0], &config.app).unwrap();
-    let events = vec![event(0, 10), event(1, 2_000_000), event(2, 10)];
+    let message = |len: usize| "m".repeat(len);
+    let events = vec![
+        wafer_event(0, Kind::Log, message(10)),
+        wafer_event(1, Kind::Log, message(2_000_000)),
+        wafer_event(2, Kind::Log, message(10)),
+    ];
     match backend.send(&Batch::from_events(&events)) {
         Err(DeliveryError::Partial {
             rejected,
@@ -386,13 +345,14 @@ fn brokers_down_at_start_mean_the_spool_not_an_error() {
     let dir = tempfile::tempdir().unwrap();
     let port = common::servers::free_port();
     let brokers = format!("127.0.0.1:{port}");
-    let client = client_with(
+    let client = client_beside_filesystem(
         dir.path(),
+        "kafka-test",
         backend_json(&brokers, "later", json!({"timeout": 1})),
     );
     run_lot(&client, "LOT-D", 1);
     assert!(client.flush(Duration::from_secs(2)).is_err());
-    let k = stats_of(&client);
+    let k = backend_stats(&client, "k");
     assert_eq!((k.sent, k.failed), (0, 0), "{k:?}");
     let error = k.last_error.unwrap_or_default();
     assert!(error.contains(&brokers), "{error}");

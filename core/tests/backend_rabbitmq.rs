@@ -14,7 +14,10 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use common::servers::{server, server_script, PrivateServer};
-use common::{config_in, read_events, same_json};
+use common::{
+    backend_stats, client_beside_filesystem, config_in, read_events, run_lot, same_json,
+    wafer_event, with_keys,
+};
 use lapin::options::{
     BasicGetOptions, ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions,
 };
@@ -23,8 +26,7 @@ use lapin::{BasicProperties, Channel, Connection, ConnectionProperties, Exchange
 use serde::Deserialize;
 use serde_json::{json, Value};
 use wafermon::backends::{build, DeliveryError};
-use wafermon::event::{App, Entity};
-use wafermon::{Batch, Client, Config, Event, Kind, Level, Status, Timestamp};
+use wafermon::{Batch, Config, Kind, Timestamp};
 
 fn rabbitmq() -> String {
     server("rabbitmq")
@@ -169,47 +171,9 @@ impl Reader {
 }
 
 fn backend_json(url: &str, exchange: &str, extra: Value) -> Value {
-    let mut b = json!({"type": "rabbitmq", "name": "r", "url": url, "exchange": exchange,
-                       "timeout": 10});
-    if let (Value::Object(b), Value::Object(e)) = (&mut b, extra) {
-        b.extend(e);
-    }
-    b
-}
-
-fn client_with(dir: &std::path::Path, backend: Value) -> Client {
-    let config = config_in(
-        dir,
-        json!({
-            "app": {"name": "rabbitmq-test"},
-            "direct_backends": [{"type": "filesystem", "path": dir.join("data")}, backend],
-            "batch": {"flush_interval": 0.05},
-        }),
-    );
-    Client::new(Config::from_value(config).unwrap()).unwrap()
-}
-
-fn stats_of(client: &Client) -> wafermon::BackendStats {
-    let stats = client.stats();
-    stats.backends.into_iter().find(|b| b.name == "r").unwrap()
-}
-
-/// A lot with `wafers` wafers, each with a step under it: 2 + 5 * wafers events.
-fn run_lot(client: &Client, lot: &str, wafers: usize) {
-    let job = client
-        .job("lot-dispatch")
-        .kind("lot")
-        .id(lot)
-        .start()
-        .unwrap();
-    for _ in 0..wafers {
-        let wafer = job.subjob("coat").kind("wafer").start().unwrap();
-        let step = wafer.subjob("bake").kind("step").start().unwrap();
-        step.finish().unwrap();
-        wafer.progress_with(50.0, "half way ü").unwrap();
-        wafer.finish().unwrap();
-    }
-    job.finish().unwrap();
+    let base = json!({"type": "rabbitmq", "name": "r", "url": url, "exchange": exchange,
+                      "timeout": 10});
+    with_keys(base, extra)
 }
 
 #[test]
@@ -222,13 +186,14 @@ fn a_plain_consumer_reads_back_the_events_with_their_keys_and_properties() {
     reader.exchange(&exchange);
     let queue = reader.queue(&exchange, "wafermon.#");
     let dir = tempfile::tempdir().unwrap();
-    let client = client_with(
+    let client = client_beside_filesystem(
         dir.path(),
+        "rabbitmq-test",
         backend_json(&url, &exchange, json!({"declare": true})),
     );
     run_lot(&client, "LOT-7", 3);
     client.flush(Duration::from_secs(60)).unwrap();
-    let r = stats_of(&client);
+    let r = backend_stats(&client, "r");
     assert_eq!((r.sent, r.failed), (17, 0), "{r:?}");
 
     let written = read_events(&dir.path().join("data"));
@@ -281,8 +246,9 @@ fn each_lots_events_arrive_in_order_in_one_queue() {
     reader.exchange(&exchange);
     let queue = reader.queue(&exchange, "#");
     let dir = tempfile::tempdir().unwrap();
-    let client = client_with(
+    let client = client_beside_filesystem(
         dir.path(),
+        "rabbitmq-test",
         backend_json(&url, &exchange, json!({"routing_key": "fab.{kind}"})),
     );
     let lots: Vec<String> = (0..6).map(|i| format!("LOT-{i}")).collect();
@@ -294,7 +260,10 @@ fn each_lots_events_arrive_in_order_in_one_queue() {
     });
     client.flush(Duration::from_secs(60)).unwrap();
     let per_lot = 2 + 5 * 4;
-    assert_eq!(stats_of(&client).sent, (lots.len() * per_lot) as u64);
+    assert_eq!(
+        backend_stats(&client, "r").sent,
+        (lots.len() * per_lot) as u64
+    );
 
     let got = reader.drain(&queue, lots.len() * per_lot);
     assert_eq!(got.len(), lots.len() * per_lot);
@@ -335,8 +304,9 @@ fn messagepack_bodies_decode_to_the_events() {
     reader.exchange(&exchange);
     let queue = reader.queue(&exchange, "#");
     let dir = tempfile::tempdir().unwrap();
-    let client = client_with(
+    let client = client_beside_filesystem(
         dir.path(),
+        "rabbitmq-test",
         backend_json(&url, &exchange, json!({"format": "msgpack"})),
     );
     run_lot(&client, "LOT-M", 1);
@@ -369,8 +339,9 @@ fn a_broker_stopped_mid_stream_loses_nothing() {
         reader.exchange(&exchange);
         reader.queue(&exchange, "#")
     };
-    let client = client_with(
+    let client = client_beside_filesystem(
         dir.path(),
+        "rabbitmq-test",
         backend_json(&url, &exchange, json!({"timeout": 2})),
     );
     let jobs = 300;
@@ -392,7 +363,7 @@ fn a_broker_stopped_mid_stream_loses_nothing() {
         broker.restart();
     });
     client.flush(Duration::from_secs(120)).unwrap();
-    let r = stats_of(&client);
+    let r = backend_stats(&client, "r");
     assert_eq!((r.sent, r.failed), (2 * jobs as u64, 0), "{r:?}");
     assert!(r.retried > 0 || r.spooled > 0, "{r:?}");
 
@@ -430,8 +401,9 @@ fn a_connection_the_broker_closes_between_batches_is_made_again() {
     let exchange = unique("ex-");
     reader.exchange(&exchange);
     let queue = reader.queue(&exchange, "#");
-    let client = client_with(
+    let client = client_beside_filesystem(
         dir.path(),
+        "rabbitmq-test",
         backend_json(&broker.address, &exchange, json!({})),
     );
     run_lot(&client, "LOT-A", 1);
@@ -445,7 +417,7 @@ fn a_connection_the_broker_closes_between_batches_is_made_again() {
     );
     run_lot(&client, "LOT-B", 1);
     client.flush(Duration::from_secs(30)).unwrap();
-    let r = stats_of(&client);
+    let r = backend_stats(&client, "r");
     assert_eq!((r.sent, r.failed), (14, 0), "{r:?}");
     let reader = Reader::new(&broker.address);
     assert_eq!(reader.drain(&queue, 14).len(), 14);
@@ -457,10 +429,14 @@ fn an_exchange_that_does_not_exist_is_a_permanent_error_naming_it() {
     let url = rabbitmq();
     let dir = tempfile::tempdir().unwrap();
     let exchange = unique("missing-");
-    let client = client_with(dir.path(), backend_json(&url, &exchange, json!({})));
+    let client = client_beside_filesystem(
+        dir.path(),
+        "rabbitmq-test",
+        backend_json(&url, &exchange, json!({})),
+    );
     run_lot(&client, "LOT-U", 1);
     client.flush(Duration::from_secs(60)).unwrap();
-    let r = stats_of(&client);
+    let r = backend_stats(&client, "r");
     assert_eq!((r.sent, r.failed, r.spooled), (0, 7, 0), "{r:?}");
     let error = r.last_error.unwrap();
     assert!(
@@ -470,7 +446,7 @@ fn an_exchange_that_does_not_exist_is_a_permanent_error_naming_it() {
     // The next batch opens a channel again (the broker closed the last one).
     run_lot(&client, "LOT-V", 1);
     client.flush(Duration::from_secs(60)).unwrap();
-    assert_eq!(stats_of(&client).failed, 14);
+    assert_eq!(backend_stats(&client, "r").failed, 14);
     client.close(Duration::from_secs(5));
 }
 
@@ -479,13 +455,14 @@ fn an_exchange_declared_otherwise_is_a_permanent_error_naming_it() {
     let url = rabbitmq();
     let dir = tempfile::tempdir().unwrap();
     // A direct exchange of the broker's own: declaring it as a topic exchange is refused.
-    let client = client_with(
+    let client = client_beside_filesystem(
         dir.path(),
+        "rabbitmq-test",
         backend_json(&url, "amq.direct", json!({"declare": true})),
     );
     run_lot(&client, "LOT-X", 1);
     client.flush(Duration::from_secs(60)).unwrap();
-    let r = stats_of(&client);
+    let r = backend_stats(&client, "r");
     assert_eq!((r.sent, r.failed, r.spooled), (0, 7, 0), "{r:?}");
     let error = r.last_error.unwrap();
     assert!(
@@ -502,13 +479,14 @@ fn a_key_no_queue_is_bound_for_is_held_for_the_retry_until_one_is() {
     let exchange = unique("ex-");
     reader.exchange(&exchange);
     let dir = tempfile::tempdir().unwrap();
-    let client = client_with(
+    let client = client_beside_filesystem(
         dir.path(),
+        "rabbitmq-test",
         backend_json(&url, &exchange, json!({"timeout": 2, "retries": 0})),
     );
     run_lot(&client, "LOT-R", 1);
     assert!(client.flush(Duration::from_secs(3)).is_err(), "unroutable");
-    let r = stats_of(&client);
+    let r = backend_stats(&client, "r");
     assert_eq!((r.sent, r.failed), (0, 0), "{r:?}");
     let error = r.last_error.unwrap();
     assert!(
@@ -521,7 +499,7 @@ fn a_key_no_queue_is_bound_for_is_held_for_the_retry_until_one_is() {
 
     let queue = reader.queue(&exchange, "#");
     client.flush(Duration::from_secs(90)).unwrap();
-    let r = stats_of(&client);
+    let r = backend_stats(&client, "r");
     assert_eq!((r.sent, r.failed), (7, 0), "{r:?}");
     let mut ids: Vec<String> = reader
         .drain(&queue, 7)
@@ -532,30 +510,6 @@ fn a_key_no_queue_is_bound_for_is_held_for_the_retry_until_one_is() {
     ids.dedup();
     assert_eq!(ids.len(), 7);
     client.close(Duration::from_secs(5));
-}
-
-fn event(n: u64, kind: Kind) -> Event {
-    let time = Timestamp::from_unix_micros(1_700_000_000_000_000 + n as i64);
-    Event {
-        v: 1,
-        id: wafermon::event::new_v7(time.unix_millis()),
-        seq: n,
-        time,
-        site: "F1".into(),
-        app: App {
-            name: "etch-app".into(),
-            version: None,
-            instance: None,
-        },
-        entity: Entity::new("wafer", format!("w-{n}")),
-        kind,
-        status: Status::Running,
-        progress: None,
-        level: Some(Level::Info),
-        message: Some("m".into()),
-        metrics: BTreeMap::new(),
-        attrs: BTreeMap::new(),
-    }
 }
 
 #[test]
@@ -570,9 +524,9 @@ fn only_the_unroutable_positions_of_a_batch_are_to_retry() {
             .unwrap();
     let mut backend = build(&config.direct_backends[0], &config.app).unwrap();
     let events = vec![
-        event(0, Kind::Log),
-        event(1, Kind::Started),
-        event(2, Kind::Log),
+        wafer_event(0, Kind::Log, "m".into()),
+        wafer_event(1, Kind::Started, "m".into()),
+        wafer_event(2, Kind::Log, "m".into()),
     ];
     match backend.send(&Batch::from_events(&events)) {
         Err(DeliveryError::Partial {
@@ -617,9 +571,9 @@ fn a_message_a_full_queue_nacks_is_to_retry() {
             .unwrap();
     let mut backend = build(&config.direct_backends[0], &config.app).unwrap();
     let events = vec![
-        event(0, Kind::Log),
-        event(1, Kind::Log),
-        event(2, Kind::Log),
+        wafer_event(0, Kind::Log, "m".into()),
+        wafer_event(1, Kind::Log, "m".into()),
+        wafer_event(2, Kind::Log, "m".into()),
     ];
     match backend.send(&Batch::from_events(&events)) {
         Err(DeliveryError::Partial {
@@ -659,13 +613,14 @@ fn a_broker_down_at_start_means_the_spool_and_the_password_shows_nowhere() {
     ))
     .unwrap();
     assert!(!format!("{config:?}").contains("Pa55-hidden"));
-    let client = client_with(
+    let client = client_beside_filesystem(
         dir.path(),
+        "rabbitmq-test",
         backend_json(&url, "events", json!({"timeout": 1})),
     );
     run_lot(&client, "LOT-D", 1);
     assert!(client.flush(Duration::from_secs(2)).is_err());
-    let r = stats_of(&client);
+    let r = backend_stats(&client, "r");
     assert_eq!((r.sent, r.failed), (0, 0), "{r:?}");
     let error = r.last_error.unwrap_or_default();
     assert!(
@@ -680,14 +635,15 @@ fn a_broker_down_at_start_means_the_spool_and_the_password_shows_nowhere() {
 fn refused_credentials_fail_for_good_without_showing_the_password() {
     let url = rabbitmq().replace("guest:guest@", "guest:Wr0ng-secret@");
     let dir = tempfile::tempdir().unwrap();
-    let client = client_with(
+    let client = client_beside_filesystem(
         dir.path(),
+        "rabbitmq-test",
         backend_json(&url, "amq.topic", json!({"timeout": 2})),
     );
     run_lot(&client, "LOT-P", 1);
     // Refused credentials end the retrying: the events count as failed, not spooled.
     client.flush(Duration::from_secs(30)).unwrap();
-    let r = stats_of(&client);
+    let r = backend_stats(&client, "r");
     assert_eq!((r.sent, r.failed, r.spooled), (0, 7, 0), "{r:?}");
     let error = r.last_error.unwrap_or_default();
     assert!(error.contains("guest:***@"), "{error}");
@@ -916,12 +872,16 @@ mod tls {
         reader.exchange(&exchange);
         let queue = reader.queue(&exchange, "#");
         let dir = tempfile::tempdir().unwrap();
-        let client = client_with(dir.path(), backend_json(&url, &exchange, json!({})));
+        let client = client_beside_filesystem(
+            dir.path(),
+            "rabbitmq-test",
+            backend_json(&url, &exchange, json!({})),
+        );
         run_lot(&client, "LOT-TLS", 1);
         if std::env::var("SSL_CERT_FILE").is_err() {
             // No CA trusts the terminator's certificate: a transient failure naming why.
             assert!(client.flush(Duration::from_secs(3)).is_err());
-            let r = stats_of(&client);
+            let r = backend_stats(&client, "r");
             assert_eq!((r.sent, r.failed), (0, 0), "{r:?}");
             let error = r.last_error.unwrap_or_default();
             assert!(
@@ -932,7 +892,7 @@ mod tls {
             return;
         }
         client.flush(Duration::from_secs(60)).unwrap();
-        let r = stats_of(&client);
+        let r = backend_stats(&client, "r");
         assert_eq!((r.sent, r.failed), (7, 0), "{r:?}");
         let written = read_events(&dir.path().join("data"));
         let got = reader.drain(&queue, written.len());

@@ -12,13 +12,15 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use common::servers::server;
-use common::{config_in, read_events, same_json};
+use common::{
+    backend_stats, client_beside_filesystem, read_events, run_lot, same_json, wafer_event,
+    with_keys,
+};
 use serde_json::{json, Value};
 use wafermon::backends::aws::AwsClient;
 use wafermon::backends::{build, DeliveryError};
 use wafermon::config::AwsConfig;
-use wafermon::event::{App, Entity};
-use wafermon::{Batch, Client, Config, Event, Kind, Level, Status, Timestamp};
+use wafermon::{Batch, Config, Event, Kind};
 use wafermon_testkit::relay::Relay;
 
 fn moto() -> String {
@@ -104,47 +106,11 @@ fn drain(endpoint: &str, queue_url: &str) -> Vec<Received> {
 }
 
 fn backend_json(queue_url: &str, extra: Value) -> Value {
-    let mut b = json!({
+    let base = json!({
         "type": "sqs", "name": "q", "queue_url": queue_url, "region": "eu-west-1",
         "access_key_id": "testing", "secret_access_key": "testing", "timeout": 5
     });
-    if let (Value::Object(b), Value::Object(e)) = (&mut b, extra) {
-        b.extend(e);
-    }
-    b
-}
-
-fn client_with(dir: &std::path::Path, backend: Value) -> Client {
-    let config = config_in(
-        dir,
-        json!({
-            "app": {"name": "sqs-test"},
-            "direct_backends": [{"type": "filesystem", "path": dir.join("data")}, backend],
-            "batch": {"flush_interval": 0.05},
-        }),
-    );
-    Client::new(Config::from_value(config).unwrap()).unwrap()
-}
-
-fn stats_of(client: &Client) -> wafermon::BackendStats {
-    let stats = client.stats();
-    stats.backends.into_iter().find(|b| b.name == "q").unwrap()
-}
-
-/// A lot with `wafers` wafers, each with progress and an ending.
-fn run_lot(client: &Client, lot: &str, wafers: usize) {
-    let job = client
-        .job("lot-dispatch")
-        .kind("lot")
-        .id(lot)
-        .start()
-        .unwrap();
-    for _ in 0..wafers {
-        let wafer = job.subjob("coat").kind("wafer").start().unwrap();
-        wafer.progress_with(50.0, "half way ü").unwrap();
-        wafer.finish().unwrap();
-    }
-    job.finish().unwrap();
+    with_keys(base, extra)
 }
 
 #[test]
@@ -152,11 +118,11 @@ fn events_read_back_with_receive_message_are_the_events_written() {
     let endpoint = moto();
     let queue = create_queue(&endpoint, &unique("rt-"));
     let dir = tempfile::tempdir().unwrap();
-    let client = client_with(dir.path(), backend_json(&queue, json!({})));
+    let client = client_beside_filesystem(dir.path(), "sqs-test", backend_json(&queue, json!({})));
     run_lot(&client, "LOT-7", 4);
     client.flush(Duration::from_secs(30)).unwrap();
-    let q = stats_of(&client);
-    assert_eq!((q.sent, q.failed), (14, 0), "{q:?}");
+    let q = backend_stats(&client, "q");
+    assert_eq!((q.sent, q.failed), (22, 0), "{q:?}");
 
     let written = read_events(&dir.path().join("data"));
     let mut received = drain(&endpoint, &queue);
@@ -183,7 +149,7 @@ fn a_fifo_queue_keeps_each_lot_in_order_under_its_own_group() {
     let endpoint = moto();
     let queue = create_queue(&endpoint, &format!("{}.fifo", unique("order-")));
     let dir = tempfile::tempdir().unwrap();
-    let client = client_with(dir.path(), backend_json(&queue, json!({})));
+    let client = client_beside_filesystem(dir.path(), "sqs-test", backend_json(&queue, json!({})));
     // Three lots at once, so their events interleave in the batches.
     std::thread::scope(|s| {
         for lot in ["LOT-A", "LOT-B", "LOT-C"] {
@@ -192,52 +158,45 @@ fn a_fifo_queue_keeps_each_lot_in_order_under_its_own_group() {
         }
     });
     client.flush(Duration::from_secs(30)).unwrap();
-    assert_eq!(stats_of(&client).sent, 3 * 17);
+    assert_eq!(backend_stats(&client, "q").sent, 3 * 27);
 
     let received = drain(&endpoint, &queue);
-    assert_eq!(received.len(), 3 * 17);
+    assert_eq!(received.len(), 3 * 27);
+    // Each event's lot, found by walking up the parents the events name.
+    let parent_of: BTreeMap<String, String> = received
+        .iter()
+        .filter_map(|r| {
+            let entity = &r.event["entity"];
+            let id = entity["id"].as_str()?.to_string();
+            Some((id, entity["parent"].as_str()?.to_string()))
+        })
+        .collect();
+    let lot_of = |id: &str| {
+        let mut id = id.to_string();
+        while let Some(parent) = parent_of.get(&id) {
+            id = parent.clone();
+        }
+        id
+    };
     let mut by_group: BTreeMap<String, Vec<u64>> = BTreeMap::new();
-    let mut lot_of = BTreeMap::new();
     for r in &received {
-        let entity = &r.event["entity"];
-        let lot = entity["parent"].as_str().or(entity["id"].as_str()).unwrap();
-        lot_of.insert(r.group.clone().unwrap(), lot.to_string());
+        let group = r.group.clone().unwrap();
+        let lot = lot_of(r.event["entity"]["id"].as_str().unwrap());
+        assert_eq!(
+            group, lot,
+            "the group is the lot's id, at every level of its tree"
+        );
         by_group
-            .entry(r.group.clone().unwrap())
+            .entry(group)
             .or_default()
             .push(r.event["seq"].as_u64().unwrap());
     }
     assert_eq!(by_group.len(), 3, "one group per lot");
     for (group, seqs) in &by_group {
-        assert_eq!(&lot_of[group], group, "the group is the lot's id");
         assert!(seqs.windows(2).all(|w| w[0] < w[1]), "{group}: {seqs:?}");
-        assert_eq!(seqs.len(), 17);
+        assert_eq!(seqs.len(), 27);
     }
     client.close(Duration::from_secs(5));
-}
-
-fn event(n: u64, message_len: usize) -> Event {
-    let time = Timestamp::from_unix_micros(1_700_000_000_000_000 + n as i64);
-    Event {
-        v: 1,
-        id: wafermon::event::new_v7(time.unix_millis()),
-        seq: n,
-        time,
-        site: "F1".into(),
-        app: App {
-            name: "etch-app".into(),
-            version: None,
-            instance: None,
-        },
-        entity: Entity::new("wafer", format!("w-{n}")),
-        kind: Kind::Log,
-        status: Status::Running,
-        progress: None,
-        level: Some(Level::Info),
-        message: Some("m".repeat(message_len)),
-        metrics: BTreeMap::new(),
-        attrs: BTreeMap::new(),
-    }
 }
 
 #[test]
@@ -248,6 +207,7 @@ fn a_batch_is_split_by_sqs_limits_and_an_oversized_event_alone_is_rejected() {
         Config::from_value(json!({"direct_backends": [backend_json(&queue, json!({}))]})).unwrap();
     let mut backend = build(&config.direct_backends[0], &config.app).unwrap();
     // 23 small events (3 requests by count), 3 of 100 KiB (split by bytes), one of 300 KiB.
+    let event = |n: u64, len: usize| wafer_event(n, Kind::Log, "m".repeat(len));
     let mut events: Vec<Event> = (0..23).map(|n| event(n, 20)).collect();
     events.extend((23..26).map(|n| event(n, 100 * 1024)));
     events.push(event(26, 300 * 1024));
@@ -281,11 +241,12 @@ fn a_missing_queue_is_a_permanent_error_counted_and_naming_the_queue() {
     let endpoint = moto();
     let missing = format!("{endpoint}/123456789012/{}", unique("missing-"));
     let dir = tempfile::tempdir().unwrap();
-    let client = client_with(dir.path(), backend_json(&missing, json!({})));
+    let client =
+        client_beside_filesystem(dir.path(), "sqs-test", backend_json(&missing, json!({})));
     run_lot(&client, "LOT-X", 1);
     client.flush(Duration::from_secs(30)).unwrap();
-    let q = stats_of(&client);
-    assert_eq!((q.sent, q.failed, q.spooled), (0, 5, 0), "{q:?}");
+    let q = backend_stats(&client, "q");
+    assert_eq!((q.sent, q.failed, q.spooled), (0, 7, 0), "{q:?}");
     let error = q.last_error.unwrap();
     assert!(error.contains(&missing), "{error}");
     assert!(
@@ -302,8 +263,9 @@ fn an_outage_loses_nothing_and_sends_nothing_twice() {
     let moto_addr: SocketAddr = endpoint.trim_start_matches("http://").parse().unwrap();
     let mut relay = Relay::start(moto_addr);
     let dir = tempfile::tempdir().unwrap();
-    let client = client_with(
+    let client = client_beside_filesystem(
         dir.path(),
+        "sqs-test",
         backend_json(&queue, json!({"endpoint": relay.url(), "timeout": 2})),
     );
     let emit = |from: u32, to: u32| {
@@ -333,7 +295,7 @@ fn an_outage_loses_nothing_and_sends_nothing_twice() {
     ids.dedup();
     assert_eq!(received.len(), 100, "every event once");
     assert_eq!(ids.len(), 100);
-    let q = stats_of(&client);
+    let q = backend_stats(&client, "q");
     assert_eq!((q.sent, q.failed), (100, 0), "{q:?}");
     assert!(q.retried > 0 || q.spooled > 0, "{q:?}");
     client.close(Duration::from_secs(5));
