@@ -13,16 +13,16 @@ use std::time::{Duration, Instant};
 
 use common::servers::{server, server_script, PrivateServer};
 use common::{
-    backend_stats, client_beside_filesystem, read_events, run_lot, same_json, wafer_event,
-    with_keys,
+    backend_stats, client_beside_filesystem, direct_backend, read_events, run_lot, same_json,
+    wafer_event, with_keys,
 };
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::{Headers, Message};
 use serde::Deserialize;
 use serde_json::{json, Value};
-use wafermon::backends::{build, DeliveryError};
-use wafermon::{Batch, Config, Kind};
+use wafermon::backends::DeliveryError;
+use wafermon::{Batch, Kind};
 
 fn kafka() -> String {
     server("kafka")
@@ -305,10 +305,7 @@ fn an_unknown_topic_the_brokers_do_not_create_is_a_permanent_error_naming_it() {
 fn an_oversized_message_alone_is_rejected_and_the_rest_delivered() {
     let brokers = kafka();
     let topic = unique("big-");
-    let config =
-        Config::from_value(json!({"direct_backends": [backend_json(&brokers, &topic, json!({}))]}))
-            .unwrap();
-    let mut backend = build(&config.direct_backends[0], &config.app).unwrap();
+    let mut backend = direct_backend(backend_json(&brokers, &topic, json!({})));
     let message = |len: usize| "m".repeat(len);
     let events = vec![
         wafer_event(0, Kind::Log, message(10)),

@@ -15,8 +15,8 @@ use std::time::{Duration, Instant};
 
 use common::servers::{server, server_script, PrivateServer};
 use common::{
-    backend_stats, client_beside_filesystem, config_in, read_events, run_lot, same_json,
-    wafer_event, with_keys,
+    backend_stats, client_beside_filesystem, config_in, direct_backend, read_events, run_lot,
+    same_json, wafer_event, with_keys,
 };
 use lapin::options::{
     BasicGetOptions, ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions,
@@ -519,10 +519,7 @@ fn only_the_unroutable_positions_of_a_batch_are_to_retry() {
     let exchange = unique("ex-");
     reader.exchange(&exchange);
     let queue = reader.queue(&exchange, "wafermon.F1.etch-app.log");
-    let config =
-        Config::from_value(json!({"direct_backends": [backend_json(&url, &exchange, json!({}))]}))
-            .unwrap();
-    let mut backend = build(&config.direct_backends[0], &config.app).unwrap();
+    let mut backend = direct_backend(backend_json(&url, &exchange, json!({})));
     let events = vec![
         wafer_event(0, Kind::Log, "m".into()),
         wafer_event(1, Kind::Started, "m".into()),
@@ -566,10 +563,7 @@ fn a_message_a_full_queue_nacks_is_to_retry() {
         AMQPValue::LongString("reject-publish".into()),
     );
     let queue = reader.queue_with(&exchange, "#", arguments);
-    let config =
-        Config::from_value(json!({"direct_backends": [backend_json(&url, &exchange, json!({}))]}))
-            .unwrap();
-    let mut backend = build(&config.direct_backends[0], &config.app).unwrap();
+    let mut backend = direct_backend(backend_json(&url, &exchange, json!({})));
     let events = vec![
         wafer_event(0, Kind::Log, "m".into()),
         wafer_event(1, Kind::Log, "m".into()),

@@ -13,12 +13,12 @@ use std::time::Duration;
 
 use common::servers::server;
 use common::{
-    backend_stats, client_beside_filesystem, read_events, run_lot, same_json, wafer_event,
-    with_keys,
+    backend_stats, client_beside_filesystem, direct_backend, read_events, run_lot, same_json,
+    wafer_event, with_keys,
 };
 use serde_json::{json, Value};
 use wafermon::backends::aws::AwsClient;
-use wafermon::backends::{build, DeliveryError};
+use wafermon::backends::DeliveryError;
 use wafermon::config::AwsConfig;
 use wafermon::{Batch, Config, Event, Kind};
 use wafermon_testkit::relay::Relay;
@@ -203,9 +203,7 @@ fn a_fifo_queue_keeps_each_lot_in_order_under_its_own_group() {
 fn a_batch_is_split_by_sqs_limits_and_an_oversized_event_alone_is_rejected() {
     let endpoint = moto();
     let queue = create_queue(&endpoint, &unique("limits-"));
-    let config =
-        Config::from_value(json!({"direct_backends": [backend_json(&queue, json!({}))]})).unwrap();
-    let mut backend = build(&config.direct_backends[0], &config.app).unwrap();
+    let mut backend = direct_backend(backend_json(&queue, json!({})));
     // 23 small events (3 requests by count), 3 of 100 KiB (split by bytes), one of 300 KiB.
     let event = |n: u64, len: usize| wafer_event(n, Kind::Log, "m".repeat(len));
     let mut events: Vec<Event> = (0..23).map(|n| event(n, 20)).collect();

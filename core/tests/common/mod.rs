@@ -103,3 +103,11 @@ pub fn wafer_event(n: u64, kind: wafermon::Kind, message: String) -> wafermon::E
         attrs: std::collections::BTreeMap::new(),
     }
 }
+
+/// The writer of one backend entry, built on its own (no client, no lane), to send batches
+/// built by hand.
+pub fn direct_backend(entry: Value) -> Box<dyn wafermon::backends::Backend> {
+    let config =
+        wafermon::Config::from_value(serde_json::json!({"direct_backends": [entry]})).unwrap();
+    wafermon::backends::build(&config.direct_backends[0], &config.app).unwrap()
+}
