@@ -24,7 +24,7 @@ fn bench(c: &mut Criterion, brokers: &str, max_events: u64, compression: &str) {
         "direct_backends": [{"type": "kafka", "name": "k", "brokers": brokers, "topic": topic,
                              "compression": compression}],
         "spool": {"path": spool.path()},
-        "batch": {"max_events": max_events, "flush_interval": 0.05}
+        "batch": {"max_events": max_events, "max_bytes": max_events * 200, "flush_interval": 0.05}
     });
     let client = Client::new(Config::from_value(config).unwrap()).unwrap();
     let event = NewEvent::new(Kind::Log, "wafer", "W-LOT4711-07")
@@ -67,6 +67,7 @@ fn main() {
     bench(&mut c, &brokers, 1_000, "none");
     bench(&mut c, &brokers, 10_000, "none");
     bench(&mut c, &brokers, 10_000, "lz4");
+    bench(&mut c, &brokers, 50_000, "lz4");
     c.final_summary();
     drop(broker);
 }

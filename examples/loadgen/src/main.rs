@@ -8,8 +8,11 @@ mod gen;
 mod http;
 mod ingest;
 mod read;
+mod scale_out;
 mod seed;
+mod setup;
 mod stats;
+mod table;
 
 use std::process::ExitCode;
 
@@ -24,6 +27,8 @@ usage:
   wafermon-loadgen read    [--url http://127.0.0.1:18000] [--seconds 20] [--warmup 2] [--connections 8] [--span-hours 168]
   wafermon-loadgen all     [--events 10000000] [COMMON] [--read-seconds S] [--span-hours 168]
                            [--no-build] [--keep-db] [--skip-sidecar]
+  wafermon-loadgen scale-out [--events 1000000] [--partitions 6] [--gateways 1,2] [--max-batch 1000]
+                           [--seconds 20] [--warmup 2] [--connections 8] [--batch 1000] [--no-build]
   wafermon-loadgen sample  [--events 20]   (print generated events as JSON lines)
 
 COMMON: [--seconds 20] [--warmup 2] [--connections 8] [--batch 1000] [--pregen-mb 4096]
@@ -35,7 +40,10 @@ sidecar/gateway: post batches of pre-serialized events (job lifecycles) for --se
 seed: add --events events to the gateway's store, spread over the last --span-hours.
 read: typical read queries under concurrency, latency per query type.
 all: PostgreSQL, a fresh database, release builds of both hosts on free ports, every run
-  above, seeding to --events in all, one summary table against the goals, then clean up.";
+  above, seeding to --events in all, one summary table against the goals, then clean up.
+scale-out: a private Kafka broker and PostgreSQL; a topic of --partitions filled with --events
+  events; one gateway's HTTP ingest (--seconds), then the topic drained by each count of
+  --gateways (a fresh group and database each, every event checked stored once); one table.";
 
 fn main() -> ExitCode {
     let mut raw = std::env::args().skip(1);
@@ -58,6 +66,7 @@ fn main() -> ExitCode {
             "seed" => seed_command(a),
             "read" => read_command(a),
             "all" => all_command(a),
+            "scale-out" => scale_out_command(a),
             "sample" => sample_command(a),
             other => Err(format!("unknown command '{other}'")),
         }
@@ -170,6 +179,33 @@ fn all_command(mut a: Args) -> Result<(), String> {
     };
     a.finish()?;
     all::run(&options)
+}
+
+fn scale_out_command(mut a: Args) -> Result<(), String> {
+    let gateways = a
+        .get("--gateways", "1,2".to_string())?
+        .split(',')
+        .map(|n| match n.trim().parse::<usize>() {
+            Ok(n) if n > 0 => Ok(n),
+            _ => Err(format!("--gateways: '{n}' is not a positive count")),
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let options = scale_out::Options {
+        events: a.get("--events", 1_000_000)?,
+        partitions: a.get("--partitions", 6)?,
+        gateways,
+        max_batch: positive("--max-batch", a.get("--max-batch", 1000)?)?,
+        seconds: seconds("--seconds", a.get("--seconds", 20.0)?)?,
+        warmup: seconds("--warmup", a.get("--warmup", 2.0)?)?,
+        connections: positive("--connections", a.get("--connections", 8)?)?,
+        batch: positive("--batch", a.get("--batch", 1000)?)?,
+        build: !a.flag("--no-build"),
+    };
+    a.finish()?;
+    if options.events == 0 || options.partitions == 0 {
+        return Err("--events and --partitions must be at least 1".into());
+    }
+    scale_out::run(&options)
 }
 
 fn sample_command(mut a: Args) -> Result<(), String> {
