@@ -1,7 +1,8 @@
 //! The kafka backend against Apache Kafka 4.4 (the real broker, KRaft, one node) on
 //! 127.0.0.1, read back by a plain consumer: the events, their keys and headers, each lot in
 //! order in one partition of a 6-partition topic, MessagePack values, a broker killed
-//! mid-stream, and the errors that end the retrying (an unknown topic, an oversized message).
+//! mid-stream, and the errors that end the retrying (an unknown topic, an oversized message,
+//! a wrong password), and SASL (PLAIN, SCRAM-SHA-256) over TLS on a secured broker.
 //! Every test writes to a topic of its own; the outage and the unknown-topic tests run
 //! private brokers.
 #![cfg(feature = "kafka")]
@@ -354,4 +355,75 @@ fn brokers_down_at_start_mean_the_spool_not_an_error() {
     let error = k.last_error.unwrap_or_default();
     assert!(error.contains(&brokers), "{error}");
     client.close(Duration::from_secs(1));
+}
+
+/// One secured broker (kafka.sh with KAFKA_SECURE: SASL over TLS on PORT+2, a CA of its
+/// own) for every SASL and TLS case: right credentials by each mechanism, a wrong password,
+/// and TLS without the broker's CA.
+#[test]
+fn sasl_over_tls_delivers_with_each_mechanism_and_names_what_was_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("kafka");
+    let broker = PrivateServer::start_with("kafka", &data, &[("KAFKA_SECURE", "true")]);
+    let plain = format!("127.0.0.1:{}", broker.port);
+    assert_eq!(broker.address, format!("127.0.0.1:{}", broker.port + 2));
+    let ca = data.join("tls/ca.pem");
+    let secured = |sasl: Value, tls: Value| json!({"sasl": sasl, "tls": tls, "timeout": 10});
+    let user = |mechanism: &str, password: &str| json!({"mechanism": mechanism, "username": "wafermon", "password": password});
+
+    for mechanism in ["PLAIN", "SCRAM-SHA-256"] {
+        let topic = unique("sec-");
+        let mut backend = direct_backend(backend_json(
+            &broker.address,
+            &topic,
+            secured(user(mechanism, "wafermon-secret"), json!({"ca_file": ca})),
+        ));
+        let events: Vec<_> = (0..5)
+            .map(|i| wafer_event(i, Kind::Log, format!("over TLS by {mechanism}")))
+            .collect();
+        backend
+            .send(&Batch::from_events(&events))
+            .unwrap_or_else(|e| panic!("{mechanism}: {e:?}"));
+        let consumed = consume(&plain, &topic, 5);
+        assert_eq!(consumed.len(), 5, "{mechanism}");
+        assert_eq!(
+            consumed[0].event()["message"],
+            format!("over TLS by {mechanism}")
+        );
+    }
+
+    let events = vec![wafer_event(0, Kind::Log, "refused".to_string())];
+    let mut wrong_password = direct_backend(backend_json(
+        &broker.address,
+        &unique("sec-"),
+        secured(
+            user("SCRAM-SHA-256", "not-the-secret"),
+            json!({"ca_file": ca}),
+        ),
+    ));
+    match wrong_password.send(&Batch::from_events(&events)) {
+        Err(DeliveryError::Permanent { message }) => {
+            assert!(
+                message.contains("SASL authentication error") && message.contains("SCRAM-SHA-256"),
+                "{message}"
+            )
+        }
+        other => panic!("a wrong password must end the retrying, got {other:?}"),
+    }
+
+    let mut unknown_ca = direct_backend(backend_json(
+        &broker.address,
+        &unique("sec-"),
+        secured(user("PLAIN", "wafermon-secret"), json!(true)),
+    ));
+    match unknown_ca.send(&Batch::from_events(&events)) {
+        Err(e) => {
+            let message = format!("{e:?}");
+            assert!(
+                matches!(e, DeliveryError::Transient { .. }) && message.contains("certificate"),
+                "a TLS failure is worth retrying (certificates get fixed) and names the cause: {message}"
+            )
+        }
+        Ok(()) => panic!("a broker certificate no known CA signed must be refused"),
+    }
 }

@@ -13,6 +13,10 @@
 # so a restart of such an instance still refuses unknown topics. A start while the broker
 # runs changes nothing.
 # DIR keeps the data: a restart on the same PORT and DIR finds every message sent before.
+# KAFKA_SECURE=true at the first start of a DIR adds a SASL_SSL listener on PORT+2 (TLS with
+# a certificate for 127.0.0.1 signed by a CA made for the DIR, DIR/tls/ca.pem; SASL PLAIN and
+# SCRAM-SHA-256 for user "wafermon", password "wafermon-secret") and prints its address
+# last; PORT stays plaintext for the tools. A restart of that DIR stays secure.
 source "$(dirname "$0")/lib.sh"
 
 NAME=kafka
@@ -94,18 +98,67 @@ auto_create() {
     esac
 }
 
+# Secure: the variable when given, else what this DIR was made with, else off.
+secure() {
+    case "${KAFKA_SECURE:-}" in
+    true | false) echo "$KAFKA_SECURE" ;;
+    "") grep -qs '^listeners=.*SASL_SSL' "$DIR/server.properties" && echo true || echo false ;;
+    *)
+        say "KAFKA_SECURE must be true or false, not '$KAFKA_SECURE'"
+        return 1
+        ;;
+    esac
+}
+
+SASL_USER=wafermon
+SASL_PASSWORD=wafermon-secret
+
+# A CA of the DIR's own and a broker certificate for 127.0.0.1 it signed (PEM, the key
+# unencrypted PKCS#8, as Kafka's PEM keystore reads it). Made once per DIR.
+make_tls() {
+    local tls=$DIR/tls
+    [ -f "$tls/server.pem" ] && return 0
+    command -v openssl >/dev/null || apt_install openssl
+    rm -rf "$tls.new" && mkdir -p "$tls.new"
+    (
+        cd "$tls.new"
+        openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj /CN=wafermon-test-ca \
+            -keyout ca.key -out ca.pem
+        openssl req -newkey rsa:2048 -nodes -subj /CN=127.0.0.1 -keyout server.key -out server.csr
+        printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\n' >san.ext
+        openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 3650 \
+            -extfile san.ext -out server.crt
+        openssl pkcs8 -topk8 -nocrypt -in server.key -out server.p8
+        cat server.p8 server.crt >server.pem
+    ) >"$DIR/tls.log" 2>&1 || {
+        say "making the TLS files failed:"
+        cat "$DIR/tls.log" >&2
+        return 1
+    }
+    mv "$tls.new" "$tls"
+}
+
 write_config() {
-    local auto
+    local auto listeners advertised map
     auto=$(auto_create)
+    listeners="PLAINTEXT://127.0.0.1:$PORT,CONTROLLER://127.0.0.1:$((PORT + 1))"
+    advertised="PLAINTEXT://127.0.0.1:$PORT"
+    map="PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT"
+    if [ "$(secure)" = true ]; then
+        make_tls
+        listeners="$listeners,SASL_SSL://127.0.0.1:$((PORT + 2))"
+        advertised="$advertised,SASL_SSL://127.0.0.1:$((PORT + 2))"
+        map="$map,SASL_SSL:SASL_SSL"
+    fi
     cat >"$DIR/server.properties.new" <<CONF
 process.roles=broker,controller
 node.id=1
 controller.quorum.voters=1@127.0.0.1:$((PORT + 1))
 controller.listener.names=CONTROLLER
-listeners=PLAINTEXT://127.0.0.1:$PORT,CONTROLLER://127.0.0.1:$((PORT + 1))
-advertised.listeners=PLAINTEXT://127.0.0.1:$PORT
+listeners=$listeners
+advertised.listeners=$advertised
 inter.broker.listener.name=PLAINTEXT
-listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+listener.security.protocol.map=$map
 log.dirs=$DIR/data
 auto.create.topics.enable=$auto
 num.partitions=1
@@ -118,6 +171,15 @@ share.coordinator.state.topic.replication.factor=1
 share.coordinator.state.topic.min.isr=1
 group.initial.rebalance.delay.ms=0
 CONF
+    if [ "$(secure)" = true ]; then
+        cat >>"$DIR/server.properties.new" <<CONF
+ssl.keystore.type=PEM
+ssl.keystore.location=$DIR/tls/server.pem
+sasl.enabled.mechanisms=PLAIN,SCRAM-SHA-256
+listener.name.sasl_ssl.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required user_$SASL_USER="$SASL_PASSWORD";
+listener.name.sasl_ssl.scram-sha-256.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
+CONF
+    fi
     mv "$DIR/server.properties.new" "$DIR/server.properties"
 }
 
@@ -133,9 +195,13 @@ format_once() {
     done
     rm -rf "$DIR/data" "$DIR/data.new"
     sed "s|^log.dirs=.*|log.dirs=$DIR/data.new|" "$DIR/server.properties" >"$DIR/format.properties"
+    local scram=()
+    # SCRAM credentials live in the cluster's metadata: written at format time.
+    [ "$(secure)" = true ] &&
+        scram=(--add-scram "SCRAM-SHA-256=[name=$SASL_USER,password=$SASL_PASSWORD]")
     if ! "${JVM[@]}" -Dorg.slf4j.simpleLogger.defaultLogLevel=warn -cp "$LIB" \
         kafka.tools.StorageTool format \
-        -t "$id" -c "$DIR/format.properties" >"$DIR/format.log" 2>&1; then
+        -t "$id" -c "$DIR/format.properties" "${scram[@]}" >"$DIR/format.log" 2>&1; then
         say "formatting $DIR/data failed:"
         cat "$DIR/format.log" >&2
         return 1
@@ -170,6 +236,10 @@ start() {
         fi
         mkdir -p "$DIR"
         DIR=$(realpath "$DIR")
+        if [ "$(secure)" = true ] && port_open $((PORT + 2)); then
+            say "SASL_SSL port $((PORT + 2)) is taken"
+            return 1
+        fi
         write_config
         format_once
         start_bg "$NAME" "$PORT" "${JVM[@]}" -Dorg.slf4j.simpleLogger.defaultLogLevel=warn \
@@ -183,6 +253,8 @@ start() {
         }
     fi
     echo "127.0.0.1:$PORT"
+    [ "$(secure)" = true ] && echo "127.0.0.1:$((PORT + 2))"
+    return 0
 }
 
 # A controlled shutdown takes a few seconds: give it up to 60 before stop_pid's KILL, which

@@ -22,24 +22,45 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 #[derive(Default)]
 pub(crate) struct Reports {
     reported: Mutex<Vec<(Uuid, Option<KafkaError>)>>,
-    /// The last client-wide error (a broker unreachable...), to explain a wait.
-    last_error: Mutex<Option<String>>,
+    /// The last client-wide error (a broker unreachable, credentials refused...), to
+    /// explain a wait, and whether retrying can help with it.
+    last_error: Mutex<Option<(String, bool)>>,
 }
 
 impl Reports {
     pub(crate) fn last_error(&self) -> Option<String> {
-        lock(&self.last_error).clone()
+        lock(&self.last_error).as_ref().map(|(e, _)| e.clone())
+    }
+
+    /// Forget the last error, so that what follows is explained by what happens next.
+    pub(crate) fn forget_error(&self) {
+        *lock(&self.last_error) = None;
+    }
+
+    /// The last client-wide error if it is one retrying cannot help with (the brokers
+    /// refused the credentials).
+    pub(crate) fn refusal(&self) -> Option<String> {
+        lock(&self.last_error)
+            .as_ref()
+            .filter(|(_, permanent)| *permanent)
+            .map(|(e, _)| e.clone())
     }
 }
 
 impl ClientContext for Reports {
-    fn log(&self, _: RDKafkaLogLevel, _: &str, _: &str) {
-        // Failures reach the lane as delivery results and `error` below, and from there the
-        // backend's stats; librdkafka's own chatter would only repeat them.
+    fn log(&self, _: RDKafkaLogLevel, facility: &str, message: &str) {
+        // A connection that failed (refused, TLS, credentials) is reported only here, as a
+        // FAIL line: keep the last one to explain a wait. The rest of librdkafka's chatter
+        // would only repeat what the delivery results and `error` say.
+        if facility == "FAIL" {
+            let permanent = message.contains("SASL authentication error");
+            *lock(&self.last_error) = Some((message.to_string(), permanent));
+        }
     }
 
     fn error(&self, error: KafkaError, reason: &str) {
-        *lock(&self.last_error) = Some(format!("{error}: {reason}"));
+        let permanent = is_permanent(&error);
+        *lock(&self.last_error) = Some((format!("{error}: {reason}"), permanent));
     }
 }
 

@@ -110,13 +110,24 @@ impl Kafka {
         let (topic, brokers, timeout) = (self.topic.clone(), self.brokers.clone(), self.timeout);
         let producer = self.producer()?;
         let began = Instant::now();
+        producer.context().forget_error();
         loop {
-            let metadata = producer
-                .client()
-                .fetch_metadata(Some(&topic), timeout)
-                .map_err(|e| {
-                    DeliveryError::transient(format!("cannot reach the Kafka brokers {brokers}: {e}"))
-                })?;
+            let metadata = match producer.client().fetch_metadata(Some(&topic), timeout) {
+                Ok(metadata) => metadata,
+                Err(e) => {
+                    // The client-wide errors say why (served by a poll).
+                    producer.poll(Duration::ZERO);
+                    if let Some(refusal) = producer.context().refusal() {
+                        return Err(DeliveryError::permanent(format!(
+                            "the Kafka brokers {brokers} refused this client: {refusal}"
+                        )));
+                    }
+                    let why = producer.context().last_error().unwrap_or(e.to_string());
+                    return Err(DeliveryError::transient(format!(
+                        "cannot reach the Kafka brokers {brokers}: {why}"
+                    )));
+                }
+            };
             let found = metadata.topics().iter().find(|t| t.name() == topic);
             let error = found.and_then(|t| t.error()).map(RDKafkaErrorCode::from);
             match error {
