@@ -3,7 +3,7 @@
 //! produced reach the store with their job states; redelivery, a SIGKILLed gateway and two
 //! gateways sharing a group store every event exactly once; lag shows in /metrics and
 //! /v1/health and falls to 0; a malformed message is counted and skipped; the live stream
-//! of a gateway shows events another gateway stored.
+//! of a gateway shows events another gateway stored; SASL over TLS end to end.
 
 mod common;
 
@@ -582,4 +582,66 @@ fn three_producers_two_gateways_one_killed_and_restarted() {
     // Each stored event counted once in its job's state.
     let counted: i64 = jobs.iter().map(|j| j.2).sum();
     assert_eq!(counted, sent as i64);
+}
+
+/// A broker that takes only SASL over TLS (kafka.sh with KAFKA_SECURE): a writer and a
+/// gateway with SCRAM-SHA-256 and the broker's CA store every event once; a gateway with a
+/// wrong password stores nothing and says why in its health.
+#[test]
+fn over_sasl_and_tls_the_gateway_stores_what_a_secured_writer_sent() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("kafka");
+    let broker =
+        common::servers::PrivateServer::start_with("kafka", &data, &[("KAFKA_SECURE", "true")]);
+    let plain = format!("127.0.0.1:{}", broker.port);
+    let topic = topic(&plain, 3);
+    let security = |password: &str| {
+        json!({"sasl": {"mechanism": "SCRAM-SHA-256", "username": "wafermon", "password": password},
+               "tls": {"ca_file": data.join("tls/ca.pem")}})
+    };
+    let with_security = |mut entry: Value, password: &str| {
+        for (k, v) in security(password).as_object().unwrap() {
+            entry[k] = v.clone();
+        }
+        entry
+    };
+
+    let site = name("site");
+    let url = format!("sqlite://{}", dir.path().join("g.sqlite3").display());
+    let mut config = kafka_config(&broker.address, &topic, &name("group"));
+    config["ingest"]["kafka"] = with_security(config["ingest"]["kafka"].clone(), "wafermon-secret");
+    let gw = Launch::new(&url).config(config).start();
+
+    let app = json!({
+        "app": {"name": "litho", "site_id": site},
+        "direct_backends": [with_security(
+            json!({"type": "kafka", "name": "k", "brokers": broker.address, "topic": topic}),
+            "wafermon-secret")],
+        "spool": {"path": dir.path().join("spool")},
+        "batch": {"flush_interval": 0.05},
+    });
+    let client = wafermon::Client::new(wafermon::Config::from_value(app).unwrap()).unwrap();
+    let sent = produce_lots(&client, &site, 3, 2);
+    finish(&client);
+    all_stored_once(&gw, &site, sent);
+    assert_lot_states(&gw, &site, 3, 2);
+
+    let refused_url = format!("sqlite://{}", dir.path().join("r.sqlite3").display());
+    let mut config = kafka_config(&broker.address, &topic, &name("group"));
+    config["ingest"]["kafka"] = with_security(config["ingest"]["kafka"].clone(), "not-the-secret");
+    let refused = Launch::new(&refused_url).config(config).start();
+    let why = eventually(|| {
+        let health = refused.get_json("/v1/health");
+        let error = health["kafka"]["last_error"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        if error.is_empty() {
+            Err(format!("no error in the health yet: {health}"))
+        } else {
+            Ok(error)
+        }
+    });
+    assert!(why.contains("Authentication"), "{why}");
+    assert!(stored(&refused, &site).is_empty());
 }
