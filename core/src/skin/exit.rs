@@ -23,8 +23,9 @@
 //!   is down (what is not delivered stays in the spool for the next run). A backend that
 //!   does not answer at all keeps its delivery thread in a request for as long as its own
 //!   timeout and retries allow, which `close` waits for: past `timeout` the exit stops
-//!   waiting for a client whose delivery threads make no progress, and says on stderr what
-//!   was left where (`close_within`).
+//!   waiting for a client whose delivery threads make no progress (`close_within`). What a
+//!   stuck delivery thread still holds in memory is then lost, and the stderr line says so:
+//!   keeping it without waiting for the request is the pipeline's to do.
 //!
 //! One line on stderr names what a client leaves undelivered at exit, and where it is.
 
