@@ -6,7 +6,7 @@ import json
 import socket
 import time
 from pathlib import Path
-from typing import Any, Dict
+from typing import Any, Dict, Tuple
 
 import pytest
 from helpers import config_in, read_events
@@ -207,6 +207,11 @@ wafermon.emit({{"kind": "heartbeat", "entity": {{"kind": "tool", "id": "T"}}}})
 
 
 def run_script(tmp_path: Path, config: Dict[str, Any]) -> float:
+    return exit_of_script(tmp_path, config)[0]
+
+
+def exit_of_script(tmp_path: Path, config: Dict[str, Any]) -> Tuple[float, str]:
+    """Run EXIT_SCRIPT with ``config``: how long it took, and its stderr."""
     import subprocess
     import sys
 
@@ -217,7 +222,7 @@ def run_script(tmp_path: Path, config: Dict[str, Any]) -> float:
         [sys.executable, str(script)], cwd=tmp_path, timeout=60, capture_output=True
     )
     assert done.returncode == 0, done.stderr
-    return time.monotonic() - started
+    return time.monotonic() - started, done.stderr.decode()
 
 
 def test_exit_delivers_what_was_emitted(tmp_path: Path) -> None:
@@ -238,3 +243,37 @@ def test_exit_does_not_hang_when_the_backend_is_down(tmp_path: Path) -> None:
     assert took < 4.0, f"exit took {took:.1f} s"
     # Nothing lost: the events wait in the spool for the next run.
     assert any((tmp_path / "spool").rglob("*.seg"))
+
+
+def test_exit_says_what_it_left_in_the_spool(tmp_path: Path) -> None:
+    config = config_in(
+        tmp_path, mode="sidecar", sidecar={"url": f"http://127.0.0.1:{_dead_port()}"}
+    )
+    _, stderr = exit_of_script(tmp_path, config)
+    (line,) = [line for line in stderr.splitlines() if line.startswith("wafermon: exit")]
+    assert "3 event(s) not delivered" in line, stderr
+    assert f"spool at {tmp_path / 'spool'}" in line, stderr
+    assert "refused" in line, stderr
+    assert any((tmp_path / "spool").rglob("*.seg"))
+
+
+def test_exit_is_bounded_by_its_timeout_when_the_backend_does_not_answer(
+    tmp_path: Path,
+) -> None:
+    # Accepts connections (the kernel does, into the backlog) and never answers: each
+    # request waits out the sidecar's 30 s timeout, and the exit used to wait for all its
+    # tries (over 2 minutes). The exit's own timeout is 5 s.
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(64)
+        port = silent.getsockname()[1]
+        config = config_in(
+            tmp_path,
+            mode="sidecar",
+            sidecar={"url": f"http://127.0.0.1:{port}", "timeout": 30},
+        )
+        took, stderr = exit_of_script(tmp_path, config)
+    assert took < 20.0, f"exit took {took:.1f} s"
+    (line,) = [line for line in stderr.splitlines() if line.startswith("wafermon: exit")]
+    assert "stopped waiting" in line and "3 event(s) not delivered" in line, stderr
+    assert "sidecar: no answer" in line, stderr

@@ -20,11 +20,18 @@
 //!   touched, and a lock held by a thread that does not exist in the child is never waited
 //!   for;
 //! - bounded: every client gets at most `timeout`, and only a short wait when every backend
-//!   is down (what is not delivered stays in the spool for the next run).
+//!   is down (what is not delivered stays in the spool for the next run). A backend that
+//!   does not answer at all keeps its delivery thread in a request for as long as its own
+//!   timeout and retries allow, which `close` waits for: past `timeout` the exit stops
+//!   waiting for a client whose delivery threads make no progress (`close_within`). What a
+//!   stuck delivery thread still holds in memory is then lost, and the stderr line says so:
+//!   keeping it without waiting for the request is the pipeline's to do.
+//!
+//! One line on stderr names what a client leaves undelivered at exit, and where it is.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, Once, TryLockError};
-use std::time::Duration;
+use std::sync::{mpsc, Mutex, Once, TryLockError};
+use std::time::{Duration, Instant};
 
 use crate::client::{Client, WeakClient};
 use crate::fork;
@@ -32,6 +39,12 @@ use crate::pipeline::Stats;
 
 /// How long the exit waits when the first short flush shows every backend down.
 pub const WHEN_DOWN: Duration = Duration::from_millis(500);
+
+/// Past the exit's timeout, how long a close may go without moving an event (delivered,
+/// failed, dropped or written to the spool) before the exit stops waiting for it. Writing
+/// a large backlog to the spool is progress and is waited for; a request to a backend that
+/// does not answer is not.
+pub const STALLED: Duration = Duration::from_secs(1);
 
 static HOOK: Once = Once::new();
 static TIMEOUT_MS: AtomicU64 = AtomicU64::new(5_000);
@@ -106,16 +119,18 @@ pub fn close_all(timeout: Duration) -> Vec<Stats> {
 /// Close one client as a process ends: deliver for up to `timeout`, but when a first short
 /// flush (`when_down`, `WHEN_DOWN` by default) shows every backend down or failing, give it
 /// only that short time (an application must not hang at exit because its sidecar is gone;
-/// the spool keeps the rest). `None` when there was nothing to do: closed already, or a
-/// forked child's copy it never used.
+/// the spool keeps the rest). Never waits much past `timeout` (see `close_within`), and
+/// says on stderr what was left undelivered. `None` when there was nothing to do: closed
+/// already, or a forked child's copy it never used.
 pub fn close_for_exit(client: &Client, timeout: Duration, when_down: Duration) -> Option<Stats> {
     if !client.runs_here() || client.is_closed() {
         return None;
     }
+    let started = Instant::now();
     let short = timeout.min(when_down);
-    match client.flush(short) {
-        Ok(()) => Some(client.close(timeout)),
-        Err(e) if e.kind() == crate::ErrorKind::Closed => None,
+    let wait = match client.flush(short) {
+        Ok(()) => timeout,
+        Err(e) if e.kind() == crate::ErrorKind::Closed => return None,
         Err(_) => {
             let backends = client.stats().backends;
             // A backend in its first retries still counts as healthy, but has an error.
@@ -123,7 +138,93 @@ pub fn close_for_exit(client: &Client, timeout: Duration, when_down: Duration) -
                 && backends
                     .iter()
                     .all(|b| !b.healthy || b.last_error.is_some());
-            Some(client.close(if down { short } else { timeout }))
+            if down {
+                short
+            } else {
+                timeout
+            }
+        }
+    };
+    let (stats, finished) = close_within(client, wait, started + timeout);
+    if let Some(line) = left_over(client, &stats, finished, started.elapsed()) {
+        eprintln!("{line}");
+    }
+    Some(stats)
+}
+
+/// `client.close(wait)` on a thread of its own, waited for until `deadline` and then only
+/// while it still moves events. `close` joins the delivery threads, and one stuck in a
+/// request to a backend that does not answer would hold the exit for that backend's
+/// timeout times its retries. Whether the close finished; if not, the stats are a snapshot.
+fn close_within(client: &Client, wait: Duration, deadline: Instant) -> (Stats, bool) {
+    let (done, finished) = mpsc::channel();
+    let closing = client.clone();
+    let spawned = std::thread::Builder::new()
+        .name("wafermon-exit".into())
+        .spawn(move || {
+            let _ = done.send(closing.close(wait));
+        });
+    if spawned.is_err() {
+        return (client.close(wait), true);
+    }
+    let mut moved = events_moved(&client.stats());
+    let mut last_move = Instant::now();
+    loop {
+        match finished.recv_timeout(Duration::from_millis(100)) {
+            Ok(stats) => return (stats, true),
+            Err(mpsc::RecvTimeoutError::Disconnected) => return (client.stats(), true),
+            Err(mpsc::RecvTimeoutError::Timeout) => {}
+        }
+        let now = Instant::now();
+        let stats = client.stats();
+        let moved_now = events_moved(&stats);
+        if moved_now != moved {
+            (moved, last_move) = (moved_now, now);
+        }
+        if now >= deadline && now.duration_since(last_move) >= STALLED {
+            return (stats, false);
         }
     }
+}
+
+/// Events whose fate some delivery thread decided (including a move to the spool).
+fn events_moved(stats: &Stats) -> u64 {
+    stats
+        .backends
+        .iter()
+        .map(|b| b.sent + b.failed + b.dropped + b.spooled)
+        .sum()
+}
+
+/// The stderr line for what a client leaves undelivered at exit, if anything.
+fn left_over(client: &Client, stats: &Stats, finished: bool, took: Duration) -> Option<String> {
+    let pending = stats.pending();
+    if pending == 0 {
+        return None;
+    }
+    let why: Vec<String> = stats
+        .backends
+        .iter()
+        .filter(|b| b.queued > 0)
+        .map(|b| {
+            let error = b.last_error.as_deref().unwrap_or("no answer yet");
+            format!("{}: {error}", b.name)
+        })
+        .collect();
+    let spool = client.config().spool.path.display();
+    Some(if finished {
+        format!(
+            "wafermon: exit: {pending} event(s) not delivered ({}) wait in the spool at \
+             {spool} for the next run",
+            why.join("; ")
+        )
+    } else {
+        format!(
+            "wafermon: exit stopped waiting after {:.1} s: {pending} event(s) not delivered \
+             ({}); those written to the spool at {spool} wait there for the next run, those a \
+             backend that does not answer still held in memory are lost",
+            took.as_secs_f64(),
+            why.join("; ")
+        )
+    })
 }

@@ -15,6 +15,7 @@ on_both_stores! {
     data_survives_a_restart_and_migrations_run_once => data_survives_a_restart_and_migrations_run_once_sqlite, data_survives_a_restart_and_migrations_run_once_postgres;
     two_gateways_can_start_on_one_new_database => two_gateways_can_start_on_one_new_database_sqlite, two_gateways_can_start_on_one_new_database_postgres;
     retention_removes_old_events_and_jobs => retention_removes_old_events_and_jobs_sqlite, retention_removes_old_events_and_jobs_postgres;
+    repeated_ids_stored_before_the_upgrade_are_kept_once => repeated_ids_stored_before_the_upgrade_are_kept_once_sqlite, repeated_ids_stored_before_the_upgrade_are_kept_once_postgres;
 }
 
 fn stderr_of(out: &std::process::Output) -> String {
@@ -195,6 +196,57 @@ fn data_survives_a_restart_and_migrations_run_once(db: &str) {
     let after = Gateway::start(db);
     assert_eq!(after.job("P-2")["job"]["status"], "running");
     assert_eq!(after.job("P-1"), before);
+}
+
+/// Issue 16, defect 8, on a store made by the version before it: that version let an id in
+/// twice with two times (it is turned back into such a store here: the id index dropped, its
+/// migration unrecorded, a repeat stored and counted). The upgraded gateway keeps the first
+/// stored of each id, corrects the entity's event count, and refuses repeats from then on.
+fn repeated_ids_stored_before_the_upgrade_are_kept_once(db: &str) {
+    let t = T0 + 21 * 3600 * SECOND;
+    let started = ev("fab1", "etch", "U-1", "started", t).build();
+    let finished = ev("fab1", "etch", "U-1", "finished", t + 4 * SECOND).build();
+    let mut old = Gateway::start(db);
+    old.ingest(&[started.clone(), finished]);
+    assert!(old.terminate().success(), "{}", old.stderr());
+    let id = started["id"].as_str().unwrap();
+    let (sqlite, postgres) = (
+        format!(
+            "INSERT INTO events SELECT id, time + 3600000000, seq, site, app, entity_kind,
+                 entity_id, parent, kind, status, source, received_at + 1, body
+             FROM events WHERE id = '{id}'"
+        ),
+        format!(
+            "INSERT INTO events SELECT id, time + interval '1 hour', seq, site, app,
+                 entity_kind, entity_id, parent, kind, status, source,
+                 received_at + interval '1 millisecond', body
+             FROM events WHERE id = '{id}'"
+        ),
+    );
+    let common = "DROP INDEX events_id; DELETE FROM schema_migrations WHERE version = 2;
+        UPDATE jobs SET event_count = event_count + 1 WHERE entity_id = 'U-1';";
+    common::store_execute(
+        db,
+        &format!("{common} {sqlite};"),
+        &format!("{common} {postgres};"),
+    );
+    assert_eq!(schema_versions(db), [1]);
+
+    let upgraded = Gateway::start(db);
+    assert_eq!(schema_versions(db), [1, 2]);
+    let job = upgraded.job("U-1");
+    assert_eq!(job["job"]["event_count"], 2, "{job}");
+    let times: Vec<&str> = job["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["time"].as_str().unwrap())
+        .collect();
+    assert_eq!(times.len(), 2, "{job}");
+    assert!(times.contains(&ts(t).as_str()), "{job}");
+    let mut moved = started;
+    moved["time"] = json!(ts(t + 7200 * SECOND));
+    assert_eq!(upgraded.ingest(&[moved])["duplicates"], 1);
 }
 
 fn two_gateways_can_start_on_one_new_database(db: &str) {

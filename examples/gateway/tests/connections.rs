@@ -7,7 +7,7 @@ use std::net::TcpStream;
 
 use serde_json::json;
 use wafermon_testkit::connections::{
-    assert_slow_and_idle_connections_closed, idle_connections, read_response,
+    assert_slow_and_idle_connections_closed, closed_by_host, idle_connections, read_response,
     wait_for_sockets_within,
 };
 use wafermon_testkit::process::need_open_files;
@@ -55,6 +55,43 @@ fn slow_heads_and_idle_connections_are_closed_by_the_gateway() {
         .config(json!({"header_read_timeout_s": 2, "idle_timeout_s": 2}))
         .start();
     assert_slow_and_idle_connections_closed(gw.addr, health_request());
+    assert_eq!(gw.get("/v1/health").status, 200);
+}
+
+/// Issue 16, defect 7: a client that sends its headers and then stalls its body past
+/// `request_timeout_s` is answered 408 in the JSON error shape every other error uses,
+/// naming the request and the limit it hit; the connection is closed and the gateway serves on.
+#[test]
+fn a_stalled_body_is_answered_408_in_the_json_error_shape() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("gw.sqlite3").display());
+    let gw = Launch::new(&db)
+        .config(json!({"request_timeout_s": 1}))
+        .start();
+    let mut stalled = TcpStream::connect(gw.addr).unwrap();
+    stalled
+        .write_all(
+            b"POST /v1/ingest/managed HTTP/1.1\r\nHost: 127.0.0.1\r\n\
+              Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n[{\"v\": 1",
+        )
+        .unwrap();
+    let response = read_response(&mut stalled);
+    let (head, body) = response.split_once("\r\n\r\n").unwrap();
+    assert!(head.starts_with("HTTP/1.1 408 "), "{response}");
+    assert!(
+        head.to_ascii_lowercase()
+            .contains("content-type: application/json"),
+        "{response}"
+    );
+    let answer: serde_json::Value = serde_json::from_str(body).expect("a JSON body");
+    let error = answer["error"].as_str().expect("an error message");
+    for needle in ["POST /v1/ingest/managed", "request_timeout_s"] {
+        assert!(error.contains(needle), "{needle} not in: {answer}");
+    }
+    assert!(
+        closed_by_host(&mut stalled),
+        "the stalled connection was kept"
+    );
     assert_eq!(gw.get("/v1/health").status, 200);
 }
 

@@ -14,6 +14,7 @@ on_both_stores! {
     job_state_does_not_depend_on_arrival_order => job_state_does_not_depend_on_arrival_order_sqlite, job_state_does_not_depend_on_arrival_order_postgres;
     a_late_start_keeps_a_failed_job_failed => a_late_start_keeps_a_failed_job_failed_sqlite, a_late_start_keeps_a_failed_job_failed_postgres;
     concurrent_overlapping_batches_count_each_event_once => concurrent_overlapping_batches_count_each_event_once_sqlite, concurrent_overlapping_batches_count_each_event_once_postgres;
+    an_id_sent_again_with_another_time_is_stored_once => an_id_sent_again_with_another_time_is_stored_once_sqlite, an_id_sent_again_with_another_time_is_stored_once_postgres;
 }
 
 fn lot_events() -> Vec<Value> {
@@ -330,4 +331,40 @@ fn concurrent_overlapping_batches_count_each_event_once(db: &str) {
         "{}",
         gw.stderr()
     );
+}
+
+/// Issue 16, defect 8: the id is the idempotency key, so an event sent again with another
+/// time (a retry re-stamped by its client) is a duplicate, not a second row, and is not
+/// folded into its job again. On a TimescaleDB hypertable every unique key must contain the
+/// time column: there only a resend with the same time is a duplicate, and one with another
+/// time is stored as a second event (as ARCHITECTURE.md, "The gateway's store", says).
+fn an_id_sent_again_with_another_time_is_stored_once(db: &str) {
+    let gw = Gateway::start(db);
+    let first = ev("fab1", "etch", "R-1", "started", T0 + HOUR).build();
+    let mut moved = first.clone();
+    moved["time"] = json!(ts(T0 + 2 * HOUR));
+    assert_eq!(gw.ingest(std::slice::from_ref(&first))["stored"], 1);
+
+    let engine = gw.get_json("/v1/health")["store"]["engine"].clone();
+    let again = gw.ingest(std::slice::from_ref(&moved));
+    let job = gw.job("R-1");
+    let times: Vec<&str> = job["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["time"].as_str().unwrap())
+        .collect();
+    if engine == "timescaledb" {
+        assert_eq!(again["stored"], 1, "{again}");
+        assert_eq!(job["job"]["event_count"], 2, "{job}");
+    } else {
+        assert_eq!(
+            again,
+            json!({"accepted": 1, "stored": 0, "duplicates": 1, "rejected": [], "rejected_count": 0})
+        );
+        assert_eq!(times, [ts(T0 + HOUR)], "{job}");
+        assert_eq!(job["job"]["event_count"], 1, "{job}");
+    }
+    // The same id and time is a duplicate everywhere.
+    assert_eq!(gw.ingest(&[first])["duplicates"], 1);
 }

@@ -1,6 +1,6 @@
 //! Extractors whose rejections answer in the hosts' JSON error shape and name the parameter,
 //! and a last guard that turns any other plain-text or empty error answer (axum's 405, a
-//! timeout's 408) into that shape too, so a client parses every error the same way.
+//! timeout in tower-http) into that shape too, so a client parses every error the same way.
 
 use axum::body::Bytes;
 use axum::extract::path::ErrorKind;

@@ -3,8 +3,8 @@
 //! `identity` encoding only: `encoding`; memory given back: `memory`), bearer tokens compared
 //! in constant time, one JSON
 //! error shape that names the offending field (also for rejected query strings, paths and
-//! JSON bodies: `extract`), the shutdown signals, and serving connections
-//! within timeouts and a cap (`serve`).
+//! JSON bodies: `extract`), the shutdown signals, serving connections within timeouts and
+//! a cap (`serve`), and a limit on a whole request answered in that JSON shape (`timeout`).
 
 pub mod extract;
 mod serve;
@@ -17,6 +17,7 @@ pub use serve::{
 mod encoding;
 pub mod events;
 pub mod memory;
+pub mod timeout;
 
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};

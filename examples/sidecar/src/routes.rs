@@ -14,8 +14,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::{json, Map, Value};
-use tower_http::timeout::TimeoutLayer;
 use wafermon_hostkit::events::{read_events, Rejections, Shape};
+use wafermon_hostkit::timeout::{within_limit, RequestTimeout};
 use wafermon_hostkit::{authorized, body_format, memory, BodyFormat, HttpError};
 
 use crate::metrics::{self, IngestCounters};
@@ -52,7 +52,10 @@ impl Route {
 
 /// A request that takes longer (a client trickling its body) is answered 408 and its
 /// connection freed; generous, because a durable write can wait on a slow disk.
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
+const REQUEST_TIMEOUT: RequestTimeout = RequestTimeout {
+    limit: Duration::from_secs(60),
+    setting: "the sidecar's fixed request limit",
+};
 
 pub fn router(app: Arc<App>) -> Router {
     let limit = app.max_body_bytes;
@@ -67,9 +70,9 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/v1/healthz", get(healthz))
         .route("/metrics", get(metrics_text))
         .fallback(not_found)
-        .layer(TimeoutLayer::with_status_code(
-            StatusCode::REQUEST_TIMEOUT,
+        .layer(axum::middleware::from_fn_with_state(
             REQUEST_TIMEOUT,
+            within_limit,
         ))
         .layer(DefaultBodyLimit::max(limit))
         .layer(axum::middleware::from_fn(

@@ -19,7 +19,6 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::{json, Value};
 use tokio::sync::{broadcast, watch};
-use tower_http::timeout::TimeoutLayer;
 use wafermon::config::Secret;
 use wafermon_hostkit::authorized;
 
@@ -100,6 +99,7 @@ fn source_timeout(request_timeout: std::time::Duration) -> std::time::Duration {
     request_timeout.mul_f64(0.75)
 }
 
+use wafermon_hostkit::timeout::{within_limit, RequestTimeout};
 /// Every error answer is the hosts' shared JSON shape: `{"error": "...", "path": "..."}`.
 pub use wafermon_hostkit::HttpError as ApiError;
 
@@ -136,9 +136,12 @@ pub fn router(state: Arc<AppState>, config: &GatewayConfig) -> Router {
     let bounded = ingest
         .merge(read)
         .merge(open)
-        .layer(TimeoutLayer::with_status_code(
-            StatusCode::REQUEST_TIMEOUT,
-            config.request_timeout,
+        .layer(middleware::from_fn_with_state(
+            RequestTimeout {
+                limit: config.request_timeout,
+                setting: "request_timeout_s",
+            },
+            within_limit,
         ));
     // The stream lives as long as its client; only shutdown ends it.
     let stream = Router::new()

@@ -22,9 +22,10 @@ use super::{
 /// C.UTF-8 collation gives and SQLite's BINARY, without a `strcoll` call per comparison.
 /// `body` is text: the gateway writes it as canonical JSON itself, so the server need not
 /// parse it again on every insert.
-const MIGRATIONS: &[(i32, &str)] = &[(
-    1,
-    "CREATE TABLE events (
+const MIGRATIONS: &[(i32, &str)] = &[
+    (
+        1,
+        "CREATE TABLE events (
         id uuid NOT NULL,
         time timestamptz NOT NULL,
         seq bigint NOT NULL,
@@ -72,7 +73,39 @@ const MIGRATIONS: &[(i32, &str)] = &[(
     CREATE INDEX jobs_ended ON jobs (app, ended_at)
         INCLUDE (site, entity_kind, status, duration_s);
     CREATE INDEX jobs_status ON jobs (status, last_event_at);",
-)];
+    ),
+    (
+        2,
+        // An id is stored once whatever its time (the primary key alone let a resend with
+        // another time in). A store made before this may hold such repeats: the first stored
+        // of each id stays, and its entity's event count loses the others. A hypertable's
+        // unique indexes must contain its time column, so there `(id, time)` stays the key
+        // (see `enable_timescale`).
+        "DO $$
+        BEGIN
+            IF EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'timescaledb') THEN
+                IF EXISTS (SELECT 1 FROM timescaledb_information.hypertables
+                           WHERE hypertable_name = 'events') THEN
+                    RETURN;
+                END IF;
+            END IF;
+            WITH repeated AS (
+                DELETE FROM events e
+                USING (SELECT id, time FROM (
+                           SELECT id, time, row_number() OVER (
+                               PARTITION BY id ORDER BY received_at, time) AS n
+                           FROM events
+                           WHERE id IN (SELECT id FROM events GROUP BY id HAVING count(*) > 1)
+                       ) ranked WHERE n > 1) r
+                WHERE e.id = r.id AND e.time = r.time
+                RETURNING e.site, e.entity_id)
+            UPDATE jobs j SET event_count = j.event_count - c.n
+            FROM (SELECT site, entity_id, count(*) AS n FROM repeated GROUP BY site, entity_id) c
+            WHERE j.site = c.site AND j.entity_id = c.entity_id;
+            CREATE UNIQUE INDEX events_id ON events (id);
+        END $$;",
+    ),
+];
 
 const JOB_COLUMNS: &str = "site, entity_id, app, entity_kind, name, key, parent, status, \
     started_at, ended_at, end_duration_s, duration_s, cpu_s, max_rss_bytes, progress, \
@@ -266,8 +299,12 @@ impl PgStore {
         if !available {
             return false;
         }
+        // A unique index without the time column would make create_hypertable fail; on a
+        // hypertable ids are unique per time only. One implicit transaction: if the
+        // conversion fails, the plain table keeps its index.
         let mut sql = format!(
             "CREATE EXTENSION IF NOT EXISTS timescaledb;
+             DROP INDEX IF EXISTS events_id;
              SELECT create_hypertable('events', 'time', chunk_time_interval => INTERVAL '{CHUNK_INTERVAL}',
                                       if_not_exists => TRUE, migrate_data => TRUE);
              ALTER TABLE events SET (timescaledb.compress, timescaledb.compress_segmentby = 'site',

@@ -16,9 +16,10 @@ use super::{
 };
 
 /// Versioned migrations; each runs once, in order, inside a transaction.
-const MIGRATIONS: &[(i64, &str)] = &[(
-    1,
-    "CREATE TABLE events (
+const MIGRATIONS: &[(i64, &str)] = &[
+    (
+        1,
+        "CREATE TABLE events (
         id TEXT NOT NULL,
         time INTEGER NOT NULL,
         seq INTEGER NOT NULL,
@@ -64,7 +65,27 @@ const MIGRATIONS: &[(i64, &str)] = &[(
     CREATE INDEX jobs_parent ON jobs (site, parent);
     CREATE INDEX jobs_ended ON jobs (ended_at);
     CREATE INDEX jobs_status ON jobs (status, last_event_at);",
-)];
+    ),
+    (
+        2,
+        // An id is stored once whatever its time (the primary key alone let a resend with
+        // another time in). A store made before this may hold such repeats: the first stored
+        // of each id stays, and its entity's event count loses the others.
+        "CREATE TEMP TABLE repeated_events AS
+            SELECT id, time, site, entity_id FROM (
+                SELECT id, time, site, entity_id,
+                       row_number() OVER (PARTITION BY id ORDER BY received_at, time) AS n
+                FROM events WHERE id IN (SELECT id FROM events GROUP BY id HAVING count(*) > 1))
+            WHERE n > 1;
+        UPDATE jobs SET event_count = event_count - (
+                SELECT count(*) FROM repeated_events r
+                WHERE r.site = jobs.site AND r.entity_id = jobs.entity_id)
+            WHERE (site, entity_id) IN (SELECT site, entity_id FROM repeated_events);
+        DELETE FROM events WHERE (id, time) IN (SELECT id, time FROM repeated_events);
+        DROP TABLE repeated_events;
+        CREATE UNIQUE INDEX events_id ON events (id);",
+    ),
+];
 
 const JOB_COLUMNS: &str = "site, entity_id, app, entity_kind, name, key, parent, status, \
     started_at, ended_at, end_duration_s, duration_s, cpu_s, max_rss_bytes, progress, \

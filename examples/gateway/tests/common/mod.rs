@@ -217,6 +217,16 @@ pub fn schema_versions(database_url: &str) -> Vec<i64> {
     }
 }
 
+/// Run statements on either store, bypassing the gateway: `sqlite` or `postgres`, by URL.
+pub fn store_execute(database_url: &str, sqlite: &str, postgres: &str) {
+    if let Some(path) = database_url.strip_prefix("sqlite://") {
+        let conn = rusqlite::Connection::open(path).unwrap();
+        conn.execute_batch(sqlite).unwrap();
+    } else {
+        pg_execute(database_url, postgres).unwrap();
+    }
+}
+
 /// The engines health may report for a database URL.
 pub fn expected_engines(database_url: &str) -> &'static [&'static str] {
     if database_url.starts_with("sqlite://") {
