@@ -468,3 +468,61 @@ fn the_global_client_is_configured_once_and_shut_down() {
     assert_eq!(stats.backends[0].sent, 2);
     assert!(wafermon::shutdown(Duration::from_secs(1)).is_none());
 }
+
+/// The spool segment files of the backend `name` (slot 0), oldest first.
+fn spool_segments(dir: &Path, name: &str) -> Vec<std::path::PathBuf> {
+    let slot = dir.join("spool").join(name).join("0");
+    let mut segments: Vec<_> = std::fs::read_dir(slot)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "seg"))
+        .collect();
+    segments.sort();
+    segments
+}
+
+/// A record whose checksum is right but whose bytes are no event (a disk that kept a
+/// half-written page, or another program's file): it is neither delivered nor counted as
+/// sent, but counted as corrupt, named in the backend's last error and in one log line.
+#[test]
+fn a_spooled_record_that_passes_its_checksum_but_does_not_decode_is_counted_as_corrupt() {
+    common::logs::capture();
+    let dir = tempfile::tempdir().unwrap();
+    let blocker = dir.path().join("blocked");
+    std::fs::write(&blocker, b"x").unwrap();
+    let down = json!({"direct_backends": [{"type": "filesystem", "path": blocker.join("data")}]});
+    let first = client(dir.path(), down);
+    for i in 0..10 {
+        first.emit(&heartbeat(i)).unwrap();
+    }
+    first.close(Duration::from_millis(200));
+    drop(first);
+
+    let segments = spool_segments(dir.path(), "filesystem");
+    let last = segments.last().unwrap().clone();
+    let payload = b"\x93not a wafermon record";
+    let mut record = (payload.len() as u32).to_le_bytes().to_vec();
+    record.extend_from_slice(&crc32fast::hash(payload).to_le_bytes());
+    record.extend_from_slice(payload);
+    let mut bytes = std::fs::read(&last).unwrap();
+    bytes.extend_from_slice(&record);
+    std::fs::write(&last, bytes).unwrap();
+
+    std::fs::remove_file(&blocker).unwrap();
+    let up = json!({"direct_backends": [{"type": "filesystem", "path": blocker.join("data")}]});
+    let second = client(dir.path(), up);
+    second.flush(Duration::from_secs(10)).unwrap();
+    let stats = second.close(Duration::from_secs(5));
+    let backend = &stats.backends[0];
+    assert_eq!(read_events(&blocker.join("data")).len(), 10);
+    assert_eq!(
+        (backend.sent, backend.corrupt, backend.queued),
+        (10, 1, 0),
+        "{backend:?}"
+    );
+    let segment = last.file_name().unwrap().to_str().unwrap();
+    let error = backend.last_error.as_deref().unwrap_or_default();
+    assert!(error.contains(segment), "{error}");
+    let slot = last.parent().unwrap().to_str().unwrap();
+    assert_eq!(common::logs::lines_with(slot).len(), 1);
+}

@@ -209,10 +209,17 @@ impl Lane {
                     .set_error(Some(format!("spool write failed, events dropped: {e}")));
             }
         }
+        self.count_spool_losses(spool);
+    }
+
+    /// Records the spool lost (size cap) or could not read back (corrupt), and why.
+    fn count_spool_losses(&self, spool: &mut Spool) {
         let (dropped, corrupt) = spool.take_counters();
-        self.counters
-            .dropped
-            .fetch_add(dropped + corrupt, Ordering::AcqRel);
+        self.counters.dropped.fetch_add(dropped, Ordering::AcqRel);
+        self.counters.corrupt.fetch_add(corrupt, Ordering::AcqRel);
+        if let Some(complaint) = spool.take_complaint() {
+            self.counters.set_error(Some(complaint));
+        }
     }
 
     fn move_memory_to_spool(&self, inbox: &mut Inbox) {
@@ -263,7 +270,7 @@ impl Lane {
                 if !spool.is_empty() {
                     match spool.read(settings.batch_max) {
                         Ok(mut read) if read.count > 0 => {
-                            // Every record passed its CRC check on the way in.
+                            // Every record passed its CRC check and decodes (`Spool::read`).
                             let framed = std::mem::take(&mut read.framed);
                             let batch =
                                 Batch::from_complete(framed, read.count, settings.origin.clone());
@@ -272,8 +279,8 @@ impl Lane {
                         Ok(read) => {
                             // Only unreadable records were left: account for them and go on.
                             let _ = spool.commit(&read);
-                            let (dropped, corrupt) = spool.take_counters();
-                            let lost = dropped + corrupt + spool.pending();
+                            self.count_spool_losses(spool);
+                            let lost = spool.pending();
                             self.counters.dropped.fetch_add(lost, Ordering::AcqRel);
                             spool.forget_pending();
                             continue;
@@ -440,10 +447,7 @@ impl Lane {
                     self.counters
                         .set_error(Some(format!("cannot advance spool cursor: {e}")));
                 }
-                let (dropped, corrupt) = spool.take_counters();
-                self.counters
-                    .dropped
-                    .fetch_add(dropped + corrupt, Ordering::AcqRel);
+                self.count_spool_losses(spool);
             }
         }
     }

@@ -180,6 +180,7 @@ impl Pipeline {
             dropped: c.dropped.load(Ordering::Acquire),
             spilled: c.spilled.load(Ordering::Acquire),
             corrupt: c.corrupt.load(Ordering::Acquire),
+            last_error: c.last_error.lock().ok().and_then(|e| e.clone()),
             backends: self.lanes.iter().map(|l| l.stats()).collect(),
         }
     }

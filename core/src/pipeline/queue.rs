@@ -359,6 +359,9 @@ impl Queue {
     }
 
     fn count_lost(&self, lost: Lost) {
+        if let Some(complaint) = lost.complaint {
+            self.counters.set_error(complaint);
+        }
         if lost.dropped + lost.corrupt == 0 {
             return;
         }

@@ -19,6 +19,8 @@ pub(crate) struct SideSpool {
 pub(crate) struct Lost {
     pub dropped: u64,
     pub corrupt: u64,
+    /// What the corrupt records were, and where.
+    pub complaint: Option<String>,
 }
 
 impl SideSpool {
@@ -83,6 +85,10 @@ impl SideSpool {
         if spool.is_empty() {
             self.waiting.store(false, Ordering::Release);
         }
-        Lost { dropped, corrupt }
+        Lost {
+            dropped,
+            corrupt,
+            complaint: spool.take_complaint(),
+        }
     }
 }

@@ -1,7 +1,8 @@
 //! A durable, size-capped FIFO of records on disk: one folder per backend holding numbered
 //! segment files and a cursor. Each record is `[len u32 LE][crc32 u32 LE][payload]`.
-//! Replay after a restart starts at the cursor; corrupt records are skipped and counted; when
-//! the cap is exceeded the oldest segment is dropped and its records counted.
+//! Replay after a restart starts at the cursor; corrupt records (a bad checksum, or a good one
+//! over bytes that are no record) are skipped, counted and named in one log line per read;
+//! when the cap is exceeded the oldest segment is dropped and its records counted.
 //!
 //! A folder is claimed with an exclusive file lock, so two live processes never share one and
 //! a restarted process adopts what a dead one left behind.
@@ -11,6 +12,7 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
+use super::record;
 use crate::config::FsyncPolicy;
 
 const HEADER: usize = 8;
@@ -38,8 +40,10 @@ pub(crate) struct ReadBatch {
     pub framed: Vec<u8>,
     pub count: usize,
     pub end: Position,
-    /// Records with a bad checksum skipped while reading (counted as corrupt on commit).
+    /// Corrupt records skipped while reading (counted as corrupt on commit).
     skipped: u64,
+    /// The segment and offset of the first of them, for the message.
+    first_skipped: Option<Position>,
 }
 
 pub(crate) struct Spool {
@@ -57,6 +61,8 @@ pub(crate) struct Spool {
     dropped: u64,
     /// Corrupt records skipped since the last `take_counters`.
     corrupt: u64,
+    /// What the last corrupt records were, and where (until `take_complaint`).
+    complaint: Option<String>,
     /// A read not yet committed or abandoned: its segments must not be dropped by the cap.
     reading: bool,
 }
@@ -128,6 +134,7 @@ impl Spool {
             pending: 0,
             dropped: 0,
             corrupt: 0,
+            complaint: None,
             reading: false,
         };
         for id in ids {
@@ -180,6 +187,11 @@ impl Spool {
         self.dropped = 0;
         self.corrupt = 0;
         c
+    }
+
+    /// The message about the last corrupt records skipped, once.
+    pub fn take_complaint(&mut self) -> Option<String> {
+        self.complaint.take()
     }
 
     /// Append records (payloads without framing) as one write.
@@ -309,6 +321,7 @@ impl Spool {
         let mut framed = Vec::new();
         let mut count = 0;
         let mut skipped = 0;
+        let mut first_skipped = None;
         let mut pos = self.cursor;
         for seg in self.segments.iter() {
             if seg.id < pos.segment {
@@ -324,12 +337,17 @@ impl Spool {
             file.seek(SeekFrom::Start(pos.offset))?;
             let mut reader = io::BufReader::new(file.take(seg.size.saturating_sub(pos.offset)));
             while count < max {
+                let start = framed.len();
                 match next_record(&mut reader, &mut framed)? {
-                    Next::Record(consumed) => {
+                    Next::Record(consumed) if record::decodes(&framed[start + 4..]) => {
                         pos.offset += consumed;
                         count += 1;
                     }
-                    Next::BadChecksum(consumed) => {
+                    Next::Record(consumed) | Next::BadChecksum(consumed) => {
+                        // Bytes a crash or a disk garbled, or a good checksum over bytes that
+                        // are no record (another program's, or a future format's).
+                        framed.truncate(start);
+                        first_skipped.get_or_insert(pos);
                         pos.offset += consumed;
                         skipped += 1;
                     }
@@ -351,6 +369,7 @@ impl Spool {
             count,
             end: pos,
             skipped,
+            first_skipped,
         })
     }
 
@@ -366,6 +385,17 @@ impl Spool {
         // Records with a bad checksum were counted in `pending` like good ones.
         let consumed = batch.count as u64 + batch.skipped;
         self.corrupt += batch.skipped;
+        if let Some(first) = batch.first_skipped {
+            let message = format!(
+                "spool segment {}: {} corrupt record(s) skipped (bad checksum, or not an event), \
+                 the first at byte {}",
+                segment_path(&self.dir, first.segment).display(),
+                batch.skipped,
+                first.offset
+            );
+            log::warn!("{message}");
+            self.complaint = Some(message);
+        }
         self.pending = self.pending.saturating_sub(consumed);
         let mut left = consumed;
         let mut segment_count = self.segments.len();
@@ -517,8 +547,23 @@ mod tests {
             .collect()
     }
 
+    /// A record (what the queue writes) of a log event whose message is `message`.
+    fn record(message: &str) -> Vec<u8> {
+        let event = crate::event::Event {
+            message: Some(message.to_string()),
+            ..crate::event::Event::sample(
+                crate::event::Kind::Log,
+                crate::event::Entity::new("job", "J1"),
+                crate::event::Timestamp::from_unix_micros(1_700_000_000_000_000),
+            )
+        };
+        let mut out = Vec::new();
+        record::encode(&record::Fields::of_event(&event), &mut out);
+        out
+    }
+
     fn payloads(n: usize, tag: &str) -> Vec<Vec<u8>> {
-        (0..n).map(|i| format!("{tag}-{i}").into_bytes()).collect()
+        (0..n).map(|i| record(&format!("{tag}-{i}"))).collect()
     }
 
     fn append_all(spool: &mut Spool, items: &[Vec<u8>]) {
@@ -555,7 +600,7 @@ mod tests {
     #[test]
     fn corrupt_records_are_skipped_and_counted() {
         let dir = tempfile::tempdir().unwrap();
-        let items = payloads(3, "c");
+        let items = payloads(4, "c");
         let seg;
         {
             let mut s = Spool::open(dir.path(), "b", 1 << 20, FsyncPolicy::Batch).unwrap();
@@ -566,16 +611,45 @@ mod tests {
         let mut bytes = fs::read(&seg).unwrap();
         let second_payload = HEADER + items[0].len() + HEADER;
         bytes[second_payload] ^= 0xff;
+        // And make the third one's checksum right for bytes that are no record.
+        let third = second_payload + items[1].len();
+        let garbage = b"not a record";
+        bytes.splice(
+            third..third + HEADER + items[2].len(),
+            (garbage.len() as u32)
+                .to_le_bytes()
+                .into_iter()
+                .chain(crc32fast::hash(garbage).to_le_bytes())
+                .chain(garbage.iter().copied()),
+        );
         // And leave a torn record at the end, as a crash mid-write would.
         bytes.extend_from_slice(&[200, 0, 0, 0, 1, 2]);
         fs::write(&seg, bytes).unwrap();
 
         let mut s = Spool::open(dir.path(), "b", 1 << 20, FsyncPolicy::Batch).unwrap();
         let batch = s.read(10).unwrap();
-        assert_eq!(records_of(&batch), vec![items[0].clone(), items[2].clone()]);
+        assert_eq!(records_of(&batch), vec![items[0].clone(), items[3].clone()]);
         s.commit(&batch).unwrap();
         let (_, corrupt) = s.take_counters();
-        assert_eq!(corrupt, 1, "the bad checksum; a torn tail is not a record");
+        assert_eq!(
+            corrupt, 2,
+            "the bad checksum and the bytes that are no record; a torn tail is not a record"
+        );
+        let complaint = s.take_complaint().unwrap();
+        assert!(
+            complaint.contains(&seg.display().to_string()),
+            "{complaint}"
+        );
+        let second_record = HEADER + items[0].len();
+        assert!(
+            complaint.contains("2 corrupt record(s) skipped"),
+            "{complaint}"
+        );
+        assert!(
+            complaint.contains(&format!("at byte {second_record}")),
+            "{complaint}"
+        );
+        assert!(s.take_complaint().is_none(), "said once");
         assert!(s.is_empty());
     }
 
@@ -605,7 +679,7 @@ mod tests {
     fn the_cap_waits_for_a_read_in_flight() {
         let dir = tempfile::tempdir().unwrap();
         let mut s = Spool::open(dir.path(), "b", 64 * 1024, FsyncPolicy::Never).unwrap();
-        let big = vec![7u8; 1000];
+        let big = record(&"x".repeat(900));
         s.append([big.as_slice()]).unwrap();
         let out = s.read(10).unwrap();
         assert_eq!(out.count, 1);
@@ -629,7 +703,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         // 64 KiB segments, a cap well above what is written.
         let mut s = Spool::open(dir.path(), "b", 512 * 1024, FsyncPolicy::Never).unwrap();
-        let big = vec![7u8; 1000];
+        let big = record(&"x".repeat(900));
         for _ in 0..70 {
             s.append([big.as_slice()]).unwrap();
         }
@@ -647,7 +721,7 @@ mod tests {
     fn size_cap_drops_oldest_and_counts() {
         let dir = tempfile::tempdir().unwrap();
         let mut s = Spool::open(dir.path(), "b", 64 * 1024, FsyncPolicy::Never).unwrap();
-        let big = vec![7u8; 1000];
+        let big = record(&"x".repeat(900));
         for _ in 0..200 {
             s.append([big.as_slice()]).unwrap();
         }
