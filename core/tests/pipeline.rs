@@ -526,3 +526,55 @@ fn a_spooled_record_that_passes_its_checksum_but_does_not_decode_is_counted_as_c
     let slot = last.parent().unwrap().to_str().unwrap();
     assert_eq!(common::logs::lines_with(slot).len(), 1);
 }
+
+/// Threads emit as fast as they can while the client closes: each emit either returns an
+/// error (closed) or its event is counted, and every counted event is delivered by the close
+/// (the backend is up, the timeout generous). Nothing is left in a thread's buffer or on its
+/// way to a worker that has gone. Several rounds, as the moment of the close varies.
+#[test]
+fn events_emitted_while_the_client_closes_are_each_delivered_or_refused() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    for round in 0..20 {
+        let dir = tempfile::tempdir().unwrap();
+        let c = client(
+            dir.path(),
+            json!({"batch": {"max_events": 7, "flush_interval": 0.001}}),
+        );
+        let started = Arc::new(AtomicBool::new(false));
+        let threads: Vec<_> = (0..32)
+            .map(|t| {
+                let (c, started) = (c.clone(), started.clone());
+                std::thread::spawn(move || {
+                    let mut accepted = 0u64;
+                    loop {
+                        match c.emit(&heartbeat(t * 1_000_000 + accepted as usize)) {
+                            Ok(()) => accepted += 1,
+                            Err(e) => {
+                                assert_eq!(e.kind(), ErrorKind::Closed);
+                                return accepted;
+                            }
+                        }
+                        started.store(true, Ordering::Release);
+                    }
+                })
+            })
+            .collect();
+        while !started.load(Ordering::Acquire) {
+            std::thread::yield_now();
+        }
+        std::thread::sleep(Duration::from_millis(round % 7));
+        let closed = c.close(Duration::from_secs(60));
+        let accepted: u64 = threads.into_iter().map(|t| t.join().unwrap()).sum();
+        let after = c.stats();
+        assert_eq!(after, closed, "round {round}: nothing changes after close");
+        let backend = &closed.backends[0];
+        assert_eq!(closed.emitted, accepted, "round {round}: {closed:?}");
+        assert_eq!(
+            (backend.sent, backend.queued, closed.queued, closed.dropped),
+            (accepted, 0, 0, 0),
+            "round {round}: {closed:?}"
+        );
+        assert_eq!(read_events(&dir.path().join("data")).len() as u64, accepted);
+    }
+}

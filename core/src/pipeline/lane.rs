@@ -230,6 +230,25 @@ impl Lane {
         }
     }
 
+    /// Close's deadline passed and there is no spool to keep the rest: count it as dropped.
+    fn drop_memory(&self, inbox: &mut Inbox) {
+        let lost: u64 = inbox
+            .parked
+            .take()
+            .into_iter()
+            .chain(inbox.memory.drain(..))
+            .map(|b| b.len() as u64)
+            .sum();
+        inbox.memory_bytes = 0;
+        if lost > 0 {
+            self.counters.dropped.fetch_add(lost, Ordering::AcqRel);
+            self.counters.set_error(Some(format!(
+                "{lost} events not delivered by the close deadline and no spool to keep them: \
+                 dropped"
+            )));
+        }
+    }
+
     /// Ask the thread to finish by `deadline`, persisting what it could not deliver.
     pub fn stop(&self, deadline: Instant) {
         lock(&self.inbox).stop_at = Some(deadline);
@@ -254,6 +273,8 @@ impl Lane {
                         self.append_to_spool(&mut inbox, &parked);
                     }
                     self.move_memory_to_spool(&mut inbox);
+                } else {
+                    self.drop_memory(&mut inbox);
                 }
                 return None;
             }
