@@ -404,17 +404,21 @@ impl Lane {
                     self.counters.set_error(Some(message));
                     let again = (!outcome.retry.is_empty())
                         .then(|| Arc::new(work.batch().subset(&outcome.retry)));
-                    // Events read from the spool go back to it before the cursor moves past
-                    // them, so a crash during the backoff cannot lose them (they now wait
-                    // behind newer spooled events, as after a restart).
+                    // Events read from the spool go back to it, first in line, before the
+                    // cursor moves past them: a crash during the backoff cannot lose them,
+                    // and newer spooled events still wait behind them.
                     let respooled = match (&again, &work) {
-                        (Some(batch), Work::Spooled(..)) => {
-                            self.append_to_spool(&mut lock(&self.inbox), batch);
+                        (Some(batch), Work::Spooled(read, _)) => {
+                            self.commit_keeping(read, batch);
                             true
                         }
                         _ => false,
                     };
-                    self.finish_counted(work, outcome.delivered, outcome.rejected);
+                    if respooled {
+                        self.count_settled(outcome.delivered, outcome.rejected);
+                    } else {
+                        self.finish_counted(work, outcome.delivered, outcome.rejected);
+                    }
                     match again {
                         None => {
                             failures = 0;
@@ -454,9 +458,38 @@ impl Lane {
     /// Settle part of a batch as delivered and part as failed; the rest was split off.
     fn finish_counted(&self, work: Work, sent: u64, failed: u64) {
         self.release(&work);
+        self.count_settled(sent, failed);
+    }
+
+    fn count_settled(&self, sent: u64, failed: u64) {
         self.counters.sent.fetch_add(sent, Ordering::AcqRel);
         self.counters.failed.fetch_add(failed, Ordering::AcqRel);
         self.notify_settled();
+    }
+
+    /// Move the spool's cursor past `read` but keep `retry` (part of it) first in line.
+    fn commit_keeping(&self, read: &ReadBatch, retry: &Batch) {
+        let mut inbox = lock(&self.inbox);
+        let Some(spool) = inbox.spool.as_mut() else {
+            return;
+        };
+        let complete = retry.complete_records();
+        match spool.commit_keeping(read, batch::records(&complete)) {
+            Ok(()) => {
+                self.counters
+                    .spooled
+                    .fetch_add(retry.len() as u64, Ordering::AcqRel);
+                self.count_spool_losses(spool);
+            }
+            Err(e) => {
+                // Kept all the same, behind newer events rather than lost.
+                let _ = spool.commit(read);
+                self.append_to_spool(&mut inbox, retry);
+                self.counters.set_error(Some(format!(
+                    "cannot keep a retry first in the spool, it waits behind newer events: {e}"
+                )));
+            }
+        }
     }
 
     /// Move the spool's cursor past a batch read from it.
@@ -676,5 +709,78 @@ mod tests {
         let o = PartialOutcome::new(5, vec![4, 4, 9, 1], vec![1, 7, 2, 2]);
         assert_eq!(o.retry, vec![1, 2]);
         assert_eq!((o.rejected, o.delivered), (1, 2));
+    }
+
+    fn quick_settings(batch_max: usize, backoff: Duration) -> LaneSettings {
+        LaneSettings {
+            retry: RetryConfig {
+                initial_backoff: backoff,
+                max_backoff: backoff,
+            },
+            batch_max,
+            inline_retries: 0,
+            origin: Arc::new(Origin {
+                site: "fab1".into(),
+                app: App {
+                    name: "etch".into(),
+                    version: None,
+                    instance: None,
+                },
+            }),
+        }
+    }
+
+    /// A lane over the spool under `dir` (slot 0 when no other lane holds it).
+    fn spooled_lane(dir: &std::path::Path) -> Arc<Lane> {
+        let spool = Spool::open(dir, "scripted", 1 << 20, FsyncPolicy::Never).unwrap();
+        Arc::new(Lane::new(
+            "scripted".into(),
+            "test",
+            0,
+            None,
+            Filter::default(),
+            Some(spool),
+            1 << 20,
+            Arc::new((Mutex::new(()), Condvar::new())),
+        ))
+    }
+
+    fn wait_settled(lane: &Lane, n: u64) {
+        while lane.counters.settled() < n {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    fn ids_of(events: &[Event]) -> Vec<String> {
+        events.iter().map(|e| e.id.to_string()).collect()
+    }
+
+    /// Events a backend asks to retry after they were read from the spool go back first in
+    /// line: the newer spooled events come after them, never before.
+    #[test]
+    fn a_spooled_retry_after_a_partial_answer_stays_ahead_of_newer_spooled_events() {
+        let dir = tempfile::tempdir().unwrap();
+        let events = events(10);
+        let ids = ids_of(&events);
+        let lane = spooled_lane(dir.path());
+        lane.push(Arc::new(Batch::from_events(&events[..5])), true);
+        lane.push(Arc::new(Batch::from_events(&events[5..])), true);
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let backend = Scripted {
+            answers: Arc::new(Mutex::new(vec![partial(vec![], vec![3])].into())),
+            seen: seen.clone(),
+        };
+        let runner = lane.clone();
+        let settings = quick_settings(5, Duration::from_millis(5));
+        let thread = std::thread::spawn(move || runner.run(Box::new(backend), settings));
+        wait_settled(&lane, 10);
+        lane.stop(Instant::now());
+        thread.join().unwrap();
+        assert_eq!(
+            *lock(&seen),
+            vec![ids[..5].to_vec(), vec![ids[3].clone()], ids[5..].to_vec()]
+        );
+        let stats = lane.stats();
+        assert_eq!((stats.sent, stats.queued), (10, 0), "{stats:?}");
     }
 }

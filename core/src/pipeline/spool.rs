@@ -4,6 +4,11 @@
 //! over bytes that are no record) are skipped, counted and named in one log line per read;
 //! when the cap is exceeded the oldest segment is dropped and its records counted.
 //!
+//! Records that must go before everything already spooled (a retry the backend asked for, a
+//! batch that was first in line in memory at close) are written to the folder's `head` file,
+//! replaced whole (write, then rename) so a crash leaves the old or the new one; reads take
+//! the head first.
+//!
 //! A folder is claimed with an exclusive file lock, so two live processes never share one and
 //! a restarted process adopts what a dead one left behind.
 
@@ -19,6 +24,8 @@ const HEADER: usize = 8;
 /// A length above this can only be garbage.
 const MAX_RECORD: u32 = 64 * 1024 * 1024;
 const MAX_SLOTS: usize = 256;
+/// The file of records that go before the segments.
+const HEAD: &str = "head";
 
 struct Segment {
     id: u64,
@@ -44,6 +51,8 @@ pub(crate) struct ReadBatch {
     skipped: u64,
     /// The segment and offset of the first of them, for the message.
     first_skipped: Option<Position>,
+    /// Records taken from the head (then nothing from the segments).
+    from_head: usize,
 }
 
 pub(crate) struct Spool {
@@ -53,6 +62,8 @@ pub(crate) struct Spool {
     max_bytes: u64,
     segment_limit: u64,
     segments: VecDeque<Segment>,
+    /// Records (payloads) that go before the segments, as the head file holds them.
+    head: VecDeque<Vec<u8>>,
     writer: Option<File>,
     cursor: Position,
     /// Records not yet committed.
@@ -129,6 +140,7 @@ impl Spool {
             fsync,
             max_bytes,
             segments: VecDeque::new(),
+            head: VecDeque::new(),
             writer: None,
             cursor,
             pending: 0,
@@ -155,6 +167,7 @@ impl Spool {
             spool.pending += unread;
             spool.segments.push_back(Segment { id, size, unread });
         }
+        spool.load_head()?;
         if spool.segments.front().map(|s| s.id) != Some(spool.cursor.segment) {
             spool.cursor = Position {
                 segment: spool
@@ -165,6 +178,95 @@ impl Spool {
             };
         }
         Ok(spool)
+    }
+
+    /// Read the head file a previous run left (its unreadable records are counted corrupt).
+    fn load_head(&mut self) -> io::Result<()> {
+        let file = match File::open(self.dir.join(HEAD)) {
+            Ok(f) => f,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(e),
+        };
+        let mut reader = io::BufReader::new(file);
+        let mut framed = Vec::new();
+        let mut skipped = 0;
+        loop {
+            let start = framed.len();
+            match next_record(&mut reader, &mut framed)? {
+                Next::Record(_) if record::decodes(&framed[start + 4..]) => {}
+                Next::Record(_) | Next::BadChecksum(_) => {
+                    framed.truncate(start);
+                    skipped += 1;
+                }
+                Next::Garbage | Next::End => break,
+            }
+        }
+        self.head = super::batch::records(&framed).map(<[u8]>::to_vec).collect();
+        self.pending += self.head.len() as u64;
+        if skipped > 0 {
+            self.corrupt += skipped;
+            let message = format!(
+                "spool head {}: {skipped} corrupt record(s) skipped",
+                self.dir.join(HEAD).display()
+            );
+            log::warn!("{message}");
+            self.complaint = Some(message);
+        }
+        Ok(())
+    }
+
+    /// Replace the head file with `self.head` (or remove it when empty): write, sync as the
+    /// policy says, rename.
+    fn write_head(&self) -> io::Result<()> {
+        let path = self.dir.join(HEAD);
+        if self.head.is_empty() {
+            return match fs::remove_file(&path) {
+                Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+                _ => Ok(()),
+            };
+        }
+        let mut buf = Vec::new();
+        for payload in &self.head {
+            buf.extend_from_slice(&(payload.len() as u32).to_le_bytes());
+            buf.extend_from_slice(&crc32fast::hash(payload).to_le_bytes());
+            buf.extend_from_slice(payload);
+        }
+        let tmp = self.dir.join("head.tmp");
+        let mut f = File::create(&tmp)?;
+        f.write_all(&buf)?;
+        if self.fsync != FsyncPolicy::Never {
+            f.sync_data()?;
+        }
+        fs::rename(tmp, path)
+    }
+
+    /// Commit `batch` but keep `retry` (records of it to send again) first in line: they
+    /// are in the head on disk before the cursor moves, so a crash in between only sends
+    /// the batch again.
+    pub fn commit_keeping<'a>(
+        &mut self,
+        batch: &ReadBatch,
+        retry: impl IntoIterator<Item = &'a [u8]>,
+    ) -> io::Result<()> {
+        let retry: Vec<Vec<u8>> = retry.into_iter().map(<[u8]>::to_vec).collect();
+        let (n, read) = (retry.len(), batch.from_head);
+        let rest: VecDeque<Vec<u8>> = retry
+            .into_iter()
+            .chain(self.head.iter().skip(read).cloned())
+            .collect();
+        let before = std::mem::replace(&mut self.head, rest);
+        if let Err(e) = self.write_head() {
+            self.head = before;
+            return Err(e);
+        }
+        // The head's read records are gone, the retry ones are in: pending as the segments'
+        // commit below expects it.
+        self.pending = self.pending - read as u64 + n as u64;
+        if read > 0 {
+            self.reading = false;
+            return Ok(());
+        }
+        self.commit(batch)
     }
 
     #[cfg(test)]
@@ -317,6 +419,23 @@ impl Spool {
     /// Read up to `max` records from the cursor without consuming them; `commit` or
     /// `abandon` the read before the next one.
     pub fn read(&mut self, max: usize) -> io::Result<ReadBatch> {
+        if !self.head.is_empty() {
+            let mut framed = Vec::new();
+            let take = self.head.len().min(max.max(1));
+            for payload in self.head.iter().take(take) {
+                framed.extend_from_slice(&(payload.len() as u32).to_le_bytes());
+                framed.extend_from_slice(payload);
+            }
+            self.reading = true;
+            return Ok(ReadBatch {
+                framed,
+                count: take,
+                end: self.cursor,
+                skipped: 0,
+                first_skipped: None,
+                from_head: take,
+            });
+        }
         self.forget_missing_segments();
         let mut framed = Vec::new();
         let mut count = 0;
@@ -370,6 +489,7 @@ impl Spool {
             end: pos,
             skipped,
             first_skipped,
+            from_head: 0,
         })
     }
 
@@ -382,6 +502,17 @@ impl Spool {
     /// Mark everything up to `batch.end` as delivered.
     pub fn commit(&mut self, batch: &ReadBatch) -> io::Result<()> {
         self.reading = false;
+        if batch.from_head > 0 {
+            let taken: Vec<Vec<u8>> = self.head.drain(..batch.from_head).collect();
+            if let Err(e) = self.write_head() {
+                for payload in taken.into_iter().rev() {
+                    self.head.push_front(payload);
+                }
+                return Err(e);
+            }
+            self.pending = self.pending.saturating_sub(batch.from_head as u64);
+            return Ok(());
+        }
         // Records with a bad checksum were counted in `pending` like good ones.
         let consumed = batch.count as u64 + batch.skipped;
         self.corrupt += batch.skipped;
@@ -441,6 +572,8 @@ impl Spool {
 
     /// Give up on records that cannot be read back (the caller has counted them).
     pub fn forget_pending(&mut self) {
+        self.head.clear();
+        let _ = self.write_head();
         for seg in self.segments.drain(..) {
             let _ = fs::remove_file(segment_path(&self.dir, seg.id));
             self.cursor = Position {
@@ -587,6 +720,35 @@ mod tests {
         assert_eq!(records_of(&rest), items[4..]);
         s.commit(&rest).unwrap();
         assert!(s.is_empty());
+    }
+
+    /// Records kept first (a retry of part of a read) are read before the rest, also by the
+    /// next process; the read they came from is committed.
+    #[test]
+    fn records_kept_first_come_before_the_rest_and_survive_a_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let items = payloads(6, "k");
+        {
+            let mut s = Spool::open(dir.path(), "b", 1 << 20, FsyncPolicy::Batch).unwrap();
+            append_all(&mut s, &items);
+            let first = s.read(3).unwrap();
+            s.commit_keeping(&first, [items[1].as_slice()]).unwrap();
+            assert_eq!(s.pending(), 4);
+        }
+        let mut s = Spool::open(dir.path(), "b", 1 << 20, FsyncPolicy::Batch).unwrap();
+        assert_eq!(s.pending(), 4);
+        let head = s.read(100).unwrap();
+        assert_eq!(records_of(&head), vec![items[1].clone()]);
+        // Part of a read from the head kept first again, the rest committed.
+        s.commit_keeping(&head, [items[1].as_slice()]).unwrap();
+        let again = s.read(100).unwrap();
+        assert_eq!(records_of(&again), vec![items[1].clone()]);
+        s.commit(&again).unwrap();
+        let rest = s.read(100).unwrap();
+        assert_eq!(records_of(&rest), items[3..]);
+        s.commit(&rest).unwrap();
+        assert!(s.is_empty());
+        assert!(!s.dir().join(HEAD).exists());
     }
 
     #[test]
