@@ -267,10 +267,9 @@ impl Lane {
             let past_deadline = inbox.stop_at.is_some_and(|t| Instant::now() >= t);
             if past_deadline {
                 if inbox.spool.is_some() {
-                    // Kept for the next run. A parked batch lands behind newer spooled ones:
-                    // the only case where a restart changes the order.
+                    // Kept for the next run, a parked batch before the newer spooled ones.
                     if let Some(parked) = inbox.parked.take() {
-                        self.append_to_spool(&mut inbox, &parked);
+                        self.spool_first(&mut inbox, &parked);
                     }
                     self.move_memory_to_spool(&mut inbox);
                 } else {
@@ -487,6 +486,27 @@ impl Lane {
                 self.append_to_spool(&mut inbox, retry);
                 self.counters.set_error(Some(format!(
                     "cannot keep a retry first in the spool, it waits behind newer events: {e}"
+                )));
+            }
+        }
+    }
+
+    /// Put a batch before everything spooled (it was first in line in memory at close).
+    fn spool_first(&self, inbox: &mut Inbox, batch: &Batch) {
+        let Some(spool) = inbox.spool.as_mut() else {
+            return;
+        };
+        let complete = batch.complete_records();
+        match spool.put_first(batch::records(&complete)) {
+            Ok(()) => {
+                self.counters
+                    .spooled
+                    .fetch_add(batch.len() as u64, Ordering::AcqRel);
+            }
+            Err(e) => {
+                self.append_to_spool(inbox, batch);
+                self.counters.set_error(Some(format!(
+                    "cannot keep a batch first in the spool, it waits behind newer events: {e}"
                 )));
             }
         }
@@ -782,5 +802,69 @@ mod tests {
         );
         let stats = lane.stats();
         assert_eq!((stats.sent, stats.queued), (10, 0), "{stats:?}");
+    }
+
+    /// The first send blocks until the test says, then every send fails transiently.
+    struct Gated {
+        out: crossbeam_channel::Sender<()>,
+        release: crossbeam_channel::Receiver<()>,
+    }
+
+    impl Backend for Gated {
+        fn send(&mut self, _: &Batch) -> Result<(), DeliveryError> {
+            if self.out.send(()).is_ok() {
+                let _ = self.release.recv();
+            }
+            Err(DeliveryError::Transient {
+                message: "HTTP 503".into(),
+                retry_after: None,
+            })
+        }
+    }
+
+    /// A batch that failed while newer ones were spooled waits first in line in memory; when
+    /// the lane closes then, it goes to the spool before them, so the next run delivers the
+    /// events in the order they were emitted.
+    #[test]
+    fn a_batch_first_in_line_in_memory_at_close_is_replayed_before_newer_spooled_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        let events = events(9);
+        let lane = spooled_lane(dir.path());
+        let (out_tx, out_rx) = crossbeam_channel::bounded(0);
+        let (release_tx, release_rx) = crossbeam_channel::bounded(0);
+        let backend = Gated {
+            out: out_tx,
+            release: release_rx,
+        };
+        let runner = lane.clone();
+        let settings = quick_settings(100, Duration::from_secs(600));
+        let thread = std::thread::spawn(move || runner.run(Box::new(backend), settings));
+        lane.push(Arc::new(Batch::from_events(&events[..3])), false);
+        out_rx.recv().unwrap(); // the first batch is out to the backend
+        lane.push(Arc::new(Batch::from_events(&events[3..6])), true);
+        lane.push(Arc::new(Batch::from_events(&events[6..])), true);
+        drop(out_rx); // later sends fail at once
+        release_tx.send(()).unwrap(); // the first batch fails; the spool holds newer ones
+        lane.stop(Instant::now());
+        thread.join().unwrap();
+        let stats = lane.stats();
+        assert_eq!((stats.sent, stats.queued), (0, 9), "{stats:?}");
+        drop(lane);
+
+        // The next run, with the backend up.
+        let lane = spooled_lane(dir.path());
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let backend = Scripted {
+            answers: Arc::default(),
+            seen: seen.clone(),
+        };
+        let runner = lane.clone();
+        let settings = quick_settings(100, Duration::from_millis(5));
+        let thread = std::thread::spawn(move || runner.run(Box::new(backend), settings));
+        wait_settled(&lane, 9);
+        lane.stop(Instant::now());
+        thread.join().unwrap();
+        let delivered: Vec<String> = lock(&seen).concat();
+        assert_eq!(delivered, ids_of(&events), "emit order after the restart");
     }
 }

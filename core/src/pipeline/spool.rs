@@ -240,6 +240,21 @@ impl Spool {
         fs::rename(tmp, path)
     }
 
+    /// Put records before everything spooled (in the head), on disk before this returns.
+    pub fn put_first<'a>(&mut self, records: impl IntoIterator<Item = &'a [u8]>) -> io::Result<()> {
+        let first: Vec<Vec<u8>> = records.into_iter().map(<[u8]>::to_vec).collect();
+        let n = first.len();
+        for payload in first.into_iter().rev() {
+            self.head.push_front(payload);
+        }
+        if let Err(e) = self.write_head() {
+            self.head.drain(..n);
+            return Err(e);
+        }
+        self.pending += n as u64;
+        Ok(())
+    }
+
     /// Commit `batch` but keep `retry` (records of it to send again) first in line: they
     /// are in the head on disk before the cursor moves, so a crash in between only sends
     /// the batch again.
@@ -734,11 +749,13 @@ mod tests {
             let first = s.read(3).unwrap();
             s.commit_keeping(&first, [items[1].as_slice()]).unwrap();
             assert_eq!(s.pending(), 4);
+            s.put_first([items[0].as_slice()]).unwrap();
+            assert_eq!(s.pending(), 5);
         }
         let mut s = Spool::open(dir.path(), "b", 1 << 20, FsyncPolicy::Batch).unwrap();
-        assert_eq!(s.pending(), 4);
+        assert_eq!(s.pending(), 5);
         let head = s.read(100).unwrap();
-        assert_eq!(records_of(&head), vec![items[1].clone()]);
+        assert_eq!(records_of(&head), vec![items[0].clone(), items[1].clone()]);
         // Part of a read from the head kept first again, the rest committed.
         s.commit_keeping(&head, [items[1].as_slice()]).unwrap();
         let again = s.read(100).unwrap();
