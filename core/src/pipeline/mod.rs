@@ -185,6 +185,19 @@ impl Pipeline {
         }
     }
 
+    /// The counters of a client that has no pipeline in this process (a forked child that
+    /// has not used it): nothing emitted, each backend idle.
+    pub fn idle_stats(config: &Config) -> Stats {
+        Stats {
+            backends: config
+                .active_backends()
+                .iter()
+                .map(|b| BackendStats::idle(&b.name, b.kind.type_name()))
+                .collect(),
+            ..Stats::default()
+        }
+    }
+
     /// Route everything queued so far; false if the worker is gone or did not answer in time.
     fn route_all(&self, deadline: Instant) -> bool {
         let (reply_tx, reply_rx) = crossbeam_channel::bounded(1);

@@ -60,6 +60,13 @@ pub struct BackendStats {
     pub last_error: Option<String>,
 }
 
+impl BackendStats {
+    /// A backend nothing was routed to (in a process that has no pipeline of the client).
+    pub(crate) fn idle(name: &str, kind: &str) -> BackendStats {
+        BackendCounters::default().snapshot(name, kind, true)
+    }
+}
+
 impl BackendCounters {
     pub fn snapshot(&self, name: &str, kind: &str, healthy: bool) -> BackendStats {
         let accepted = self.accepted.load(Ordering::Acquire);
