@@ -578,3 +578,43 @@ fn events_emitted_while_the_client_closes_are_each_delivered_or_refused() {
         assert_eq!(read_events(&dir.path().join("data")).len() as u64, accepted);
     }
 }
+
+/// on_full = spill with an ingress spool folder that cannot be used (here a file stands where
+/// the folder should be): what does not fit the queue is dropped, and the client says so:
+/// counted (`dropped` and `spill_failed`), named in `last_error`, and one log line, not one
+/// per chunk.
+#[test]
+fn spilling_into_an_unusable_ingress_spool_is_counted_and_said_once() {
+    common::logs::capture();
+    let dir = tempfile::tempdir().unwrap();
+    let spool = dir.path().join("spool");
+    std::fs::create_dir_all(&spool).unwrap();
+    std::fs::write(spool.join(".ingress"), b"not a folder").unwrap();
+    let c = client(
+        dir.path(),
+        json!({"queue": {"capacity_bytes": 512, "on_full": "spill"}, "batch": {"max_events": 4}}),
+    );
+    let threads: Vec<_> = (0..2)
+        .map(|t| {
+            let c = c.clone();
+            std::thread::spawn(move || {
+                for i in 0..5000 {
+                    c.emit(&heartbeat(t * 10_000 + i)).unwrap();
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    let stats = c.close(Duration::from_secs(20));
+    let sent = stats.backends[0].sent;
+    assert_eq!(stats.emitted, 10_000);
+    assert_eq!(sent + stats.dropped, 10_000, "{stats:?}");
+    assert!(stats.dropped > 0, "the queue overflowed: {stats:?}");
+    assert_eq!(stats.spill_failed, stats.dropped, "{stats:?}");
+    let error = stats.last_error.as_deref().unwrap_or_default();
+    assert!(error.contains(".ingress"), "{error}");
+    let folder = spool.join(".ingress").display().to_string();
+    assert_eq!(common::logs::lines_with(&folder).len(), 1);
+}

@@ -130,7 +130,13 @@ impl Pipeline {
         }
 
         let overflow = if config.queue.on_full == OnFull::Spill {
-            spool_for(INGRESS).ok()
+            // Unusable: the queue says so when it first has to drop for it.
+            Some(spool_for(INGRESS).map_err(|e| {
+                format!(
+                    "ingress spool {}: {e}",
+                    config.spool.path.join(INGRESS).display()
+                )
+            }))
         } else {
             None
         };
@@ -179,6 +185,7 @@ impl Pipeline {
             queued: self.queue.queued_events(),
             dropped: c.dropped.load(Ordering::Acquire),
             spilled: c.spilled.load(Ordering::Acquire),
+            spill_failed: c.spill_failed.load(Ordering::Acquire),
             corrupt: c.corrupt.load(Ordering::Acquire),
             last_error: c.last_error.lock().ok().and_then(|e| e.clone()),
             backends: self.lanes.iter().map(|l| l.stats()).collect(),

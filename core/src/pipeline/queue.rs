@@ -70,6 +70,10 @@ pub(crate) struct Queue {
     closed: AtomicBool,
     /// on_full = spill: chunks that did not fit wait here, in order.
     overflow: Option<SideSpool>,
+    /// on_full = spill and the ingress spool could not be opened: why.
+    overflow_error: Option<String>,
+    /// Spilling failed and the client said so (once until a spill succeeds again).
+    spill_failing: AtomicBool,
     /// `Client::ingest`: acknowledged records wait here until every lane has them on disk.
     acked: Option<SideSpool>,
     pub budget: Arc<Budget>,
@@ -80,10 +84,15 @@ impl Queue {
     pub fn new(
         config: &Config,
         tx: Sender<Msg>,
-        overflow: Option<Spool>,
+        overflow: Option<std::result::Result<Spool, String>>,
         acked: Option<Spool>,
         counters: Arc<ClientCounters>,
     ) -> Queue {
+        let (overflow, overflow_error) = match overflow {
+            Some(Ok(spool)) => (Some(spool), None),
+            Some(Err(why)) => (None, Some(why)),
+            None => (None, None),
+        };
         let capacity = config.queue.capacity_bytes;
         // What a previous run spilled or acknowledged and never routed is replayed first.
         let left_over = overflow.as_ref().map_or(0, |s| s.pending())
@@ -99,6 +108,8 @@ impl Queue {
             tx,
             closed: AtomicBool::new(false),
             overflow: overflow.map(SideSpool::new),
+            overflow_error,
+            spill_failing: AtomicBool::new(false),
             acked: acked.map(SideSpool::new),
             budget: Arc::new(Budget::new(capacity)),
             counters,
@@ -301,27 +312,37 @@ impl Queue {
     /// Append a whole chunk to the ingress spool (one write), keeping order with what is
     /// already there.
     fn spill(&self, chunk: Chunk) {
+        let count = chunk.count as u64;
         let Some(overflow) = &self.overflow else {
-            self.counters
-                .dropped
-                .fetch_add(chunk.count as u64, Ordering::Relaxed);
+            let why = self.overflow_error.as_deref().unwrap_or("no ingress spool");
+            self.spill_failed(count, why);
             return;
         };
         match overflow.append(&chunk.bytes) {
             Ok(()) => {
-                self.queued_events
-                    .fetch_add(chunk.count as u64, Ordering::Relaxed);
-                self.counters
-                    .spilled
-                    .fetch_add(chunk.count as u64, Ordering::Relaxed);
+                self.queued_events.fetch_add(count, Ordering::Relaxed);
+                self.counters.spilled.fetch_add(count, Ordering::Relaxed);
+                self.spill_failing.store(false, Ordering::Relaxed);
             }
-            Err(_) => {
-                self.counters
-                    .dropped
-                    .fetch_add(chunk.count as u64, Ordering::Relaxed);
-            }
+            Err(e) => self.spill_failed(count, &format!("ingress spool write failed: {e}")),
         }
         self.budget.give_buffer(chunk.bytes);
+    }
+
+    /// Count events spilling could not keep, and say why once (not once per chunk) until a
+    /// spill succeeds again.
+    fn spill_failed(&self, count: u64, why: &str) {
+        self.counters.dropped.fetch_add(count, Ordering::Relaxed);
+        self.counters
+            .spill_failed
+            .fetch_add(count, Ordering::Relaxed);
+        if !self.spill_failing.swap(true, Ordering::Relaxed) {
+            let message = format!(
+                "queue full and {why}: events that do not fit are dropped (stats: spill_failed)"
+            );
+            log::warn!("{message}");
+            self.counters.set_error(message);
+        }
     }
 
     /// Append complete records to the acknowledged spool and return once they are on disk

@@ -94,6 +94,8 @@ pub(crate) struct ClientCounters {
     pub dropped: AtomicU64,
     /// Written to the ingress spool by on_full = spill.
     pub spilled: AtomicU64,
+    /// Dropped by on_full = spill because the ingress spool could not take them.
+    pub spill_failed: AtomicU64,
     /// Records of the ingress or acknowledged spool that could not be read back.
     pub corrupt: AtomicU64,
     /// The client's own last trouble (its ingress spools), for `Stats::last_error`.
@@ -117,6 +119,9 @@ pub struct Stats {
     pub queued: u64,
     pub dropped: u64,
     pub spilled: u64,
+    /// Of `dropped`: events on_full = spill could not write to the ingress spool (its folder
+    /// unusable, or a write failed); `last_error` says why.
+    pub spill_failed: u64,
     /// Records of the ingress spool that could not be read back (each backend counts its
     /// own spool's).
     pub corrupt: u64,
