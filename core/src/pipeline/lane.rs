@@ -111,14 +111,21 @@ impl Lane {
         priority: i32,
         group: Option<String>,
         filter: Filter,
-        spool: Option<Spool>,
+        mut spool: Option<Spool>,
         memory_limit: usize,
         settled: Settled,
     ) -> Lane {
         let counters = BackendCounters::default();
         let left_over = spool.as_ref().map_or(0, |s| s.pending());
-        // Events a previous run left in the spool are this run's to deliver.
-        counters.accepted.store(left_over, Ordering::Relaxed);
+        // Events a previous run left in the spool are this run's to deliver; records that
+        // were lost already on opening it (a corrupt head) are counted as routed and settled.
+        let (dropped, corrupt) = spool.as_mut().map_or((0, 0), Spool::take_counters);
+        counters.dropped.store(dropped, Ordering::Relaxed);
+        counters.corrupt.store(corrupt, Ordering::Relaxed);
+        counters.set_error(spool.as_mut().and_then(Spool::take_complaint));
+        counters
+            .accepted
+            .store(left_over + dropped + corrupt, Ordering::Relaxed);
         Lane {
             name,
             type_name,

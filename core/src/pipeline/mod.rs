@@ -115,7 +115,9 @@ impl Pipeline {
                 memory_limit,
                 settled.clone(),
             ));
-            lane.counters.set_error(spool_error);
+            if spool_error.is_some() {
+                lane.counters.set_error(spool_error);
+            }
             let settings = LaneSettings {
                 retry: config.retry.clone(),
                 batch_max: config.batch.max_events,

@@ -211,6 +211,8 @@ impl Spool {
             );
             log::warn!("{message}");
             self.complaint = Some(message);
+            // Counted once: the head keeps only what can be read.
+            self.write_head()?;
         }
         Ok(())
     }
@@ -766,6 +768,30 @@ mod tests {
         s.commit(&rest).unwrap();
         assert!(s.is_empty());
         assert!(!s.dir().join(HEAD).exists());
+    }
+
+    /// A head file whose records a disk garbled: the good ones are read first, the others
+    /// counted as corrupt and said once, as soon as the spool is opened.
+    #[test]
+    fn a_corrupt_head_record_is_counted_on_opening() {
+        let dir = tempfile::tempdir().unwrap();
+        let items = payloads(3, "h");
+        let head;
+        {
+            let mut s = Spool::open(dir.path(), "b", 1 << 20, FsyncPolicy::Batch).unwrap();
+            append_all(&mut s, &items[2..]);
+            s.put_first(items[..2].iter().map(Vec::as_slice)).unwrap();
+            head = s.dir().join(HEAD);
+        }
+        let mut bytes = fs::read(&head).unwrap();
+        bytes[HEADER + 2] ^= 0xff;
+        fs::write(&head, bytes).unwrap();
+        let mut s = Spool::open(dir.path(), "b", 1 << 20, FsyncPolicy::Batch).unwrap();
+        assert_eq!(s.pending(), 2);
+        assert_eq!(s.take_counters(), (0, 1));
+        assert!(s.take_complaint().unwrap().contains("head"));
+        let batch = s.read(100).unwrap();
+        assert_eq!(records_of(&batch), vec![items[1].clone()]);
     }
 
     #[test]
