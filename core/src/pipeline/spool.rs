@@ -259,7 +259,7 @@ impl Spool {
 
     /// Commit `batch` but keep `retry` (records of it to send again) first in line: they
     /// are in the head on disk before the cursor moves, so a crash in between only sends
-    /// the batch again.
+    /// the batch again. Fails (changing nothing) only when the head cannot be written.
     pub fn commit_keeping<'a>(
         &mut self,
         batch: &ReadBatch,
@@ -283,7 +283,13 @@ impl Spool {
             self.reading = false;
             return Ok(());
         }
-        self.commit(batch)
+        // The retry is safe in the head now; a cursor that cannot be written only means the
+        // batch is sent again after a restart (an error here would make the caller keep the
+        // retry a second time).
+        if let Err(e) = self.commit(batch) {
+            self.complaint = Some(format!("cannot advance spool cursor: {e}"));
+        }
+        Ok(())
     }
 
     #[cfg(test)]
@@ -520,15 +526,11 @@ impl Spool {
     pub fn commit(&mut self, batch: &ReadBatch) -> io::Result<()> {
         self.reading = false;
         if batch.from_head > 0 {
-            let taken: Vec<Vec<u8>> = self.head.drain(..batch.from_head).collect();
-            if let Err(e) = self.write_head() {
-                for payload in taken.into_iter().rev() {
-                    self.head.push_front(payload);
-                }
-                return Err(e);
-            }
+            // Gone from memory even if the file cannot be rewritten (as a cursor that cannot
+            // be written: they are only sent again after a restart).
+            self.head.drain(..batch.from_head);
             self.pending = self.pending.saturating_sub(batch.from_head as u64);
-            return Ok(());
+            return self.write_head();
         }
         // Records with a bad checksum were counted in `pending` like good ones.
         let consumed = batch.count as u64 + batch.skipped;
