@@ -530,16 +530,21 @@ fn a_spooled_record_that_passes_its_checksum_but_does_not_decode_is_counted_as_c
 /// Threads emit as fast as they can while the client closes: each emit either returns an
 /// error (closed) or its event is counted, and every counted event is delivered by the close
 /// (the backend is up, the timeout generous). Nothing is left in a thread's buffer or on its
-/// way to a worker that has gone. Several rounds, as the moment of the close varies.
+/// way to a worker that has gone, nor in the ingress spool when the queue spills. Several
+/// rounds, as the moment of the close varies.
 #[test]
 fn events_emitted_while_the_client_closes_are_each_delivered_or_refused() {
     use std::sync::atomic::{AtomicBool, Ordering};
     use std::sync::Arc;
+    let mut spilled = 0;
     for round in 0..20 {
         let dir = tempfile::tempdir().unwrap();
+        // Every other round with a queue small enough to spill.
+        let capacity = if round % 2 == 0 { 32 << 20 } else { 4096 };
         let c = client(
             dir.path(),
-            json!({"batch": {"max_events": 7, "flush_interval": 0.001}}),
+            json!({"batch": {"max_events": 7, "flush_interval": 0.001},
+                   "queue": {"capacity_bytes": capacity, "on_full": "spill"}}),
         );
         let started = Arc::new(AtomicBool::new(false));
         let threads: Vec<_> = (0..32)
@@ -576,7 +581,9 @@ fn events_emitted_while_the_client_closes_are_each_delivered_or_refused() {
             "round {round}: {closed:?}"
         );
         assert_eq!(read_events(&dir.path().join("data")).len() as u64, accepted);
+        spilled += closed.spilled;
     }
+    assert!(spilled > 0, "the small queues spilled");
 }
 
 /// on_full = spill with an ingress spool folder that cannot be used (here a file stands where
