@@ -6,7 +6,7 @@ mod common;
 use std::time::Duration;
 
 use serde_json::json;
-use wafermon::{Client, Config, Kind, NewEvent};
+use wafermon::{Client, Config, ErrorKind, Kind, NewEvent};
 
 use common::fork::in_child;
 use common::{config_in, read_events};
@@ -139,4 +139,65 @@ fn durably_ingested_events_survive_the_process_dying_at_once() {
     let err = client.ingest(&bad).unwrap_err();
     assert_eq!(err.path(), Some("[1].progress"));
     client.close(Duration::from_secs(5));
+}
+
+/// The threads of this process, from /proc.
+fn threads() -> usize {
+    std::fs::read_dir("/proc/self/task").unwrap().count()
+}
+
+/// A forked child that never used the client asks for its counters and closes it: that
+/// answers from what the child did (nothing) without starting a pipeline there (no thread,
+/// no spool slot), and the client is closed in the child alone.
+#[test]
+fn stats_and_close_in_a_child_that_never_used_the_client_start_nothing() {
+    let _serial = common::fork::one_at_a_time();
+    let dir = tempfile::tempdir().unwrap();
+    let client =
+        Client::new(Config::from_value(config_in(dir.path(), json!({}))).unwrap()).unwrap();
+    for i in 0..10 {
+        client.emit(&event("parent", i)).unwrap();
+    }
+    client.flush(Duration::from_secs(10)).unwrap();
+    let slots = dir.path().join("spool").join("filesystem");
+    let c = client.clone();
+    let code = in_child(move || {
+        let stats = c.stats();
+        let threads_after_stats = threads();
+        let closed = c.close(Duration::from_secs(5));
+        let threads_after_close = threads();
+        let refused = c.emit(&event("child", 0)).map_err(|e| e.kind());
+        let checks = [
+            (
+                "stats count nothing",
+                stats.emitted == 0 && stats.pending() == 0,
+            ),
+            (
+                "stats list the backend",
+                stats.backends.len() == 1 && stats.backends[0].name == "filesystem",
+            ),
+            ("close counts nothing", closed.emitted == 0),
+            ("no thread for stats", threads_after_stats == 1),
+            ("no thread for close", threads_after_close == 1),
+            ("no spool slot", !slots.join("1").exists()),
+            ("emit refused", refused == Err(ErrorKind::Closed)),
+            ("closed", c.is_closed()),
+            (
+                "flush refused",
+                c.flush(Duration::from_secs(1)).map_err(|e| e.kind()) == Err(ErrorKind::Closed),
+            ),
+        ];
+        for (what, ok) in &checks {
+            if !ok {
+                eprintln!("in the child: not true: {what}");
+            }
+        }
+        checks.iter().all(|(_, ok)| *ok)
+    });
+    assert_eq!(code, 0, "see the child's complaints above");
+    // The parent's client is not closed by the child's close.
+    assert!(!client.is_closed());
+    client.emit(&event("parent", 10)).unwrap();
+    let stats = client.close(Duration::from_secs(5));
+    assert_eq!((stats.emitted, stats.backends[0].sent), (11, 11));
 }

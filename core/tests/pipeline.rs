@@ -468,3 +468,160 @@ fn the_global_client_is_configured_once_and_shut_down() {
     assert_eq!(stats.backends[0].sent, 2);
     assert!(wafermon::shutdown(Duration::from_secs(1)).is_none());
 }
+
+/// The spool segment files of the backend `name` (slot 0), oldest first.
+fn spool_segments(dir: &Path, name: &str) -> Vec<std::path::PathBuf> {
+    let slot = dir.join("spool").join(name).join("0");
+    let mut segments: Vec<_> = std::fs::read_dir(slot)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "seg"))
+        .collect();
+    segments.sort();
+    segments
+}
+
+/// A record whose checksum is right but whose bytes are no event (a disk that kept a
+/// half-written page, or another program's file): it is neither delivered nor counted as
+/// sent, but counted as corrupt, named in the backend's last error and in one log line.
+#[test]
+fn a_spooled_record_that_passes_its_checksum_but_does_not_decode_is_counted_as_corrupt() {
+    common::logs::capture();
+    let dir = tempfile::tempdir().unwrap();
+    let blocker = dir.path().join("blocked");
+    std::fs::write(&blocker, b"x").unwrap();
+    let down = json!({"direct_backends": [{"type": "filesystem", "path": blocker.join("data")}]});
+    let first = client(dir.path(), down);
+    for i in 0..10 {
+        first.emit(&heartbeat(i)).unwrap();
+    }
+    first.close(Duration::from_millis(200));
+    drop(first);
+
+    let segments = spool_segments(dir.path(), "filesystem");
+    let last = segments.last().unwrap().clone();
+    let payload = b"\x93not a wafermon record";
+    let mut record = (payload.len() as u32).to_le_bytes().to_vec();
+    record.extend_from_slice(&crc32fast::hash(payload).to_le_bytes());
+    record.extend_from_slice(payload);
+    let mut bytes = std::fs::read(&last).unwrap();
+    bytes.extend_from_slice(&record);
+    std::fs::write(&last, bytes).unwrap();
+
+    std::fs::remove_file(&blocker).unwrap();
+    let up = json!({"direct_backends": [{"type": "filesystem", "path": blocker.join("data")}]});
+    let second = client(dir.path(), up);
+    second.flush(Duration::from_secs(10)).unwrap();
+    let stats = second.close(Duration::from_secs(5));
+    let backend = &stats.backends[0];
+    assert_eq!(read_events(&blocker.join("data")).len(), 10);
+    assert_eq!(
+        (backend.sent, backend.corrupt, backend.queued),
+        (10, 1, 0),
+        "{backend:?}"
+    );
+    let segment = last.file_name().unwrap().to_str().unwrap();
+    let error = backend.last_error.as_deref().unwrap_or_default();
+    assert!(error.contains(segment), "{error}");
+    let slot = last.parent().unwrap().to_str().unwrap();
+    assert_eq!(common::logs::lines_with(slot).len(), 1);
+}
+
+/// Threads emit as fast as they can while the client closes: each emit either returns an
+/// error (closed) or its event is counted, and every counted event is delivered by the close
+/// (the backend is up, the timeout generous). Nothing is left in a thread's buffer or on its
+/// way to a worker that has gone, nor in the ingress spool when the queue spills. Several
+/// rounds, as the moment of the close varies.
+#[test]
+fn events_emitted_while_the_client_closes_are_each_delivered_or_refused() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    let mut spilled = 0;
+    for round in 0..20 {
+        let dir = tempfile::tempdir().unwrap();
+        // Every other round with a queue small enough to spill.
+        let capacity = if round % 2 == 0 { 32 << 20 } else { 4096 };
+        let c = client(
+            dir.path(),
+            json!({"batch": {"max_events": 7, "flush_interval": 0.001},
+                   "queue": {"capacity_bytes": capacity, "on_full": "spill"}}),
+        );
+        let started = Arc::new(AtomicBool::new(false));
+        let threads: Vec<_> = (0..32)
+            .map(|t| {
+                let (c, started) = (c.clone(), started.clone());
+                std::thread::spawn(move || {
+                    let mut accepted = 0u64;
+                    loop {
+                        match c.emit(&heartbeat(t * 1_000_000 + accepted as usize)) {
+                            Ok(()) => accepted += 1,
+                            Err(e) => {
+                                assert_eq!(e.kind(), ErrorKind::Closed);
+                                return accepted;
+                            }
+                        }
+                        started.store(true, Ordering::Release);
+                    }
+                })
+            })
+            .collect();
+        while !started.load(Ordering::Acquire) {
+            std::thread::yield_now();
+        }
+        std::thread::sleep(Duration::from_millis(round % 7));
+        let closed = c.close(Duration::from_secs(60));
+        let accepted: u64 = threads.into_iter().map(|t| t.join().unwrap()).sum();
+        let after = c.stats();
+        assert_eq!(after, closed, "round {round}: nothing changes after close");
+        let backend = &closed.backends[0];
+        assert_eq!(closed.emitted, accepted, "round {round}: {closed:?}");
+        assert_eq!(
+            (backend.sent, backend.queued, closed.queued, closed.dropped),
+            (accepted, 0, 0, 0),
+            "round {round}: {closed:?}"
+        );
+        assert_eq!(read_events(&dir.path().join("data")).len() as u64, accepted);
+        spilled += closed.spilled;
+    }
+    assert!(spilled > 0, "the small queues spilled");
+}
+
+/// on_full = spill with an ingress spool folder that cannot be used (here a file stands where
+/// the folder should be): what does not fit the queue is dropped, and the client says so:
+/// counted (`dropped` and `spill_failed`), named in `last_error`, and one log line, not one
+/// per chunk.
+#[test]
+fn spilling_into_an_unusable_ingress_spool_is_counted_and_said_once() {
+    common::logs::capture();
+    let dir = tempfile::tempdir().unwrap();
+    let spool = dir.path().join("spool");
+    std::fs::create_dir_all(&spool).unwrap();
+    std::fs::write(spool.join(".ingress"), b"not a folder").unwrap();
+    let c = client(
+        dir.path(),
+        json!({"queue": {"capacity_bytes": 512, "on_full": "spill"}, "batch": {"max_events": 4}}),
+    );
+    let threads: Vec<_> = (0..2)
+        .map(|t| {
+            let c = c.clone();
+            std::thread::spawn(move || {
+                for i in 0..5000 {
+                    c.emit(&heartbeat(t * 10_000 + i)).unwrap();
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    let stats = c.close(Duration::from_secs(20));
+    let sent = stats.backends[0].sent;
+    assert_eq!(stats.emitted, 10_000);
+    assert_eq!(sent + stats.dropped, 10_000, "{stats:?}");
+    assert!(stats.dropped > 0, "the queue overflowed: {stats:?}");
+    assert_eq!(stats.spill_failed, stats.dropped, "{stats:?}");
+    let error = stats.last_error.as_deref().unwrap_or_default();
+    assert!(error.contains(".ingress"), "{error}");
+    let folder = spool.join(".ingress").display().to_string();
+    assert_eq!(common::logs::lines_with(&folder).len(), 1);
+}

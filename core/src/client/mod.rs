@@ -4,7 +4,7 @@ mod attrs;
 mod job;
 mod usage;
 
-use std::sync::atomic::{AtomicPtr, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
@@ -28,6 +28,9 @@ struct Shared {
     pipeline: AtomicPtr<Pipeline>,
     generation: AtomicU64,
     reinit: Mutex<()>,
+    /// Closed in a forked child before it had a pipeline of its own (its own children
+    /// inherit this; the parent's memory does not).
+    closed_unstarted: AtomicBool,
 }
 
 impl Drop for Shared {
@@ -65,6 +68,7 @@ impl Client {
                 pipeline: AtomicPtr::new(pipeline),
                 generation: AtomicU64::new(generation),
                 reinit: Mutex::new(()),
+                closed_unstarted: AtomicBool::new(false),
             }),
         })
     }
@@ -97,9 +101,7 @@ impl Client {
         };
         let generation = fork::generation();
         if shared.generation.load(Ordering::Acquire) != generation {
-            // SAFETY: the parent's pipeline is only read here, never dropped.
-            let parent = unsafe { &*shared.pipeline.load(Ordering::Acquire) };
-            if parent.is_closed() {
+            if self.closed_before_start() {
                 return Err(crate::Error::closed());
             }
             let fresh = Box::into_raw(Box::new(Pipeline::start(&shared.config)?));
@@ -108,6 +110,15 @@ impl Client {
         }
         // SAFETY: as in `pipeline`.
         Ok(unsafe { &*shared.pipeline.load(Ordering::Acquire) })
+    }
+
+    /// In a process without a pipeline of this client (a forked child that has not used
+    /// it): true when the client was closed here (or in the parent) before that.
+    fn closed_before_start(&self) -> bool {
+        let shared = &*self.shared;
+        // SAFETY: the parent's pipeline is only read here, never dropped.
+        let parent = unsafe { &*shared.pipeline.load(Ordering::Acquire) };
+        shared.closed_unstarted.load(Ordering::Acquire) || parent.is_closed()
     }
 
     #[inline]
@@ -198,24 +209,49 @@ impl Client {
     /// error says how many events are still pending; they stay queued or spooled).
     /// Fails with `Closed` after `close`.
     pub fn flush(&self, timeout: Duration) -> Result<()> {
+        if !self.runs_here() {
+            // Nothing was emitted in this process yet: nothing to wait for, nothing to start.
+            if self.closed_before_start() {
+                return Err(crate::Error::closed());
+            }
+            return Ok(());
+        }
         self.pipeline()?.flush(timeout)
     }
 
     /// Stop accepting events, deliver what can be delivered within `timeout`, keep the rest
     /// in the spool for the next run, and report the final counters. Idempotent.
     pub fn close(&self, timeout: Duration) -> Stats {
-        // A pipeline that cannot be had (a child of a closed client) has nothing to report.
+        if !self.runs_here() {
+            // A forked child that never used the client: close it here without starting
+            // a pipeline just to stop it.
+            let _guard = match self.shared.reinit.lock() {
+                Ok(g) => g,
+                Err(p) => p.into_inner(),
+            };
+            if !self.runs_here() {
+                self.shared.closed_unstarted.store(true, Ordering::Release);
+                return Pipeline::idle_stats(&self.shared.config);
+            }
+        }
         self.pipeline()
             .map(|p| p.close(timeout))
             .unwrap_or_default()
     }
 
     pub fn is_closed(&self) -> bool {
+        if !self.runs_here() {
+            return self.closed_before_start();
+        }
         self.pipeline().map_or(true, |p| p.is_closed())
     }
 
-    /// Counters for the client and each backend.
+    /// Counters for the client and each backend. In a forked child that has not used the
+    /// client yet, what it did there: nothing (no pipeline is started to say so).
     pub fn stats(&self) -> Stats {
+        if !self.runs_here() {
+            return Pipeline::idle_stats(&self.shared.config);
+        }
         self.pipeline().map(|p| p.stats()).unwrap_or_default()
     }
 

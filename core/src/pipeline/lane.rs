@@ -111,14 +111,21 @@ impl Lane {
         priority: i32,
         group: Option<String>,
         filter: Filter,
-        spool: Option<Spool>,
+        mut spool: Option<Spool>,
         memory_limit: usize,
         settled: Settled,
     ) -> Lane {
         let counters = BackendCounters::default();
         let left_over = spool.as_ref().map_or(0, |s| s.pending());
-        // Events a previous run left in the spool are this run's to deliver.
-        counters.accepted.store(left_over, Ordering::Relaxed);
+        // Events a previous run left in the spool are this run's to deliver; records that
+        // were lost already on opening it (a corrupt head) are counted as routed and settled.
+        let (dropped, corrupt) = spool.as_mut().map_or((0, 0), Spool::take_counters);
+        counters.dropped.store(dropped, Ordering::Relaxed);
+        counters.corrupt.store(corrupt, Ordering::Relaxed);
+        counters.set_error(spool.as_mut().and_then(Spool::take_complaint));
+        counters
+            .accepted
+            .store(left_over + dropped + corrupt, Ordering::Relaxed);
         Lane {
             name,
             type_name,
@@ -209,10 +216,17 @@ impl Lane {
                     .set_error(Some(format!("spool write failed, events dropped: {e}")));
             }
         }
+        self.count_spool_losses(spool);
+    }
+
+    /// Records the spool lost (size cap) or could not read back (corrupt), and why.
+    fn count_spool_losses(&self, spool: &mut Spool) {
         let (dropped, corrupt) = spool.take_counters();
-        self.counters
-            .dropped
-            .fetch_add(dropped + corrupt, Ordering::AcqRel);
+        self.counters.dropped.fetch_add(dropped, Ordering::AcqRel);
+        self.counters.corrupt.fetch_add(corrupt, Ordering::AcqRel);
+        if let Some(complaint) = spool.take_complaint() {
+            self.counters.set_error(Some(complaint));
+        }
     }
 
     fn move_memory_to_spool(&self, inbox: &mut Inbox) {
@@ -220,6 +234,25 @@ impl Lane {
         inbox.memory_bytes = 0;
         for batch in batches {
             self.append_to_spool(inbox, &batch);
+        }
+    }
+
+    /// Close's deadline passed and there is no spool to keep the rest: count it as dropped.
+    fn drop_memory(&self, inbox: &mut Inbox) {
+        let lost: u64 = inbox
+            .parked
+            .take()
+            .into_iter()
+            .chain(inbox.memory.drain(..))
+            .map(|b| b.len() as u64)
+            .sum();
+        inbox.memory_bytes = 0;
+        if lost > 0 {
+            self.counters.dropped.fetch_add(lost, Ordering::AcqRel);
+            self.counters.set_error(Some(format!(
+                "{lost} events not delivered by the close deadline and no spool to keep them: \
+                 dropped"
+            )));
         }
     }
 
@@ -241,12 +274,13 @@ impl Lane {
             let past_deadline = inbox.stop_at.is_some_and(|t| Instant::now() >= t);
             if past_deadline {
                 if inbox.spool.is_some() {
-                    // Kept for the next run. A parked batch lands behind newer spooled ones:
-                    // the only case where a restart changes the order.
+                    // Kept for the next run, a parked batch before the newer spooled ones.
                     if let Some(parked) = inbox.parked.take() {
-                        self.append_to_spool(&mut inbox, &parked);
+                        self.spool_first(&mut inbox, &parked);
                     }
                     self.move_memory_to_spool(&mut inbox);
+                } else {
+                    self.drop_memory(&mut inbox);
                 }
                 return None;
             }
@@ -263,7 +297,7 @@ impl Lane {
                 if !spool.is_empty() {
                     match spool.read(settings.batch_max) {
                         Ok(mut read) if read.count > 0 => {
-                            // Every record passed its CRC check on the way in.
+                            // Every record passed its CRC check and decodes (`Spool::read`).
                             let framed = std::mem::take(&mut read.framed);
                             let batch =
                                 Batch::from_complete(framed, read.count, settings.origin.clone());
@@ -272,8 +306,8 @@ impl Lane {
                         Ok(read) => {
                             // Only unreadable records were left: account for them and go on.
                             let _ = spool.commit(&read);
-                            let (dropped, corrupt) = spool.take_counters();
-                            let lost = dropped + corrupt + spool.pending();
+                            self.count_spool_losses(spool);
+                            let lost = spool.pending();
                             self.counters.dropped.fetch_add(lost, Ordering::AcqRel);
                             spool.forget_pending();
                             continue;
@@ -376,17 +410,21 @@ impl Lane {
                     self.counters.set_error(Some(message));
                     let again = (!outcome.retry.is_empty())
                         .then(|| Arc::new(work.batch().subset(&outcome.retry)));
-                    // Events read from the spool go back to it before the cursor moves past
-                    // them, so a crash during the backoff cannot lose them (they now wait
-                    // behind newer spooled events, as after a restart).
+                    // Events read from the spool go back to it, first in line, before the
+                    // cursor moves past them: a crash during the backoff cannot lose them,
+                    // and newer spooled events still wait behind them.
                     let respooled = match (&again, &work) {
-                        (Some(batch), Work::Spooled(..)) => {
-                            self.append_to_spool(&mut lock(&self.inbox), batch);
+                        (Some(batch), Work::Spooled(read, _)) => {
+                            self.commit_keeping(read, batch);
                             true
                         }
                         _ => false,
                     };
-                    self.finish_counted(work, outcome.delivered, outcome.rejected);
+                    if respooled {
+                        self.count_settled(outcome.delivered, outcome.rejected);
+                    } else {
+                        self.finish_counted(work, outcome.delivered, outcome.rejected);
+                    }
                     match again {
                         None => {
                             failures = 0;
@@ -426,9 +464,59 @@ impl Lane {
     /// Settle part of a batch as delivered and part as failed; the rest was split off.
     fn finish_counted(&self, work: Work, sent: u64, failed: u64) {
         self.release(&work);
+        self.count_settled(sent, failed);
+    }
+
+    fn count_settled(&self, sent: u64, failed: u64) {
         self.counters.sent.fetch_add(sent, Ordering::AcqRel);
         self.counters.failed.fetch_add(failed, Ordering::AcqRel);
         self.notify_settled();
+    }
+
+    /// Move the spool's cursor past `read` but keep `retry` (part of it) first in line.
+    fn commit_keeping(&self, read: &ReadBatch, retry: &Batch) {
+        let mut inbox = lock(&self.inbox);
+        let Some(spool) = inbox.spool.as_mut() else {
+            return;
+        };
+        let complete = retry.complete_records();
+        match spool.commit_keeping(read, batch::records(&complete)) {
+            Ok(()) => {
+                self.counters
+                    .spooled
+                    .fetch_add(retry.len() as u64, Ordering::AcqRel);
+                self.count_spool_losses(spool);
+            }
+            Err(e) => {
+                // Kept all the same, behind newer events rather than lost.
+                let _ = spool.commit(read);
+                self.append_to_spool(&mut inbox, retry);
+                self.counters.set_error(Some(format!(
+                    "cannot keep a retry first in the spool, it waits behind newer events: {e}"
+                )));
+            }
+        }
+    }
+
+    /// Put a batch before everything spooled (it was first in line in memory at close).
+    fn spool_first(&self, inbox: &mut Inbox, batch: &Batch) {
+        let Some(spool) = inbox.spool.as_mut() else {
+            return;
+        };
+        let complete = batch.complete_records();
+        match spool.put_first(batch::records(&complete)) {
+            Ok(()) => {
+                self.counters
+                    .spooled
+                    .fetch_add(batch.len() as u64, Ordering::AcqRel);
+            }
+            Err(e) => {
+                self.append_to_spool(inbox, batch);
+                self.counters.set_error(Some(format!(
+                    "cannot keep a batch first in the spool, it waits behind newer events: {e}"
+                )));
+            }
+        }
     }
 
     /// Move the spool's cursor past a batch read from it.
@@ -440,10 +528,7 @@ impl Lane {
                     self.counters
                         .set_error(Some(format!("cannot advance spool cursor: {e}")));
                 }
-                let (dropped, corrupt) = spool.take_counters();
-                self.counters
-                    .dropped
-                    .fetch_add(dropped + corrupt, Ordering::AcqRel);
+                self.count_spool_losses(spool);
             }
         }
     }
@@ -651,5 +736,142 @@ mod tests {
         let o = PartialOutcome::new(5, vec![4, 4, 9, 1], vec![1, 7, 2, 2]);
         assert_eq!(o.retry, vec![1, 2]);
         assert_eq!((o.rejected, o.delivered), (1, 2));
+    }
+
+    fn quick_settings(batch_max: usize, backoff: Duration) -> LaneSettings {
+        LaneSettings {
+            retry: RetryConfig {
+                initial_backoff: backoff,
+                max_backoff: backoff,
+            },
+            batch_max,
+            inline_retries: 0,
+            origin: Arc::new(Origin {
+                site: "fab1".into(),
+                app: App {
+                    name: "etch".into(),
+                    version: None,
+                    instance: None,
+                },
+            }),
+        }
+    }
+
+    /// A lane over the spool under `dir` (slot 0 when no other lane holds it).
+    fn spooled_lane(dir: &std::path::Path) -> Arc<Lane> {
+        let spool = Spool::open(dir, "scripted", 1 << 20, FsyncPolicy::Never).unwrap();
+        Arc::new(Lane::new(
+            "scripted".into(),
+            "test",
+            0,
+            None,
+            Filter::default(),
+            Some(spool),
+            1 << 20,
+            Arc::new((Mutex::new(()), Condvar::new())),
+        ))
+    }
+
+    fn wait_settled(lane: &Lane, n: u64) {
+        while lane.counters.settled() < n {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    fn ids_of(events: &[Event]) -> Vec<String> {
+        events.iter().map(|e| e.id.to_string()).collect()
+    }
+
+    /// Events a backend asks to retry after they were read from the spool go back first in
+    /// line: the newer spooled events come after them, never before.
+    #[test]
+    fn a_spooled_retry_after_a_partial_answer_stays_ahead_of_newer_spooled_events() {
+        let dir = tempfile::tempdir().unwrap();
+        let events = events(10);
+        let ids = ids_of(&events);
+        let lane = spooled_lane(dir.path());
+        lane.push(Arc::new(Batch::from_events(&events[..5])), true);
+        lane.push(Arc::new(Batch::from_events(&events[5..])), true);
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let backend = Scripted {
+            answers: Arc::new(Mutex::new(vec![partial(vec![], vec![3])].into())),
+            seen: seen.clone(),
+        };
+        let runner = lane.clone();
+        let settings = quick_settings(5, Duration::from_millis(5));
+        let thread = std::thread::spawn(move || runner.run(Box::new(backend), settings));
+        wait_settled(&lane, 10);
+        lane.stop(Instant::now());
+        thread.join().unwrap();
+        assert_eq!(
+            *lock(&seen),
+            vec![ids[..5].to_vec(), vec![ids[3].clone()], ids[5..].to_vec()]
+        );
+        let stats = lane.stats();
+        assert_eq!((stats.sent, stats.queued), (10, 0), "{stats:?}");
+    }
+
+    /// The first send blocks until the test says, then every send fails transiently.
+    struct Gated {
+        out: crossbeam_channel::Sender<()>,
+        release: crossbeam_channel::Receiver<()>,
+    }
+
+    impl Backend for Gated {
+        fn send(&mut self, _: &Batch) -> Result<(), DeliveryError> {
+            if self.out.send(()).is_ok() {
+                let _ = self.release.recv();
+            }
+            Err(DeliveryError::Transient {
+                message: "HTTP 503".into(),
+                retry_after: None,
+            })
+        }
+    }
+
+    /// A batch that failed while newer ones were spooled waits first in line in memory; when
+    /// the lane closes then, it goes to the spool before them, so the next run delivers the
+    /// events in the order they were emitted.
+    #[test]
+    fn a_batch_first_in_line_in_memory_at_close_is_replayed_before_newer_spooled_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        let events = events(9);
+        let lane = spooled_lane(dir.path());
+        let (out_tx, out_rx) = crossbeam_channel::bounded(0);
+        let (release_tx, release_rx) = crossbeam_channel::bounded(0);
+        let backend = Gated {
+            out: out_tx,
+            release: release_rx,
+        };
+        let runner = lane.clone();
+        let settings = quick_settings(100, Duration::from_secs(600));
+        let thread = std::thread::spawn(move || runner.run(Box::new(backend), settings));
+        lane.push(Arc::new(Batch::from_events(&events[..3])), false);
+        out_rx.recv().unwrap(); // the first batch is out to the backend
+        lane.push(Arc::new(Batch::from_events(&events[3..6])), true);
+        lane.push(Arc::new(Batch::from_events(&events[6..])), true);
+        drop(out_rx); // later sends fail at once
+        release_tx.send(()).unwrap(); // the first batch fails; the spool holds newer ones
+        lane.stop(Instant::now());
+        thread.join().unwrap();
+        let stats = lane.stats();
+        assert_eq!((stats.sent, stats.queued), (0, 9), "{stats:?}");
+        drop(lane);
+
+        // The next run, with the backend up.
+        let lane = spooled_lane(dir.path());
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let backend = Scripted {
+            answers: Arc::default(),
+            seen: seen.clone(),
+        };
+        let runner = lane.clone();
+        let settings = quick_settings(100, Duration::from_millis(5));
+        let thread = std::thread::spawn(move || runner.run(Box::new(backend), settings));
+        wait_settled(&lane, 9);
+        lane.stop(Instant::now());
+        thread.join().unwrap();
+        let delivered: Vec<String> = lock(&seen).concat();
+        assert_eq!(delivered, ids_of(&events), "emit order after the restart");
     }
 }

@@ -115,7 +115,9 @@ impl Pipeline {
                 memory_limit,
                 settled.clone(),
             ));
-            lane.counters.set_error(spool_error);
+            if spool_error.is_some() {
+                lane.counters.set_error(spool_error);
+            }
             let settings = LaneSettings {
                 retry: config.retry.clone(),
                 batch_max: config.batch.max_events,
@@ -130,7 +132,13 @@ impl Pipeline {
         }
 
         let overflow = if config.queue.on_full == OnFull::Spill {
-            spool_for(INGRESS).ok()
+            // Unusable: the queue says so when it first has to drop for it.
+            Some(spool_for(INGRESS).map_err(|e| {
+                format!(
+                    "ingress spool {}: {e}",
+                    config.spool.path.join(INGRESS).display()
+                )
+            }))
         } else {
             None
         };
@@ -179,8 +187,23 @@ impl Pipeline {
             queued: self.queue.queued_events(),
             dropped: c.dropped.load(Ordering::Acquire),
             spilled: c.spilled.load(Ordering::Acquire),
+            spill_failed: c.spill_failed.load(Ordering::Acquire),
             corrupt: c.corrupt.load(Ordering::Acquire),
+            last_error: c.last_error.lock().ok().and_then(|e| e.clone()),
             backends: self.lanes.iter().map(|l| l.stats()).collect(),
+        }
+    }
+
+    /// The counters of a client that has no pipeline in this process (a forked child that
+    /// has not used it): nothing emitted, each backend idle.
+    pub fn idle_stats(config: &Config) -> Stats {
+        Stats {
+            backends: config
+                .active_backends()
+                .iter()
+                .map(|b| BackendStats::idle(&b.name, b.kind.type_name()))
+                .collect(),
+            ..Stats::default()
         }
     }
 

@@ -63,10 +63,17 @@ pub(crate) struct Queue {
     /// Events handed to the worker (or spilled) and not yet routed.
     queued_events: AtomicU64,
     shards: Mutex<Vec<Arc<Shard>>>,
+    /// Held by an event handed over without a shard (its thread's storage is gone), and
+    /// passed by every steal: the one lock such an event and close's last steal share.
+    unsharded: Mutex<()>,
     tx: Sender<Msg>,
     closed: AtomicBool,
     /// on_full = spill: chunks that did not fit wait here, in order.
     overflow: Option<SideSpool>,
+    /// on_full = spill and the ingress spool could not be opened: why.
+    overflow_error: Option<String>,
+    /// Spilling failed and the client said so (once until a spill succeeds again).
+    spill_failing: AtomicBool,
     /// `Client::ingest`: acknowledged records wait here until every lane has them on disk.
     acked: Option<SideSpool>,
     pub budget: Arc<Budget>,
@@ -77,10 +84,15 @@ impl Queue {
     pub fn new(
         config: &Config,
         tx: Sender<Msg>,
-        overflow: Option<Spool>,
+        overflow: Option<std::result::Result<Spool, String>>,
         acked: Option<Spool>,
         counters: Arc<ClientCounters>,
     ) -> Queue {
+        let (overflow, overflow_error) = match overflow {
+            Some(Ok(spool)) => (Some(spool), None),
+            Some(Err(why)) => (None, Some(why)),
+            None => (None, None),
+        };
         let capacity = config.queue.capacity_bytes;
         // What a previous run spilled or acknowledged and never routed is replayed first.
         let left_over = overflow.as_ref().map_or(0, |s| s.pending())
@@ -92,17 +104,25 @@ impl Queue {
             chunk_bytes: config.batch.max_bytes,
             queued_events: AtomicU64::new(left_over),
             shards: Mutex::new(Vec::new()),
+            unsharded: Mutex::new(()),
             tx,
             closed: AtomicBool::new(false),
             overflow: overflow.map(SideSpool::new),
+            overflow_error,
+            spill_failing: AtomicBool::new(false),
             acked: acked.map(SideSpool::new),
             budget: Arc::new(Budget::new(capacity)),
             counters,
         }
     }
 
+    /// Refuse new events. Every event accepted before this is in a shard, the channel or a
+    /// side spool, where the worker's next steal (it takes every shard's lock) finds it.
     pub fn close(&self) {
         self.closed.store(true, Ordering::Release);
+        if let Some(acked) = &self.acked {
+            acked.close();
+        }
         self.budget.refund(0);
     }
 
@@ -162,6 +182,11 @@ impl Queue {
                 }
             };
             let mut chunk = lock(&local[index].1.chunk);
+            // Asked again under the shard's lock: close's last steal takes this lock after
+            // closing, so an event is either in the shard before that steal or refused.
+            if self.is_closed() {
+                return Err(Error::closed());
+            }
             push_record(&mut chunk.bytes, fields);
             chunk.count += 1;
             if chunk.count >= self.chunk_events || chunk.bytes.len() >= self.chunk_bytes {
@@ -177,16 +202,24 @@ impl Queue {
                 // partial chunk of this thread ahead of this one.
                 self.hand_over(full);
             }
+            Ok(())
         });
-        if pushed.is_err() {
-            // This thread's storage is being torn down (a job guard dropped at thread exit):
-            // hand the event over on its own.
-            let mut chunk = Chunk::default();
-            push_record(&mut chunk.bytes, fields);
-            chunk.count = 1;
-            self.hand_over(chunk);
+        match pushed {
+            Ok(result) => result,
+            Err(_) => {
+                // This thread's storage is being torn down (a job guard dropped at thread
+                // exit): hand the event over on its own.
+                let _unsharded = lock(&self.unsharded);
+                if self.is_closed() {
+                    return Err(Error::closed());
+                }
+                let mut chunk = Chunk::default();
+                push_record(&mut chunk.bytes, fields);
+                chunk.count = 1;
+                self.hand_over(chunk);
+                Ok(())
+            }
         }
-        Ok(())
     }
 
     fn hand_over(&self, chunk: Chunk) {
@@ -219,6 +252,8 @@ impl Queue {
     /// goes the way a full one would, under its shard's lock, so per thread the channel (and
     /// the ingress spool) keeps emit order.
     pub fn steal_all(&self) {
+        // An event handed over without a shard is in the channel once this lock is free.
+        drop(lock(&self.unsharded));
         let mut shards = lock(&self.shards);
         for shard in shards.iter() {
             let mut chunk = lock(&shard.chunk);
@@ -277,27 +312,37 @@ impl Queue {
     /// Append a whole chunk to the ingress spool (one write), keeping order with what is
     /// already there.
     fn spill(&self, chunk: Chunk) {
+        let count = chunk.count as u64;
         let Some(overflow) = &self.overflow else {
-            self.counters
-                .dropped
-                .fetch_add(chunk.count as u64, Ordering::Relaxed);
+            let why = self.overflow_error.as_deref().unwrap_or("no ingress spool");
+            self.spill_failed(count, why);
             return;
         };
         match overflow.append(&chunk.bytes) {
             Ok(()) => {
-                self.queued_events
-                    .fetch_add(chunk.count as u64, Ordering::Relaxed);
-                self.counters
-                    .spilled
-                    .fetch_add(chunk.count as u64, Ordering::Relaxed);
+                self.queued_events.fetch_add(count, Ordering::Relaxed);
+                self.counters.spilled.fetch_add(count, Ordering::Relaxed);
+                self.spill_failing.store(false, Ordering::Relaxed);
             }
-            Err(_) => {
-                self.counters
-                    .dropped
-                    .fetch_add(chunk.count as u64, Ordering::Relaxed);
-            }
+            Err(e) => self.spill_failed(count, &format!("ingress spool write failed: {e}")),
         }
         self.budget.give_buffer(chunk.bytes);
+    }
+
+    /// Count events spilling could not keep, and say why once (not once per chunk) until a
+    /// spill succeeds again.
+    fn spill_failed(&self, count: u64, why: &str) {
+        self.counters.dropped.fetch_add(count, Ordering::Relaxed);
+        self.counters
+            .spill_failed
+            .fetch_add(count, Ordering::Relaxed);
+        if !self.spill_failing.swap(true, Ordering::Relaxed) {
+            let message = format!(
+                "queue full and {why}: events that do not fit are dropped (stats: spill_failed)"
+            );
+            log::warn!("{message}");
+            self.counters.set_error(message);
+        }
     }
 
     /// Append complete records to the acknowledged spool and return once they are on disk
@@ -312,14 +357,20 @@ impl Queue {
                 "durable ingest needs a spool, and none could be opened",
             ));
         };
-        acked
-            .append(framed)
-            .map_err(|e| Error::io("cannot write the acknowledged spool", e))?;
-        self.queued_events
-            .fetch_add(count as u64, Ordering::Relaxed);
-        self.counters
-            .emitted
-            .fetch_add(count as u64, Ordering::Relaxed);
+        // Counted first: the worker may route the records (and release them) as soon as
+        // they are in the spool.
+        let count = count as u64;
+        self.queued_events.fetch_add(count, Ordering::AcqRel);
+        self.counters.emitted.fetch_add(count, Ordering::AcqRel);
+        if let Err(e) = acked.append(framed) {
+            self.queued_events.fetch_sub(count, Ordering::AcqRel);
+            self.counters.emitted.fetch_sub(count, Ordering::AcqRel);
+            // Closed since the check above: close's last look at the spool may be over.
+            if acked.is_closed() {
+                return Err(Error::closed());
+            }
+            return Err(Error::io("cannot write the acknowledged spool", e));
+        }
         let _ = self.tx.send(Msg::Spilled);
         Ok(())
     }
@@ -359,6 +410,9 @@ impl Queue {
     }
 
     fn count_lost(&self, lost: Lost) {
+        if let Some(complaint) = lost.complaint {
+            self.counters.set_error(complaint);
+        }
         if lost.dropped + lost.corrupt == 0 {
             return;
         }
@@ -423,5 +477,51 @@ mod tests {
         };
         assert_eq!(chunk.count, 3);
         assert_eq!(queue.counters.emitted.load(Ordering::Acquire), 3);
+    }
+
+    /// An emit that started before close but reaches its buffer only after close's last
+    /// steal (the one the worker makes when told to stop) is refused, never left behind in
+    /// the buffer counted and unrouted. The test holds the thread's buffer to make that
+    /// interleaving; the emitting thread is given time to get there first.
+    #[test]
+    fn an_emit_that_reaches_its_buffer_after_the_last_steal_is_refused() {
+        let (tx, rx) = crossbeam_channel::unbounded();
+        let queue = Arc::new(Queue::new(
+            &Config::default(),
+            tx,
+            None,
+            None,
+            Arc::default(),
+        ));
+        let (go, wait) = crossbeam_channel::bounded::<()>(0);
+        let q = queue.clone();
+        let emitter = std::thread::spawn(move || {
+            q.push(&Fields::of_event(&event(1))).unwrap();
+            wait.recv().unwrap();
+            q.push(&Fields::of_event(&event(2)))
+        });
+        while queue.in_shards() == 0 {
+            std::thread::yield_now();
+        }
+        let shard = lock(&queue.shards)[0].clone();
+        let mut held = lock(&shard.chunk);
+        go.send(()).unwrap();
+        // The second emit is on its way to the buffer this test holds.
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        queue.close();
+        // Close's last steal, as `steal_all` makes it.
+        queue.hand_over(std::mem::take(&mut *held));
+        drop(held);
+        let second = emitter.join().unwrap();
+        assert_eq!(
+            second.map_err(|e| e.kind()),
+            Err(crate::error::ErrorKind::Closed)
+        );
+        assert_eq!(queue.in_shards(), 0, "nothing left behind the last steal");
+        let Ok(Msg::Chunk(chunk)) = rx.try_recv() else {
+            panic!("the first event was not handed over");
+        };
+        assert_eq!(chunk.count, 1);
+        assert_eq!(queue.accepted(), 1);
     }
 }

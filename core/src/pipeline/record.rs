@@ -402,6 +402,21 @@ pub(crate) fn decode_ref<'a>(
     })
 }
 
+/// True when `bytes` are a whole record (a spool read checks each one, so a batch never
+/// holds a record its backends would skip).
+pub(crate) fn decodes(bytes: &[u8]) -> bool {
+    let app = App {
+        name: String::new(),
+        version: None,
+        instance: None,
+    };
+    let defaults = Defaults {
+        site: "",
+        app: &app,
+    };
+    decode_ref(bytes, &defaults, 0).is_ok()
+}
+
 /// A test's event as the record a batch carries, read back as the view a backend gets.
 #[cfg(test)]
 pub(crate) fn with_view<T>(event: &Event, f: impl FnOnce(&EventRef<'_>) -> T) -> T {

@@ -12,6 +12,9 @@ use super::spool::{ReadBatch, Spool};
 pub(crate) struct SideSpool {
     spool: Mutex<Spool>,
     waiting: AtomicBool,
+    /// Set under the spool's lock: appends after it are refused (the acknowledged spool
+    /// once its client closes, so nothing lands there after the worker's last look).
+    closed: AtomicBool,
 }
 
 /// Records a side spool lost (size cap, corruption), for the client's counters.
@@ -19,6 +22,8 @@ pub(crate) struct SideSpool {
 pub(crate) struct Lost {
     pub dropped: u64,
     pub corrupt: u64,
+    /// What the corrupt records were, and where.
+    pub complaint: Option<String>,
 }
 
 impl SideSpool {
@@ -27,6 +32,7 @@ impl SideSpool {
         SideSpool {
             spool: Mutex::new(spool),
             waiting: AtomicBool::new(waiting),
+            closed: AtomicBool::new(false),
         }
     }
 
@@ -41,9 +47,22 @@ impl SideSpool {
         self.waiting.load(Ordering::Acquire)
     }
 
+    /// Refuse appends from now on.
+    pub fn close(&self) {
+        let _spool = self.lock();
+        self.closed.store(true, Ordering::Release);
+    }
+
+    pub fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
+    }
+
     /// Append length-prefixed records in one write (synced as the spool's policy says).
     pub fn append(&self, framed: &[u8]) -> std::io::Result<()> {
         let mut spool = self.lock();
+        if self.is_closed() {
+            return Err(std::io::Error::other("the spool is closed"));
+        }
         spool.append(batch::records(framed))?;
         self.waiting.store(true, Ordering::Release);
         Ok(())
@@ -83,6 +102,10 @@ impl SideSpool {
         if spool.is_empty() {
             self.waiting.store(false, Ordering::Release);
         }
-        Lost { dropped, corrupt }
+        Lost {
+            dropped,
+            corrupt,
+            complaint: spool.take_complaint(),
+        }
     }
 }

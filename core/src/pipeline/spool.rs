@@ -1,7 +1,13 @@
 //! A durable, size-capped FIFO of records on disk: one folder per backend holding numbered
 //! segment files and a cursor. Each record is `[len u32 LE][crc32 u32 LE][payload]`.
-//! Replay after a restart starts at the cursor; corrupt records are skipped and counted; when
-//! the cap is exceeded the oldest segment is dropped and its records counted.
+//! Replay after a restart starts at the cursor; corrupt records (a bad checksum, or a good one
+//! over bytes that are no record) are skipped, counted and named in one log line per read;
+//! when the cap is exceeded the oldest segment is dropped and its records counted.
+//!
+//! Records that must go before everything already spooled (a retry the backend asked for, a
+//! batch that was first in line in memory at close) are written to the folder's `head` file,
+//! replaced whole (write, then rename) so a crash leaves the old or the new one; reads take
+//! the head first.
 //!
 //! A folder is claimed with an exclusive file lock, so two live processes never share one and
 //! a restarted process adopts what a dead one left behind.
@@ -11,12 +17,15 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
+use super::record;
 use crate::config::FsyncPolicy;
 
 const HEADER: usize = 8;
 /// A length above this can only be garbage.
 const MAX_RECORD: u32 = 64 * 1024 * 1024;
 const MAX_SLOTS: usize = 256;
+/// The file of records that go before the segments.
+const HEAD: &str = "head";
 
 struct Segment {
     id: u64,
@@ -38,8 +47,12 @@ pub(crate) struct ReadBatch {
     pub framed: Vec<u8>,
     pub count: usize,
     pub end: Position,
-    /// Records with a bad checksum skipped while reading (counted as corrupt on commit).
+    /// Corrupt records skipped while reading (counted as corrupt on commit).
     skipped: u64,
+    /// The segment and offset of the first of them, for the message.
+    first_skipped: Option<Position>,
+    /// Records taken from the head (then nothing from the segments).
+    from_head: usize,
 }
 
 pub(crate) struct Spool {
@@ -49,6 +62,8 @@ pub(crate) struct Spool {
     max_bytes: u64,
     segment_limit: u64,
     segments: VecDeque<Segment>,
+    /// Records (payloads) that go before the segments, as the head file holds them.
+    head: VecDeque<Vec<u8>>,
     writer: Option<File>,
     cursor: Position,
     /// Records not yet committed.
@@ -57,6 +72,8 @@ pub(crate) struct Spool {
     dropped: u64,
     /// Corrupt records skipped since the last `take_counters`.
     corrupt: u64,
+    /// What the last corrupt records were, and where (until `take_complaint`).
+    complaint: Option<String>,
     /// A read not yet committed or abandoned: its segments must not be dropped by the cap.
     reading: bool,
 }
@@ -123,11 +140,13 @@ impl Spool {
             fsync,
             max_bytes,
             segments: VecDeque::new(),
+            head: VecDeque::new(),
             writer: None,
             cursor,
             pending: 0,
             dropped: 0,
             corrupt: 0,
+            complaint: None,
             reading: false,
         };
         for id in ids {
@@ -148,6 +167,7 @@ impl Spool {
             spool.pending += unread;
             spool.segments.push_back(Segment { id, size, unread });
         }
+        spool.load_head()?;
         if spool.segments.front().map(|s| s.id) != Some(spool.cursor.segment) {
             spool.cursor = Position {
                 segment: spool
@@ -158,6 +178,118 @@ impl Spool {
             };
         }
         Ok(spool)
+    }
+
+    /// Read the head file a previous run left (its unreadable records are counted corrupt).
+    fn load_head(&mut self) -> io::Result<()> {
+        let file = match File::open(self.dir.join(HEAD)) {
+            Ok(f) => f,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(e),
+        };
+        let mut reader = io::BufReader::new(file);
+        let mut framed = Vec::new();
+        let mut skipped = 0;
+        loop {
+            let start = framed.len();
+            match next_record(&mut reader, &mut framed)? {
+                Next::Record(_) if record::decodes(&framed[start + 4..]) => {}
+                Next::Record(_) | Next::BadChecksum(_) => {
+                    framed.truncate(start);
+                    skipped += 1;
+                }
+                Next::Garbage | Next::End => break,
+            }
+        }
+        self.head = super::batch::records(&framed).map(<[u8]>::to_vec).collect();
+        self.pending += self.head.len() as u64;
+        if skipped > 0 {
+            self.corrupt += skipped;
+            let message = format!(
+                "spool head {}: {skipped} corrupt record(s) skipped",
+                self.dir.join(HEAD).display()
+            );
+            log::warn!("{message}");
+            self.complaint = Some(message);
+            // Counted once: the head keeps only what can be read.
+            self.write_head()?;
+        }
+        Ok(())
+    }
+
+    /// Replace the head file with `self.head` (or remove it when empty): write, sync as the
+    /// policy says, rename.
+    fn write_head(&self) -> io::Result<()> {
+        let path = self.dir.join(HEAD);
+        if self.head.is_empty() {
+            return match fs::remove_file(&path) {
+                Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+                _ => Ok(()),
+            };
+        }
+        let mut buf = Vec::new();
+        for payload in &self.head {
+            buf.extend_from_slice(&(payload.len() as u32).to_le_bytes());
+            buf.extend_from_slice(&crc32fast::hash(payload).to_le_bytes());
+            buf.extend_from_slice(payload);
+        }
+        let tmp = self.dir.join("head.tmp");
+        let mut f = File::create(&tmp)?;
+        f.write_all(&buf)?;
+        if self.fsync != FsyncPolicy::Never {
+            f.sync_data()?;
+        }
+        fs::rename(tmp, path)
+    }
+
+    /// Put records before everything spooled (in the head), on disk before this returns.
+    pub fn put_first<'a>(&mut self, records: impl IntoIterator<Item = &'a [u8]>) -> io::Result<()> {
+        let first: Vec<Vec<u8>> = records.into_iter().map(<[u8]>::to_vec).collect();
+        let n = first.len();
+        for payload in first.into_iter().rev() {
+            self.head.push_front(payload);
+        }
+        if let Err(e) = self.write_head() {
+            self.head.drain(..n);
+            return Err(e);
+        }
+        self.pending += n as u64;
+        Ok(())
+    }
+
+    /// Commit `batch` but keep `retry` (records of it to send again) first in line: they
+    /// are in the head on disk before the cursor moves, so a crash in between only sends
+    /// the batch again. Fails (changing nothing) only when the head cannot be written.
+    pub fn commit_keeping<'a>(
+        &mut self,
+        batch: &ReadBatch,
+        retry: impl IntoIterator<Item = &'a [u8]>,
+    ) -> io::Result<()> {
+        let retry: Vec<Vec<u8>> = retry.into_iter().map(<[u8]>::to_vec).collect();
+        let (n, read) = (retry.len(), batch.from_head);
+        let rest: VecDeque<Vec<u8>> = retry
+            .into_iter()
+            .chain(self.head.iter().skip(read).cloned())
+            .collect();
+        let before = std::mem::replace(&mut self.head, rest);
+        if let Err(e) = self.write_head() {
+            self.head = before;
+            return Err(e);
+        }
+        // The head's read records are gone, the retry ones are in: pending as the segments'
+        // commit below expects it.
+        self.pending = self.pending - read as u64 + n as u64;
+        if read > 0 {
+            self.reading = false;
+            return Ok(());
+        }
+        // The retry is safe in the head now; a cursor that cannot be written only means the
+        // batch is sent again after a restart (an error here would make the caller keep the
+        // retry a second time).
+        if let Err(e) = self.commit(batch) {
+            self.complaint = Some(format!("cannot advance spool cursor: {e}"));
+        }
+        Ok(())
     }
 
     #[cfg(test)]
@@ -180,6 +312,11 @@ impl Spool {
         self.dropped = 0;
         self.corrupt = 0;
         c
+    }
+
+    /// The message about the last corrupt records skipped, once.
+    pub fn take_complaint(&mut self) -> Option<String> {
+        self.complaint.take()
     }
 
     /// Append records (payloads without framing) as one write.
@@ -305,10 +442,28 @@ impl Spool {
     /// Read up to `max` records from the cursor without consuming them; `commit` or
     /// `abandon` the read before the next one.
     pub fn read(&mut self, max: usize) -> io::Result<ReadBatch> {
+        if !self.head.is_empty() {
+            let mut framed = Vec::new();
+            let take = self.head.len().min(max.max(1));
+            for payload in self.head.iter().take(take) {
+                framed.extend_from_slice(&(payload.len() as u32).to_le_bytes());
+                framed.extend_from_slice(payload);
+            }
+            self.reading = true;
+            return Ok(ReadBatch {
+                framed,
+                count: take,
+                end: self.cursor,
+                skipped: 0,
+                first_skipped: None,
+                from_head: take,
+            });
+        }
         self.forget_missing_segments();
         let mut framed = Vec::new();
         let mut count = 0;
         let mut skipped = 0;
+        let mut first_skipped = None;
         let mut pos = self.cursor;
         for seg in self.segments.iter() {
             if seg.id < pos.segment {
@@ -324,12 +479,17 @@ impl Spool {
             file.seek(SeekFrom::Start(pos.offset))?;
             let mut reader = io::BufReader::new(file.take(seg.size.saturating_sub(pos.offset)));
             while count < max {
+                let start = framed.len();
                 match next_record(&mut reader, &mut framed)? {
-                    Next::Record(consumed) => {
+                    Next::Record(consumed) if record::decodes(&framed[start + 4..]) => {
                         pos.offset += consumed;
                         count += 1;
                     }
-                    Next::BadChecksum(consumed) => {
+                    Next::Record(consumed) | Next::BadChecksum(consumed) => {
+                        // Bytes a crash or a disk garbled, or a good checksum over bytes that
+                        // are no record (another program's, or a future format's).
+                        framed.truncate(start);
+                        first_skipped.get_or_insert(pos);
                         pos.offset += consumed;
                         skipped += 1;
                     }
@@ -351,6 +511,8 @@ impl Spool {
             count,
             end: pos,
             skipped,
+            first_skipped,
+            from_head: 0,
         })
     }
 
@@ -363,9 +525,27 @@ impl Spool {
     /// Mark everything up to `batch.end` as delivered.
     pub fn commit(&mut self, batch: &ReadBatch) -> io::Result<()> {
         self.reading = false;
+        if batch.from_head > 0 {
+            // Gone from memory even if the file cannot be rewritten (as a cursor that cannot
+            // be written: they are only sent again after a restart).
+            self.head.drain(..batch.from_head);
+            self.pending = self.pending.saturating_sub(batch.from_head as u64);
+            return self.write_head();
+        }
         // Records with a bad checksum were counted in `pending` like good ones.
         let consumed = batch.count as u64 + batch.skipped;
         self.corrupt += batch.skipped;
+        if let Some(first) = batch.first_skipped {
+            let message = format!(
+                "spool segment {}: {} corrupt record(s) skipped (bad checksum, or not an event), \
+                 the first at byte {}",
+                segment_path(&self.dir, first.segment).display(),
+                batch.skipped,
+                first.offset
+            );
+            log::warn!("{message}");
+            self.complaint = Some(message);
+        }
         self.pending = self.pending.saturating_sub(consumed);
         let mut left = consumed;
         let mut segment_count = self.segments.len();
@@ -411,6 +591,8 @@ impl Spool {
 
     /// Give up on records that cannot be read back (the caller has counted them).
     pub fn forget_pending(&mut self) {
+        self.head.clear();
+        let _ = self.write_head();
         for seg in self.segments.drain(..) {
             let _ = fs::remove_file(segment_path(&self.dir, seg.id));
             self.cursor = Position {
@@ -517,8 +699,23 @@ mod tests {
             .collect()
     }
 
+    /// A record (what the queue writes) of a log event whose message is `message`.
+    fn record(message: &str) -> Vec<u8> {
+        let event = crate::event::Event {
+            message: Some(message.to_string()),
+            ..crate::event::Event::sample(
+                crate::event::Kind::Log,
+                crate::event::Entity::new("job", "J1"),
+                crate::event::Timestamp::from_unix_micros(1_700_000_000_000_000),
+            )
+        };
+        let mut out = Vec::new();
+        record::encode(&record::Fields::of_event(&event), &mut out);
+        out
+    }
+
     fn payloads(n: usize, tag: &str) -> Vec<Vec<u8>> {
-        (0..n).map(|i| format!("{tag}-{i}").into_bytes()).collect()
+        (0..n).map(|i| record(&format!("{tag}-{i}"))).collect()
     }
 
     fn append_all(spool: &mut Spool, items: &[Vec<u8>]) {
@@ -544,6 +741,61 @@ mod tests {
         assert!(s.is_empty());
     }
 
+    /// Records kept first (a retry of part of a read) are read before the rest, also by the
+    /// next process; the read they came from is committed.
+    #[test]
+    fn records_kept_first_come_before_the_rest_and_survive_a_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let items = payloads(6, "k");
+        {
+            let mut s = Spool::open(dir.path(), "b", 1 << 20, FsyncPolicy::Batch).unwrap();
+            append_all(&mut s, &items);
+            let first = s.read(3).unwrap();
+            s.commit_keeping(&first, [items[1].as_slice()]).unwrap();
+            assert_eq!(s.pending(), 4);
+            s.put_first([items[0].as_slice()]).unwrap();
+            assert_eq!(s.pending(), 5);
+        }
+        let mut s = Spool::open(dir.path(), "b", 1 << 20, FsyncPolicy::Batch).unwrap();
+        assert_eq!(s.pending(), 5);
+        let head = s.read(100).unwrap();
+        assert_eq!(records_of(&head), vec![items[0].clone(), items[1].clone()]);
+        // Part of a read from the head kept first again, the rest committed.
+        s.commit_keeping(&head, [items[1].as_slice()]).unwrap();
+        let again = s.read(100).unwrap();
+        assert_eq!(records_of(&again), vec![items[1].clone()]);
+        s.commit(&again).unwrap();
+        let rest = s.read(100).unwrap();
+        assert_eq!(records_of(&rest), items[3..]);
+        s.commit(&rest).unwrap();
+        assert!(s.is_empty());
+        assert!(!s.dir().join(HEAD).exists());
+    }
+
+    /// A head file whose records a disk garbled: the good ones are read first, the others
+    /// counted as corrupt and said once, as soon as the spool is opened.
+    #[test]
+    fn a_corrupt_head_record_is_counted_on_opening() {
+        let dir = tempfile::tempdir().unwrap();
+        let items = payloads(3, "h");
+        let head;
+        {
+            let mut s = Spool::open(dir.path(), "b", 1 << 20, FsyncPolicy::Batch).unwrap();
+            append_all(&mut s, &items[2..]);
+            s.put_first(items[..2].iter().map(Vec::as_slice)).unwrap();
+            head = s.dir().join(HEAD);
+        }
+        let mut bytes = fs::read(&head).unwrap();
+        bytes[HEADER + 2] ^= 0xff;
+        fs::write(&head, bytes).unwrap();
+        let mut s = Spool::open(dir.path(), "b", 1 << 20, FsyncPolicy::Batch).unwrap();
+        assert_eq!(s.pending(), 2);
+        assert_eq!(s.take_counters(), (0, 1));
+        assert!(s.take_complaint().unwrap().contains("head"));
+        let batch = s.read(100).unwrap();
+        assert_eq!(records_of(&batch), vec![items[1].clone()]);
+    }
+
     #[test]
     fn a_second_live_opener_gets_its_own_slot() {
         let dir = tempfile::tempdir().unwrap();
@@ -555,7 +807,7 @@ mod tests {
     #[test]
     fn corrupt_records_are_skipped_and_counted() {
         let dir = tempfile::tempdir().unwrap();
-        let items = payloads(3, "c");
+        let items = payloads(4, "c");
         let seg;
         {
             let mut s = Spool::open(dir.path(), "b", 1 << 20, FsyncPolicy::Batch).unwrap();
@@ -566,16 +818,45 @@ mod tests {
         let mut bytes = fs::read(&seg).unwrap();
         let second_payload = HEADER + items[0].len() + HEADER;
         bytes[second_payload] ^= 0xff;
+        // And make the third one's checksum right for bytes that are no record.
+        let third = second_payload + items[1].len();
+        let garbage = b"not a record";
+        bytes.splice(
+            third..third + HEADER + items[2].len(),
+            (garbage.len() as u32)
+                .to_le_bytes()
+                .into_iter()
+                .chain(crc32fast::hash(garbage).to_le_bytes())
+                .chain(garbage.iter().copied()),
+        );
         // And leave a torn record at the end, as a crash mid-write would.
         bytes.extend_from_slice(&[200, 0, 0, 0, 1, 2]);
         fs::write(&seg, bytes).unwrap();
 
         let mut s = Spool::open(dir.path(), "b", 1 << 20, FsyncPolicy::Batch).unwrap();
         let batch = s.read(10).unwrap();
-        assert_eq!(records_of(&batch), vec![items[0].clone(), items[2].clone()]);
+        assert_eq!(records_of(&batch), vec![items[0].clone(), items[3].clone()]);
         s.commit(&batch).unwrap();
         let (_, corrupt) = s.take_counters();
-        assert_eq!(corrupt, 1, "the bad checksum; a torn tail is not a record");
+        assert_eq!(
+            corrupt, 2,
+            "the bad checksum and the bytes that are no record; a torn tail is not a record"
+        );
+        let complaint = s.take_complaint().unwrap();
+        assert!(
+            complaint.contains(&seg.display().to_string()),
+            "{complaint}"
+        );
+        let second_record = HEADER + items[0].len();
+        assert!(
+            complaint.contains("2 corrupt record(s) skipped"),
+            "{complaint}"
+        );
+        assert!(
+            complaint.contains(&format!("at byte {second_record}")),
+            "{complaint}"
+        );
+        assert!(s.take_complaint().is_none(), "said once");
         assert!(s.is_empty());
     }
 
@@ -605,7 +886,7 @@ mod tests {
     fn the_cap_waits_for_a_read_in_flight() {
         let dir = tempfile::tempdir().unwrap();
         let mut s = Spool::open(dir.path(), "b", 64 * 1024, FsyncPolicy::Never).unwrap();
-        let big = vec![7u8; 1000];
+        let big = record(&"x".repeat(900));
         s.append([big.as_slice()]).unwrap();
         let out = s.read(10).unwrap();
         assert_eq!(out.count, 1);
@@ -629,7 +910,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         // 64 KiB segments, a cap well above what is written.
         let mut s = Spool::open(dir.path(), "b", 512 * 1024, FsyncPolicy::Never).unwrap();
-        let big = vec![7u8; 1000];
+        let big = record(&"x".repeat(900));
         for _ in 0..70 {
             s.append([big.as_slice()]).unwrap();
         }
@@ -647,7 +928,7 @@ mod tests {
     fn size_cap_drops_oldest_and_counts() {
         let dir = tempfile::tempdir().unwrap();
         let mut s = Spool::open(dir.path(), "b", 64 * 1024, FsyncPolicy::Never).unwrap();
-        let big = vec![7u8; 1000];
+        let big = record(&"x".repeat(900));
         for _ in 0..200 {
             s.append([big.as_slice()]).unwrap();
         }

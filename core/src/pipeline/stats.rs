@@ -15,15 +15,17 @@ pub(crate) struct BackendCounters {
     pub spooled: AtomicU64,
     pub dropped: AtomicU64,
     pub failed: AtomicU64,
+    pub corrupt: AtomicU64,
     pub last_error: Mutex<Option<String>>,
 }
 
 impl BackendCounters {
-    /// Events whose fate is decided (delivered, failed for good, or dropped).
+    /// Events whose fate is decided (delivered, failed for good, dropped, or unreadable).
     pub fn settled(&self) -> u64 {
         self.sent.load(Ordering::Acquire)
             + self.failed.load(Ordering::Acquire)
             + self.dropped.load(Ordering::Acquire)
+            + self.corrupt.load(Ordering::Acquire)
     }
 
     pub fn set_error(&self, message: Option<String>) {
@@ -50,9 +52,19 @@ pub struct BackendStats {
     pub dropped: u64,
     /// Events the backend rejected permanently.
     pub failed: u64,
+    /// Records of this backend's spool that could not be read back (a bad checksum, or bytes
+    /// that are no event); `last_error` names the segment.
+    pub corrupt: u64,
     /// True while the backend answers; false after a transient failure until a success.
     pub healthy: bool,
     pub last_error: Option<String>,
+}
+
+impl BackendStats {
+    /// A backend nothing was routed to (in a process that has no pipeline of the client).
+    pub(crate) fn idle(name: &str, kind: &str) -> BackendStats {
+        BackendCounters::default().snapshot(name, kind, true)
+    }
 }
 
 impl BackendCounters {
@@ -67,6 +79,7 @@ impl BackendCounters {
             spooled: self.spooled.load(Ordering::Acquire),
             dropped: self.dropped.load(Ordering::Acquire),
             failed: self.failed.load(Ordering::Acquire),
+            corrupt: self.corrupt.load(Ordering::Acquire),
             healthy,
             last_error: self.last_error.lock().ok().and_then(|e| e.clone()),
         }
@@ -81,8 +94,20 @@ pub(crate) struct ClientCounters {
     pub dropped: AtomicU64,
     /// Written to the ingress spool by on_full = spill.
     pub spilled: AtomicU64,
-    /// Records of the queue or spool that could not be decoded.
+    /// Dropped by on_full = spill because the ingress spool could not take them.
+    pub spill_failed: AtomicU64,
+    /// Records of the ingress or acknowledged spool that could not be read back.
     pub corrupt: AtomicU64,
+    /// The client's own last trouble (its ingress spools), for `Stats::last_error`.
+    pub last_error: Mutex<Option<String>>,
+}
+
+impl ClientCounters {
+    pub fn set_error(&self, message: String) {
+        if let Ok(mut slot) = self.last_error.lock() {
+            *slot = Some(message);
+        }
+    }
 }
 
 /// Everything `Client::stats` reports.
@@ -94,7 +119,15 @@ pub struct Stats {
     pub queued: u64,
     pub dropped: u64,
     pub spilled: u64,
+    /// Of `dropped`: events on_full = spill could not write to the ingress spool (its folder
+    /// unusable, or a write failed); `last_error` says why.
+    pub spill_failed: u64,
+    /// Records of the ingress spool that could not be read back (each backend counts its
+    /// own spool's).
     pub corrupt: u64,
+    /// The last trouble of the client's own spools (the ingress spool unusable, a corrupt
+    /// record there); each backend has its own `last_error`.
+    pub last_error: Option<String>,
     pub backends: Vec<BackendStats>,
 }
 

@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod fork;
+pub mod logs;
 
 // Not every test binary uses each of these.
 #[allow(unused_imports)]

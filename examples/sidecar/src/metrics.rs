@@ -154,6 +154,7 @@ mod tests {
                 spooled: 0,
                 dropped: 0,
                 failed: 0,
+                corrupt: 0,
                 healthy: true,
                 last_error: None,
             }],
