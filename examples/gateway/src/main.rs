@@ -74,6 +74,7 @@ fn parse_args() -> Result<Args, String> {
 }
 
 fn main() -> ExitCode {
+    wafermon_hostkit::log_to_stderr("wafermon-gateway");
     let args = match parse_args() {
         Ok(a) => a,
         Err(e) => {

@@ -4,7 +4,8 @@
 //! in constant time, one JSON
 //! error shape that names the offending field (also for rejected query strings, paths and
 //! JSON bodies: `extract`), the shutdown signals, serving connections within timeouts and
-//! a cap (`serve`), and a limit on a whole request answered in that JSON shape (`timeout`).
+//! a cap (`serve`), a limit on a whole request answered in that JSON shape (`timeout`), and
+//! the core's warnings on stderr (`logs`).
 
 pub mod extract;
 mod serve;
@@ -16,6 +17,8 @@ pub use serve::{
 
 mod encoding;
 pub mod events;
+mod logs;
+pub use logs::log_to_stderr;
 pub mod memory;
 pub mod timeout;
 
