@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Builds and tests the Python package: (re)uses the virtual environment python/.venv,
-# installs the test tools, installs the package with `pip install ./python` (a fresh
-# build of the extension), checks that it also installs into a brand-new virtual
-# environment, lints and type-checks it (ruff, mypy --strict), builds the sidecar and
-# gateway binaries if they are missing (for the round-trip tests), and runs pytest.
+# installs the test tools, builds the wheel once with `pip wheel ./python` (what
+# `pip install ./python` builds: the extension in release, through the maturin backend in
+# an isolated build environment), installs that wheel into the venv and into a brand-new
+# virtual environment, lints and type-checks the package (ruff, mypy --strict), builds the
+# sidecar and gateway binaries if they are missing (for the round-trip tests), and runs pytest.
 # Ends with the line "python: N passed, N failed"; exits non-zero on any failure.
 set -uo pipefail
 cd "$(dirname "$0")"
@@ -26,20 +27,34 @@ fi
 "$VENV/bin/python" -m pip install --quiet --upgrade pip >/dev/null 2>&1 || true
 "$VENV/bin/python" -m pip install --quiet maturin pytest pytest-timeout jsonschema || finish 0 1
 
-log "pip install ./python"
+log "pip wheel ./python (the one release build of the extension)"
 # A native library left by `maturin develop` must not end up in the package.
 rm -f "$PY_DIR"/wafermon/_native*.so
-if ! "$VENV/bin/python" -m pip install --quiet --force-reinstall --no-deps "$PY_DIR"; then
+# Every install below takes this one wheel: a second build from source would only repeat
+# the isolated build environment and cargo's check of the release build.
+WHEEL_DIR=$(mktemp -d)
+trap 'rm -rf "$WHEEL_DIR"' EXIT
+"$VENV/bin/python" -m pip wheel --quiet --no-deps --wheel-dir "$WHEEL_DIR" "$PY_DIR" || finish 0 1
+wheels=("$WHEEL_DIR"/wafermon-*.whl)
+if [ ${#wheels[@]} -ne 1 ] || [ ! -f "${wheels[0]}" ]; then
+    echo "expected one wafermon wheel in $WHEEL_DIR, found: $(ls "$WHEEL_DIR")"
+    finish 0 1
+fi
+WHEEL=${wheels[0]}
+echo "built $(basename "$WHEEL")"
+
+log "pip install the wheel into $VENV"
+if ! "$VENV/bin/python" -m pip install --quiet --force-reinstall --no-deps "$WHEEL"; then
     finish 0 1
 fi
 
 passed=0
 failed=0
 
-log "pip install ./python in a brand-new virtual environment"
+log "pip install the wheel into a brand-new virtual environment"
 fresh=$(mktemp -d)
 if "$PYTHON" -m venv "$fresh/venv" &&
-    "$fresh/venv/bin/python" -m pip install --quiet "$PY_DIR" &&
+    "$fresh/venv/bin/python" -m pip install --quiet "$WHEEL" &&
     (cd "$fresh" && "$fresh/venv/bin/python" -c '
 import wafermon, wafermon.compat, wafermon.logging, pathlib
 assert "site-packages" in wafermon.__file__, wafermon.__file__
@@ -52,7 +67,7 @@ print("installed and ran:", wafermon.__file__)
 '); then
     passed=$((passed + 1))
 else
-    echo "FAILED: pip install ./python in a fresh virtual environment"
+    echo "FAILED: pip install of the wheel in a fresh virtual environment"
     failed=$((failed + 1))
 fi
 rm -rf "$fresh"
