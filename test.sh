@@ -187,7 +187,15 @@ r_tests() {
 
 browser_tests() {
     log "examples/gateway/browser/run.sh (headless Chromium against the gateway)"
-    counted_suite browser "browser: " examples/gateway/browser/run.sh
+    local target
+    # The gateway and the fab feeder the Rust tests built (debug, every feature; the build
+    # below is a no-op after them): a release build for the browser alone took minutes cold.
+    cargo build --quiet --workspace --all-features --bin wafermon-gateway --example fab_feed
+    target=${CARGO_TARGET_DIR:-target}
+    case $target in /*) ;; *) target=$ROOT/$target ;; esac
+    WAFERMON_GATEWAY_BIN=$target/debug/wafermon-gateway \
+        WAFERMON_FAB_FEED_BIN=$target/debug/examples/fab_feed \
+        counted_suite browser "browser: " examples/gateway/browser/run.sh
 }
 
 quickstart() {

@@ -5,7 +5,8 @@
 # results. Exits non-zero on any failure.
 #
 # Environment: CHROMIUM (default /usr/bin/chromium), WAFERMON_GATEWAY_BIN and
-# WAFERMON_FAB_FEED_BIN (default: the release build below), CARGO_TARGET_DIR.
+# WAFERMON_FAB_FEED_BIN (default: the release build below, made only when either is unset),
+# CARGO_TARGET_DIR.
 set -uo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/../../.." && pwd)
@@ -33,8 +34,11 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$lock_hash" ]; then
 fi
 
 cd "$ROOT" || give_up "cannot enter $ROOT"
-cargo build --release -p wafermon-gateway --bin wafermon-gateway --example fab_feed ||
-    give_up "cargo build failed"
+# Given both programs (test.sh passes the debug builds its Rust tests made), build nothing.
+if [ -z "${WAFERMON_GATEWAY_BIN:-}" ] || [ -z "${WAFERMON_FAB_FEED_BIN:-}" ]; then
+    cargo build --release -p wafermon-gateway --bin wafermon-gateway --example fab_feed ||
+        give_up "cargo build failed"
+fi
 target_dir=${CARGO_TARGET_DIR:-target}
 case $target_dir in /*) ;; *) target_dir=$ROOT/$target_dir ;; esac
 export WAFERMON_GATEWAY_BIN=${WAFERMON_GATEWAY_BIN:-$target_dir/release/wafermon-gateway}
