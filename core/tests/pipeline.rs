@@ -625,3 +625,62 @@ fn spilling_into_an_unusable_ingress_spool_is_counted_and_said_once() {
     let folder = spool.join(".ingress").display().to_string();
     assert_eq!(common::logs::lines_with(&folder).len(), 1);
 }
+
+/// A backend that accepts connections and never answers holds its delivery thread in a
+/// request for the backend's whole timeout, try after try. `close` still returns once its
+/// own timeout has passed, and nothing the lane held in memory is lost: the batch out to
+/// the backend, the retries and the queued batches are in the spool, and the next run
+/// delivers each event exactly once, in emit order.
+#[test]
+fn close_is_bounded_and_keeps_every_event_when_the_backend_never_answers() {
+    let dir = tempfile::tempdir().unwrap();
+    // Connections land in the listen backlog; nobody ever reads or answers them.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/", silent.local_addr().unwrap());
+    let first = client(
+        dir.path(),
+        json!({
+            "direct_backends": [{"type": "webhook", "name": "silent", "url": url, "timeout": 10}],
+            "batch": {"max_events": 10, "flush_interval": 0.02},
+        }),
+    );
+    for i in 0..50 {
+        first.emit(&heartbeat(i)).unwrap();
+    }
+    // The first batch is out to the backend, the others wait behind it.
+    let err = first.flush(Duration::from_millis(300)).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Timeout);
+    let started = std::time::Instant::now();
+    let stats = first.close(Duration::from_secs(1));
+    let took = started.elapsed();
+    // Generous: before, close waited for every try of the request (about 40 s).
+    assert!(took < Duration::from_secs(8), "close took {took:?}");
+    let backend = &stats.backends[0];
+    assert_eq!(
+        (
+            backend.sent,
+            backend.queued,
+            backend.spooled,
+            backend.dropped
+        ),
+        (0, 50, 50, 0),
+        "{backend:?}"
+    );
+    drop(first);
+
+    // The next run, the same backend name now on a filesystem that works.
+    let second = client(
+        dir.path(),
+        json!({"direct_backends": [{"type": "filesystem", "name": "silent", "path": dir.path().join("data")}]}),
+    );
+    second.flush(Duration::from_secs(10)).unwrap();
+    let stats = second.close(Duration::from_secs(5));
+    assert_eq!(stats.backends[0].sent, 50, "{stats:?}");
+    let expected: Vec<String> = (0..50).map(|i| format!("T{i}")).collect();
+    assert_eq!(
+        entity_ids(&lines_in_file_order(&dir.path().join("data"))),
+        expected,
+        "each event exactly once, in emit order"
+    );
+    drop(silent);
+}
