@@ -138,7 +138,8 @@ pub fn close_for_exit(client: &Client, timeout: Duration, when_down: Duration) -
         }
     };
     let dropped_before = dropped(&client.stats());
-    let stats = client.close(wait);
+    // The first flush counts against the timeout too.
+    let stats = client.close(wait.min(timeout.saturating_sub(started.elapsed())));
     let lost = dropped(&stats).saturating_sub(dropped_before);
     if let Some(line) = left_over(client, &stats, lost, started.elapsed()) {
         eprintln!("{line}");
