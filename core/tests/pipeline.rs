@@ -625,3 +625,86 @@ fn spilling_into_an_unusable_ingress_spool_is_counted_and_said_once() {
     let folder = spool.join(".ingress").display().to_string();
     assert_eq!(common::logs::lines_with(&folder).len(), 1);
 }
+
+/// Emit `events` to a webhook at `url` that never answers, and close after the first batch
+/// is out: the close's stats, and how long it took.
+fn close_with_a_silent_backend(
+    dir: &Path,
+    url: &str,
+    events: std::ops::Range<usize>,
+) -> (wafermon::BackendStats, Duration) {
+    let c = client(
+        dir,
+        json!({
+            "direct_backends": [{"type": "webhook", "name": "silent", "url": url, "timeout": 10}],
+            "batch": {"max_events": 10, "flush_interval": 0.02},
+        }),
+    );
+    for i in events {
+        c.emit(&heartbeat(i)).unwrap();
+    }
+    // The first batch is out to the backend, the others wait behind it.
+    let err = c.flush(Duration::from_millis(300)).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Timeout);
+    let started = std::time::Instant::now();
+    let stats = c.close(Duration::from_secs(1));
+    (stats.backends[0].clone(), started.elapsed())
+}
+
+/// A backend that accepts connections and never answers holds its delivery thread in a
+/// request for the backend's whole timeout, try after try. `close` still returns once its
+/// own timeout has passed, and nothing the lane held is lost: the batch out to the backend
+/// (from memory, or read back from the spool in the next run), the retries and the queued
+/// batches are in the spool, and the run after delivers each event exactly once, in emit
+/// order. The stuck threads still run meanwhile: they write nothing more, and the spool's
+/// folder is free for the next client at once.
+#[test]
+fn close_is_bounded_and_keeps_every_event_when_the_backend_never_answers() {
+    let dir = tempfile::tempdir().unwrap();
+    // Connections land in the listen backlog; nobody ever reads or answers them.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/", silent.local_addr().unwrap());
+
+    // Generous: before, close waited for every try of the request (about 40 s).
+    let (backend, took) = close_with_a_silent_backend(dir.path(), &url, 0..50);
+    assert!(took < Duration::from_secs(8), "close took {took:?}");
+    assert_eq!(
+        (
+            backend.sent,
+            backend.queued,
+            backend.spooled,
+            backend.dropped
+        ),
+        (0, 50, 50, 0),
+        "{backend:?}"
+    );
+    // The next run, still silent: its stuck request carries events read from the spool.
+    let (backend, took) = close_with_a_silent_backend(dir.path(), &url, 50..60);
+    assert!(took < Duration::from_secs(8), "close took {took:?}");
+    assert_eq!(
+        (
+            backend.sent,
+            backend.queued,
+            backend.spooled,
+            backend.dropped
+        ),
+        (0, 60, 10, 0),
+        "the new events spooled behind the old ones: {backend:?}"
+    );
+
+    // Then the same backend name on a filesystem that works.
+    let last = client(
+        dir.path(),
+        json!({"direct_backends": [{"type": "filesystem", "name": "silent", "path": dir.path().join("data")}]}),
+    );
+    last.flush(Duration::from_secs(10)).unwrap();
+    let stats = last.close(Duration::from_secs(5));
+    assert_eq!(stats.backends[0].sent, 60, "{stats:?}");
+    let expected: Vec<String> = (0..60).map(|i| format!("T{i}")).collect();
+    assert_eq!(
+        entity_ids(&lines_in_file_order(&dir.path().join("data"))),
+        expected,
+        "each event exactly once, in emit order"
+    );
+    drop(silent);
+}

@@ -220,7 +220,10 @@ impl Client {
     }
 
     /// Stop accepting events, deliver what can be delivered within `timeout`, keep the rest
-    /// in the spool for the next run, and report the final counters. Idempotent.
+    /// in the spool for the next run, and report the final counters. Idempotent. Returns
+    /// once `timeout` has passed even when a backend never answers: what its delivery
+    /// thread holds is then kept in the spool from here (the next run may send a batch the
+    /// backend did get once more; the event id tells the copies apart).
     pub fn close(&self, timeout: Duration) -> Stats {
         if !self.runs_here() {
             // A forked child that never used the client: close it here without starting

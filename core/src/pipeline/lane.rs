@@ -27,6 +27,13 @@ struct Inbox {
     spool: Option<Spool>,
     /// Close was asked for: deliver what is possible until this instant, then persist.
     stop_at: Option<Instant>,
+    /// A batch from memory out to the backend, until its outcome is applied (under this
+    /// lock): what the closing thread keeps if the delivery thread is stuck in the request.
+    in_flight: Option<Shared>,
+    /// The closing thread stopped waiting and kept what the lane held (`keep_what_is_held`).
+    /// From then on the delivery thread leaves the spool alone: the spool has one writer
+    /// at a time, and a batch is kept once.
+    taken_over: bool,
 }
 
 /// Signalled whenever a lane settles events, so `flush` can wait without polling.
@@ -45,6 +52,8 @@ pub(crate) struct Lane {
     /// Bytes of batches held in memory before the lane turns to its spool.
     memory_limit: usize,
     settled: Settled,
+    /// The delivery thread has returned (signalled on `settled`).
+    done: AtomicBool,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -141,10 +150,13 @@ impl Lane {
                 spooling: left_over > 0,
                 spool,
                 stop_at: None,
+                in_flight: None,
+                taken_over: false,
             }),
             wake: Condvar::new(),
             memory_limit,
             settled,
+            done: AtomicBool::new(false),
         }
     }
 
@@ -240,9 +252,10 @@ impl Lane {
     /// Close's deadline passed and there is no spool to keep the rest: count it as dropped.
     fn drop_memory(&self, inbox: &mut Inbox) {
         let lost: u64 = inbox
-            .parked
+            .in_flight
             .take()
             .into_iter()
+            .chain(inbox.parked.take())
             .chain(inbox.memory.drain(..))
             .map(|b| b.len() as u64)
             .sum();
@@ -262,6 +275,49 @@ impl Lane {
         self.wake.notify_all();
     }
 
+    /// Whether the delivery thread has returned.
+    pub fn is_done(&self) -> bool {
+        self.done.load(Ordering::Acquire)
+    }
+
+    /// Close stopped waiting for the delivery thread (stuck in a request to a backend that
+    /// does not answer): keep here, in the spool, whatever the lane holds in memory, in the
+    /// order it would have been delivered (the batch out to the backend or the one parked
+    /// for a retry first, then the queued ones); a read out from the spool stays there. The
+    /// thread, when its request ends, finds the lane taken over and leaves without touching
+    /// the spool, so nothing is written twice; if its request did get through, the next run
+    /// sends those events again (the event id makes that harmless). The spool is closed
+    /// here, releasing its folder for the next client.
+    pub fn keep_what_is_held(&self) {
+        let mut inbox = lock(&self.inbox);
+        if inbox.taken_over {
+            return;
+        }
+        inbox.taken_over = true;
+        if let Some(spool) = inbox.spool.as_mut() {
+            spool.abandon();
+            // At most one of them is set; the in-flight batch is the older.
+            for first in [inbox.parked.take(), inbox.in_flight.take()]
+                .into_iter()
+                .flatten()
+            {
+                self.spool_first(&mut inbox, &first);
+            }
+            self.move_memory_to_spool(&mut inbox);
+        } else {
+            self.drop_memory(&mut inbox);
+        }
+        inbox.spool = None;
+        drop(inbox);
+        self.notify_settled();
+    }
+
+    fn past_deadline(&self) -> bool {
+        lock(&self.inbox)
+            .stop_at
+            .is_some_and(|t| Instant::now() >= t)
+    }
+
     fn notify_settled(&self) {
         let _guard = lock(&self.settled.0);
         self.settled.1.notify_all();
@@ -271,6 +327,9 @@ impl Lane {
     fn next_work(&self, settings: &LaneSettings) -> Option<Work> {
         let mut inbox = lock(&self.inbox);
         loop {
+            if inbox.taken_over {
+                return None;
+            }
             let past_deadline = inbox.stop_at.is_some_and(|t| Instant::now() >= t);
             if past_deadline {
                 if inbox.spool.is_some() {
@@ -285,11 +344,13 @@ impl Lane {
                 return None;
             }
             if let Some(parked) = inbox.parked.take() {
+                inbox.in_flight = Some(parked.clone());
                 return Some(Work::Memory(parked));
             }
             if !inbox.spooling {
                 if let Some(batch) = inbox.memory.pop_front() {
                     inbox.memory_bytes -= batch.size();
+                    inbox.in_flight = Some(batch.clone());
                     return Some(Work::Memory(batch));
                 }
             }
@@ -339,7 +400,8 @@ impl Lane {
         }
     }
 
-    /// Try a batch a few times in a row (short waits), as the backend config allows.
+    /// Try a batch a few times in a row (short waits), as the backend config allows, but
+    /// not once close's deadline has passed.
     fn attempt(
         &self,
         backend: &mut dyn Backend,
@@ -353,15 +415,16 @@ impl Lane {
                 Err(DeliveryError::Transient {
                     message,
                     retry_after,
-                }) if tries < settings.inline_retries && retry_after.is_none() => {
+                }) if tries < settings.inline_retries
+                    && retry_after.is_none()
+                    && !self.past_deadline() =>
+                {
                     tries += 1;
                     self.counters
                         .retried
                         .fetch_add(batch.len() as u64, Ordering::AcqRel);
                     self.counters.set_error(Some(message));
-                    std::thread::sleep(
-                        backoff(&settings.retry, tries, None).min(Duration::from_secs(1)),
-                    );
+                    self.sleep(backoff(&settings.retry, tries, None).min(Duration::from_secs(1)));
                 }
                 Err(e) => return Err(e),
             }
@@ -370,24 +433,34 @@ impl Lane {
 
     /// The delivery thread.
     pub fn run(self: Arc<Self>, mut backend: Box<dyn Backend>, settings: LaneSettings) {
+        if self.deliver(backend.as_mut(), &settings) {
+            let _ = backend.flush();
+        }
+        self.done.store(true, Ordering::Release);
+        self.notify_settled();
+    }
+
+    /// Deliver until the lane stops; false when close took the lane over (its spool is not
+    /// this thread's any more).
+    fn deliver(&self, backend: &mut dyn Backend, settings: &LaneSettings) -> bool {
         let mut failures = 0u32;
-        while let Some(work) = self.next_work(&settings) {
+        while let Some(work) = self.next_work(settings) {
             let n = work.batch().len() as u64;
             let result = if n == 0 {
                 Ok(())
             } else {
-                self.attempt(backend.as_mut(), work.batch(), &settings)
+                self.attempt(backend, work.batch(), settings)
             };
-            match result {
+            let ours = match result {
                 Ok(()) => {
                     failures = 0;
                     self.healthy.store(true, Ordering::Relaxed);
                     self.counters.set_error(None);
-                    self.finish(work, |c| &c.sent, n);
+                    self.finish(&work, n, 0, None)
                 }
                 Err(DeliveryError::Permanent { message }) => {
                     self.counters.set_error(Some(message));
-                    self.finish(work, |c| &c.failed, n);
+                    self.finish(&work, 0, n, None)
                 }
                 Err(DeliveryError::Transient {
                     message,
@@ -397,8 +470,11 @@ impl Lane {
                     self.healthy.store(false, Ordering::Relaxed);
                     self.counters.set_error(Some(message));
                     self.counters.retried.fetch_add(n, Ordering::AcqRel);
-                    self.park(work);
-                    self.sleep(backoff(&settings.retry, failures, retry_after));
+                    let ours = self.park(work);
+                    if ours {
+                        self.sleep(backoff(&settings.retry, failures, retry_after));
+                    }
+                    ours
                 }
                 Err(DeliveryError::Partial {
                     rejected,
@@ -412,23 +488,24 @@ impl Lane {
                         .then(|| Arc::new(work.batch().subset(&outcome.retry)));
                     // Events read from the spool go back to it, first in line, before the
                     // cursor moves past them: a crash during the backoff cannot lose them,
-                    // and newer spooled events still wait behind them.
-                    let respooled = match (&again, &work) {
-                        (Some(batch), Work::Spooled(read, _)) => {
-                            self.commit_keeping(read, batch);
-                            true
-                        }
-                        _ => false,
+                    // and newer spooled events still wait behind them. Events from memory
+                    // to retry stay the lane's batch in flight until parked.
+                    let (ours, respooled) = match (&again, &work) {
+                        (Some(batch), Work::Spooled(read, _)) => (
+                            self.commit_keeping(read, batch, outcome.delivered, outcome.rejected),
+                            true,
+                        ),
+                        _ => (
+                            self.finish(&work, outcome.delivered, outcome.rejected, again.clone()),
+                            false,
+                        ),
                     };
-                    if respooled {
-                        self.count_settled(outcome.delivered, outcome.rejected);
-                    } else {
-                        self.finish_counted(work, outcome.delivered, outcome.rejected);
-                    }
                     match again {
+                        _ if !ours => false,
                         None => {
                             failures = 0;
                             self.healthy.store(true, Ordering::Relaxed);
+                            true
                         }
                         Some(batch) => {
                             failures += 1;
@@ -436,66 +513,82 @@ impl Lane {
                             self.counters
                                 .retried
                                 .fetch_add(batch.len() as u64, Ordering::AcqRel);
-                            if !respooled {
-                                self.park(Work::Memory(batch));
+                            let ours = respooled || self.park(Work::Memory(batch));
+                            if ours {
+                                self.sleep(backoff(&settings.retry, failures, retry_after));
                             }
-                            self.sleep(backoff(&settings.retry, failures, retry_after));
+                            ours
                         }
                     }
                 }
+            };
+            if !ours {
+                return false;
             }
         }
-        let _ = backend.flush();
-        self.notify_settled();
+        true
     }
 
-    /// Count a batch as settled and release it from the spool if it came from there.
-    fn finish(
-        &self,
-        work: Work,
-        counter: impl Fn(&BackendCounters) -> &std::sync::atomic::AtomicU64,
-        n: u64,
-    ) {
-        self.release(&work);
-        counter(&self.counters).fetch_add(n, Ordering::AcqRel);
-        self.notify_settled();
-    }
-
-    /// Settle part of a batch as delivered and part as failed; the rest was split off.
-    fn finish_counted(&self, work: Work, sent: u64, failed: u64) {
-        self.release(&work);
-        self.count_settled(sent, failed);
-    }
-
-    fn count_settled(&self, sent: u64, failed: u64) {
+    /// Settle a batch (`sent` delivered, `failed` failed for good; a batch from memory may
+    /// keep `rest` in flight, to park next) and release it from the spool if it came from
+    /// there. False, changing nothing, when close took the lane over.
+    fn finish(&self, work: &Work, sent: u64, failed: u64, rest: Option<Shared>) -> bool {
+        let mut inbox = lock(&self.inbox);
+        if inbox.taken_over {
+            return false;
+        }
+        match work {
+            Work::Spooled(read, _) => {
+                if let Some(spool) = inbox.spool.as_mut() {
+                    if let Err(e) = spool.commit(read) {
+                        self.counters
+                            .set_error(Some(format!("cannot advance spool cursor: {e}")));
+                    }
+                    self.count_spool_losses(spool);
+                }
+            }
+            Work::Memory(_) => inbox.in_flight = rest,
+        }
         self.counters.sent.fetch_add(sent, Ordering::AcqRel);
         self.counters.failed.fetch_add(failed, Ordering::AcqRel);
+        drop(inbox);
         self.notify_settled();
+        true
     }
 
-    /// Move the spool's cursor past `read` but keep `retry` (part of it) first in line.
-    fn commit_keeping(&self, read: &ReadBatch, retry: &Batch) {
+    /// Move the spool's cursor past `read` but keep `retry` (part of it) first in line, and
+    /// settle the rest as `sent` and `failed`. False, changing nothing, when close took the
+    /// lane over.
+    fn commit_keeping(&self, read: &ReadBatch, retry: &Batch, sent: u64, failed: u64) -> bool {
         let mut inbox = lock(&self.inbox);
-        let Some(spool) = inbox.spool.as_mut() else {
-            return;
-        };
-        let complete = retry.complete_records();
-        match spool.commit_keeping(read, batch::records(&complete)) {
-            Ok(()) => {
-                self.counters
-                    .spooled
-                    .fetch_add(retry.len() as u64, Ordering::AcqRel);
-                self.count_spool_losses(spool);
-            }
-            Err(e) => {
-                // Kept all the same, behind newer events rather than lost.
-                let _ = spool.commit(read);
-                self.append_to_spool(&mut inbox, retry);
-                self.counters.set_error(Some(format!(
-                    "cannot keep a retry first in the spool, it waits behind newer events: {e}"
-                )));
+        if inbox.taken_over {
+            return false;
+        }
+        if let Some(spool) = inbox.spool.as_mut() {
+            let complete = retry.complete_records();
+            match spool.commit_keeping(read, batch::records(&complete)) {
+                Ok(()) => {
+                    self.counters
+                        .spooled
+                        .fetch_add(retry.len() as u64, Ordering::AcqRel);
+                    self.count_spool_losses(spool);
+                }
+                Err(e) => {
+                    // Kept all the same, behind newer events rather than lost.
+                    let _ = spool.commit(read);
+                    self.append_to_spool(&mut inbox, retry);
+                    self.counters.set_error(Some(format!(
+                        "cannot keep a retry first in the spool, it waits behind newer events: \
+                         {e}"
+                    )));
+                }
             }
         }
+        self.counters.sent.fetch_add(sent, Ordering::AcqRel);
+        self.counters.failed.fetch_add(failed, Ordering::AcqRel);
+        drop(inbox);
+        self.notify_settled();
+        true
     }
 
     /// Put a batch before everything spooled (it was first in line in memory at close).
@@ -519,33 +612,24 @@ impl Lane {
         }
     }
 
-    /// Move the spool's cursor past a batch read from it.
-    fn release(&self, work: &Work) {
-        if let Work::Spooled(read, _) = work {
-            let mut inbox = lock(&self.inbox);
-            if let Some(spool) = inbox.spool.as_mut() {
-                if let Err(e) = spool.commit(read) {
-                    self.counters
-                        .set_error(Some(format!("cannot advance spool cursor: {e}")));
-                }
-                self.count_spool_losses(spool);
-            }
-        }
-    }
-
     /// A batch that failed transiently: keep it (first in line) for the next attempt.
-    fn park(&self, work: Work) {
+    /// False, changing nothing, when close took the lane over (and kept the batch).
+    fn park(&self, work: Work) -> bool {
         let mut inbox = lock(&self.inbox);
+        if inbox.taken_over {
+            return false;
+        }
         let batch = match work {
             Work::Spooled(..) => {
                 // Its records stay in the spool: the cursor did not move.
                 if let Some(spool) = inbox.spool.as_mut() {
                     spool.abandon();
                 }
-                return;
+                return true;
             }
             Work::Memory(batch) => batch,
         };
+        inbox.in_flight = None;
         match inbox.spool.as_ref().map(Spool::is_empty) {
             Some(true) => {
                 // The backend is down: everything waits on disk, this batch first.
@@ -564,6 +648,7 @@ impl Lane {
                 inbox.memory.push_front(batch);
             }
         }
+        true
     }
 
     /// Wait out a backoff, but not past the close deadline.
@@ -873,5 +958,58 @@ mod tests {
         thread.join().unwrap();
         let delivered: Vec<String> = lock(&seen).concat();
         assert_eq!(delivered, ids_of(&events), "emit order after the restart");
+    }
+
+    /// Close stops waiting for a thread stuck in a request and keeps what the lane holds
+    /// (the batch out to the backend first, then the queued ones); the thread, when its
+    /// request ends, writes nothing more, so the next run gets each event once, in order.
+    #[test]
+    fn a_lane_taken_over_at_close_keeps_every_event_once_and_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let events = events(9);
+        let lane = spooled_lane(dir.path());
+        let (out_tx, out_rx) = crossbeam_channel::bounded(0);
+        let (release_tx, release_rx) = crossbeam_channel::bounded(0);
+        let backend = Gated {
+            out: out_tx,
+            release: release_rx,
+        };
+        let runner = lane.clone();
+        let mut settings = quick_settings(100, Duration::from_millis(5));
+        settings.inline_retries = 3;
+        let thread = std::thread::spawn(move || runner.run(Box::new(backend), settings));
+        lane.push(Arc::new(Batch::from_events(&events[..3])), false);
+        out_rx.recv().unwrap(); // the first batch is out to the backend, which does not answer
+        lane.push(Arc::new(Batch::from_events(&events[3..6])), false);
+        lane.push(Arc::new(Batch::from_events(&events[6..])), false);
+        lane.stop(Instant::now());
+        lane.keep_what_is_held();
+        let stats = lane.stats();
+        assert_eq!((stats.spooled, stats.queued), (9, 9), "{stats:?}");
+        assert!(!lane.is_done(), "the thread is still in its request");
+        // The folder is free for the next run at once.
+        let next = spooled_lane(dir.path());
+        drop(out_rx); // no inline retry after the deadline: any further send fails at once
+        release_tx.send(()).unwrap(); // the request ends, transiently failed
+        thread.join().unwrap();
+        assert!(lane.is_done());
+        let stats = lane.stats();
+        assert_eq!(stats.spooled, 9, "not kept a second time");
+        assert_eq!(stats.retried, 3, "no inline retry after the deadline");
+
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let backend = Scripted {
+            answers: Arc::default(),
+            seen: seen.clone(),
+        };
+        let runner = next.clone();
+        let settings = quick_settings(100, Duration::from_millis(5));
+        let thread = std::thread::spawn(move || runner.run(Box::new(backend), settings));
+        wait_settled(&next, 9);
+        next.stop(Instant::now());
+        thread.join().unwrap();
+        let delivered: Vec<String> = lock(&seen).concat();
+        assert_eq!(delivered, ids_of(&events), "each event once, in emit order");
+        assert_eq!(next.stats().queued, 0);
     }
 }

@@ -276,6 +276,8 @@ impl Pipeline {
     }
 
     /// Stop accepting, deliver what can be delivered by the deadline, persist the rest.
+    /// Returns by the deadline even when a delivery thread is stuck in a request: what that
+    /// lane holds is then written to its spool from here (`Lane::keep_what_is_held`).
     pub fn close(&self, timeout: Duration) -> Stats {
         let deadline = Instant::now() + timeout;
         if self.closed.swap(true, Ordering::AcqRel) {
@@ -290,15 +292,40 @@ impl Pipeline {
         for lane in &self.lanes {
             lane.stop(deadline);
         }
+        self.wait_lanes_done(deadline);
         let threads: Vec<JoinHandle<()>> = self
             .lane_threads
             .lock()
             .map(|mut t| t.drain(..).collect())
             .unwrap_or_default();
-        for t in threads {
-            let _ = t.join();
+        for (lane, thread) in self.lanes.iter().zip(threads) {
+            if thread.is_finished() {
+                let _ = thread.join();
+            } else {
+                // Stuck in a request to a backend that does not answer: keep what the lane
+                // holds from here and leave the thread to end (or die with the process).
+                lane.keep_what_is_held();
+            }
         }
         self.stats()
+    }
+
+    /// Wait until every lane's delivery thread returned, or the deadline.
+    fn wait_lanes_done(&self, deadline: Instant) {
+        let mut guard = match self.settled.0.lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        };
+        while !self.lanes.iter().all(|l| l.is_done()) {
+            let now = Instant::now();
+            if now >= deadline {
+                return;
+            }
+            guard = match self.settled.1.wait_timeout(guard, deadline - now) {
+                Ok((g, _)) => g,
+                Err(p) => p.into_inner().0,
+            };
+        }
     }
 
     pub fn is_closed(&self) -> bool {

@@ -20,17 +20,15 @@
 //!   touched, and a lock held by a thread that does not exist in the child is never waited
 //!   for;
 //! - bounded: every client gets at most `timeout`, and only a short wait when every backend
-//!   is down (what is not delivered stays in the spool for the next run). A backend that
-//!   does not answer at all keeps its delivery thread in a request for as long as its own
-//!   timeout and retries allow, which `close` waits for: past `timeout` the exit stops
-//!   waiting for a client whose delivery threads make no progress (`close_within`). What a
-//!   stuck delivery thread still holds in memory is then lost, and the stderr line says so:
-//!   keeping it without waiting for the request is the pipeline's to do.
+//!   is down (what is not delivered stays in the spool for the next run). `close` itself
+//!   returns by its timeout, also when a backend does not answer at all: what a delivery
+//!   thread stuck in a request holds is then written to the spool by the closing thread.
 //!
-//! One line on stderr names what a client leaves undelivered at exit, and where it is.
+//! One line on stderr says how many events a client leaves in the spool at exit, where, and
+//! why (and how many it had to drop, for a backend without a usable spool).
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{mpsc, Mutex, Once, TryLockError};
+use std::sync::{Mutex, Once, TryLockError};
 use std::time::{Duration, Instant};
 
 use crate::client::{Client, WeakClient};
@@ -39,12 +37,6 @@ use crate::pipeline::Stats;
 
 /// How long the exit waits when the first short flush shows every backend down.
 pub const WHEN_DOWN: Duration = Duration::from_millis(500);
-
-/// Past the exit's timeout, how long a close may go without moving an event (delivered,
-/// failed, dropped or written to the spool) before the exit stops waiting for it. Writing
-/// a large backlog to the spool is progress and is waited for; a request to a backend that
-/// does not answer is not.
-pub const STALLED: Duration = Duration::from_secs(1);
 
 static HOOK: Once = Once::new();
 static TIMEOUT_MS: AtomicU64 = AtomicU64::new(5_000);
@@ -119,8 +111,8 @@ pub fn close_all(timeout: Duration) -> Vec<Stats> {
 /// Close one client as a process ends: deliver for up to `timeout`, but when a first short
 /// flush (`when_down`, `WHEN_DOWN` by default) shows every backend down or failing, give it
 /// only that short time (an application must not hang at exit because its sidecar is gone;
-/// the spool keeps the rest). Never waits much past `timeout` (see `close_within`), and
-/// says on stderr what was left undelivered. `None` when there was nothing to do: closed
+/// the spool keeps the rest). Never waits past `timeout` (`Client::close` is bounded), and
+/// says on stderr what was left in the spool. `None` when there was nothing to do: closed
 /// already, or a forked child's copy it never used.
 pub fn close_for_exit(client: &Client, timeout: Duration, when_down: Duration) -> Option<Stats> {
     if !client.runs_here() || client.is_closed() {
@@ -145,61 +137,27 @@ pub fn close_for_exit(client: &Client, timeout: Duration, when_down: Duration) -
             }
         }
     };
-    let (stats, finished) = close_within(client, wait, started + timeout);
-    if let Some(line) = left_over(client, &stats, finished, started.elapsed()) {
+    let dropped_before = dropped(&client.stats());
+    // The first flush counts against the timeout too.
+    let stats = client.close(wait.min(timeout.saturating_sub(started.elapsed())));
+    let lost = dropped(&stats).saturating_sub(dropped_before);
+    if let Some(line) = left_over(client, &stats, lost, started.elapsed()) {
         eprintln!("{line}");
     }
     Some(stats)
 }
 
-/// `client.close(wait)` on a thread of its own, waited for until `deadline` and then only
-/// while it still moves events. `close` joins the delivery threads, and one stuck in a
-/// request to a backend that does not answer would hold the exit for that backend's
-/// timeout times its retries. Whether the close finished; if not, the stats are a snapshot.
-fn close_within(client: &Client, wait: Duration, deadline: Instant) -> (Stats, bool) {
-    let (done, finished) = mpsc::channel();
-    let closing = client.clone();
-    let spawned = std::thread::Builder::new()
-        .name("wafermon-exit".into())
-        .spawn(move || {
-            let _ = done.send(closing.close(wait));
-        });
-    if spawned.is_err() {
-        return (client.close(wait), true);
-    }
-    let mut moved = events_moved(&client.stats());
-    let mut last_move = Instant::now();
-    loop {
-        match finished.recv_timeout(Duration::from_millis(100)) {
-            Ok(stats) => return (stats, true),
-            Err(mpsc::RecvTimeoutError::Disconnected) => return (client.stats(), true),
-            Err(mpsc::RecvTimeoutError::Timeout) => {}
-        }
-        let now = Instant::now();
-        let stats = client.stats();
-        let moved_now = events_moved(&stats);
-        if moved_now != moved {
-            (moved, last_move) = (moved_now, now);
-        }
-        if now >= deadline && now.duration_since(last_move) >= STALLED {
-            return (stats, false);
-        }
-    }
+/// Events the client and its backends gave up on (counted as dropped).
+fn dropped(stats: &Stats) -> u64 {
+    stats.dropped + stats.backends.iter().map(|b| b.dropped).sum::<u64>()
 }
 
-/// Events whose fate some delivery thread decided (including a move to the spool).
-fn events_moved(stats: &Stats) -> u64 {
-    stats
-        .backends
-        .iter()
-        .map(|b| b.sent + b.failed + b.dropped + b.spooled)
-        .sum()
-}
-
-/// The stderr line for what a client leaves undelivered at exit, if anything.
-fn left_over(client: &Client, stats: &Stats, finished: bool, took: Duration) -> Option<String> {
-    let pending = stats.pending();
-    if pending == 0 {
+/// The stderr line for what a client leaves undelivered at exit (`lost`: dropped while
+/// closing), if anything.
+fn left_over(client: &Client, stats: &Stats, lost: u64, took: Duration) -> Option<String> {
+    // A close keeps in the spool whatever it did not deliver (`Pipeline::close`).
+    let in_spool = stats.pending();
+    if in_spool == 0 && lost == 0 {
         return None;
     }
     let why: Vec<String> = stats
@@ -212,19 +170,16 @@ fn left_over(client: &Client, stats: &Stats, finished: bool, took: Duration) -> 
         })
         .collect();
     let spool = client.config().spool.path.display();
-    Some(if finished {
-        format!(
-            "wafermon: exit: {pending} event(s) not delivered ({}) wait in the spool at \
-             {spool} for the next run",
-            why.join("; ")
-        )
-    } else {
-        format!(
-            "wafermon: exit stopped waiting after {:.1} s: {pending} event(s) not delivered \
-             ({}); those written to the spool at {spool} wait there for the next run, those a \
-             backend that does not answer still held in memory are lost",
-            took.as_secs_f64(),
-            why.join("; ")
-        )
-    })
+    let mut line = format!(
+        "wafermon: exit after {:.1} s: {in_spool} event(s) not delivered, kept in the spool at \
+         {spool} for the next run ({})",
+        took.as_secs_f64(),
+        why.join("; ")
+    );
+    if lost > 0 {
+        line.push_str(&format!(
+            "; {lost} event(s) dropped: no usable spool to keep them"
+        ));
+    }
+    Some(line)
 }
