@@ -5,6 +5,7 @@
 mod job_state;
 mod postgres;
 mod query;
+mod rollup;
 mod sqlite;
 
 use std::collections::hash_map::Entry;
@@ -154,6 +155,15 @@ impl Store {
         match self {
             Store::Postgres(s) => s.stats(query).await,
             Store::Sqlite(s) => s.stats(query).await,
+        }
+    }
+
+    /// Bring the stats rollup up to date with the jobs table (see `rollup`); returns the
+    /// number of hours recomputed.
+    pub async fn refresh_rollup(&self) -> Result<usize> {
+        match self {
+            Store::Postgres(s) => s.refresh().await,
+            Store::Sqlite(s) => s.refresh().await,
         }
     }
 
