@@ -114,15 +114,17 @@ pub fn group_hour(
         .collect()
 }
 
-/// Durations as little-endian f64s (SQLite keeps them as a blob).
+/// Durations as big-endian f64s, the bytes PostgreSQL's `float8send` gives: a blob both
+/// stores keep and read back without per-element work (a `float8[]` costs PostgreSQL a
+/// conversion per element on the way out).
 pub fn encode_durations(durations: &[f64]) -> Vec<u8> {
-    durations.iter().flat_map(|d| d.to_le_bytes()).collect()
+    durations.iter().flat_map(|d| d.to_be_bytes()).collect()
 }
 
 pub fn decode_durations(bytes: &[u8]) -> Vec<f64> {
     bytes
         .chunks_exact(8)
-        .map(|c| f64::from_le_bytes(c.try_into().unwrap_or([0; 8])))
+        .map(|c| f64::from_be_bytes(c.try_into().unwrap_or([0; 8])))
         .collect()
 }
 
