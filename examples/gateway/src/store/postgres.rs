@@ -5,6 +5,7 @@
 //! a retention policy; on plain PostgreSQL it is an ordinary table pruned by the gateway.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use deadpool_postgres::{GenericClient, Manager, ManagerConfig, Pool, RecyclingMethod};
 use time::OffsetDateTime;
@@ -160,6 +161,9 @@ pub struct PgStore {
     timescale: bool,
     retention_days: Option<u32>,
     target: String,
+    /// This gateway left dirty marks the refresh has not cleared yet; without them the
+    /// refresh takes no connection (PGlite, the hypertable stand-in, serves one at a time).
+    stale: AtomicBool,
 }
 
 fn err(context: &str) -> impl Fn(tokio_postgres::Error) -> StoreError + '_ {
@@ -239,11 +243,12 @@ impl PgStore {
             timescale: false,
             retention_days,
             target,
+            stale: AtomicBool::new(false),
         };
         store.migrate().await?;
         store.timescale = store.enable_timescale().await;
         // An upgraded store gets its rollup here, before the first answer.
-        while store.refresh().await? > 0 {}
+        while store.refresh_pass().await?.is_some_and(|n| n > 0) {}
         Ok(store)
     }
 
@@ -423,19 +428,21 @@ impl PgStore {
                 .filter(|(_, item)| new_ids.contains(&item.event.id))
                 .map(|(_, item)| &item.event),
         );
-        if !deltas.is_empty() {
-            self.apply_jobs(&tx, deltas).await?;
-        }
+        let marked = !deltas.is_empty() && self.apply_jobs(&tx, deltas).await?;
         tx.commit().await.map_err(pg("commit"))?;
+        if marked {
+            self.stale.store(true, Ordering::Release);
+        }
         Ok(inserted)
     }
 
     /// Insert the entities seen for the first time; merge the others under a row lock.
+    /// Returns whether rollup hours were marked dirty.
     async fn apply_jobs(
         &self,
         tx: &deadpool_postgres::Transaction<'_>,
         deltas: Vec<JobState>,
-    ) -> std::result::Result<(), Failure> {
+    ) -> std::result::Result<bool, Failure> {
         let pg = failed;
         let fresh = tx
             .prepare_cached(&format!(
@@ -680,11 +687,25 @@ impl PgStore {
         Ok(answer.finish(running_count))
     }
 
-    /// Recompute up to a day of dirty hours from `jobs`; returns how many. One gateway at a
-    /// time (an advisory lock; another one busy means there is nothing to do here). The
+    /// Recompute up to a day of dirty hours from `jobs` when this gateway left marks;
+    /// returns how many. One gateway at a time (an advisory lock; when another one holds
+    /// it, this one tries again at its next tick). The
     /// marks are read before the jobs, and only the marks read are cleared: a batch that
     /// commits after that read left a mark of its own, so its hour is done again.
     pub async fn refresh(&self) -> Result<usize> {
+        if !self.stale.swap(false, Ordering::AcqRel) {
+            return Ok(0);
+        }
+        let pass = self.refresh_pass().await;
+        // More may be left (a pass does a day at most), or another gateway was busy.
+        if !matches!(pass, Ok(Some(0))) {
+            self.stale.store(true, Ordering::Release);
+        }
+        Ok(pass?.unwrap_or(0))
+    }
+
+    /// One pass of `refresh`; `None` when another gateway holds the refresh lock.
+    async fn refresh_pass(&self) -> Result<Option<usize>> {
         let mut client = self.pool.get().await.map_err(pool_err)?;
         let tx = client.transaction().await.map_err(err("refresh"))?;
         let locked: bool = tx
@@ -693,7 +714,7 @@ impl PgStore {
             .map_err(err("refresh lock"))?
             .get(0);
         if !locked {
-            return Ok(0);
+            return Ok(None);
         }
         let marks = tx
             .query(
@@ -704,7 +725,7 @@ impl PgStore {
             .await
             .map_err(err("dirty hours"))?;
         if marks.is_empty() {
-            return Ok(0);
+            return Ok(Some(0));
         }
         let ids: Vec<i64> = marks.iter().map(|r| r.get(0)).collect();
         let mut hours: Vec<OffsetDateTime> = marks.iter().map(|r| r.get(1)).collect();
@@ -734,7 +755,7 @@ impl PgStore {
             .await
             .map_err(err("refresh"))?;
         tx.commit().await.map_err(err("refresh"))?;
-        Ok(hours.len())
+        Ok(Some(hours.len()))
     }
 
     pub async fn events(&self, range: &EventRange) -> Result<Vec<String>> {
@@ -786,6 +807,7 @@ impl PgStore {
             )
             .await
             .map_err(err("prune jobs"))?;
+        self.stale.store(true, Ordering::Release);
         Ok(deleted)
     }
 }
@@ -817,9 +839,9 @@ fn all_sites_events_sql(range: &EventRange) -> (String, Vec<Param>) {
 async fn mark_dirty(
     tx: &deadpool_postgres::Transaction<'_>,
     mut hours: Vec<i64>,
-) -> std::result::Result<(), Failure> {
+) -> std::result::Result<bool, Failure> {
     if hours.is_empty() {
-        return Ok(());
+        return Ok(false);
     }
     hours.sort_unstable();
     hours.dedup();
@@ -831,7 +853,7 @@ async fn mark_dirty(
     tx.execute(&insert, &[&hours])
         .await
         .map_err(failed("mark dirty"))?;
-    Ok(())
+    Ok(true)
 }
 
 fn bind(params: &[Param]) -> Vec<Box<dyn ToSql + Sync + Send>> {

@@ -3,6 +3,7 @@
 //! blocking threads. Times are INTEGER microseconds since the epoch.
 
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use rusqlite::types::Value as SqlValue;
@@ -119,6 +120,9 @@ pub struct SqliteStore {
     writer: Arc<Mutex<Connection>>,
     reader: Arc<Mutex<Connection>>,
     retention_days: Option<u32>,
+    /// Dirty marks left since the last refresh; without them the refresh leaves the
+    /// writer alone.
+    stale: Arc<AtomicBool>,
 }
 
 fn err(context: &str) -> impl Fn(rusqlite::Error) -> StoreError + '_ {
@@ -197,6 +201,7 @@ impl SqliteStore {
             writer: Arc::new(Mutex::new(writer)),
             reader: Arc::new(Mutex::new(reader)),
             retention_days,
+            stale: Arc::new(AtomicBool::new(false)),
         })
     }
 
@@ -219,6 +224,7 @@ impl SqliteStore {
         let events: Vec<wafermon::event::Event> =
             batch.iter().map(|(_, item)| item.event.clone()).collect();
         let source = source.to_string();
+        let stale = self.stale.clone();
         with(&self.writer, move |conn| {
             let tx = conn.transaction().map_err(err("begin"))?;
             let now = wafermon::event::Timestamp::now().unix_micros();
@@ -262,6 +268,9 @@ impl SqliteStore {
             }
             mark_dirty(&tx, &dirty)?;
             tx.commit().map_err(err("commit"))?;
+            if !dirty.is_empty() {
+                stale.store(true, Ordering::Release);
+            }
             Ok(inserted)
         })
         .await
@@ -359,7 +368,10 @@ impl SqliteStore {
 
     /// Recompute the dirty hours of the rollup; returns how many there were.
     pub async fn refresh(&self) -> Result<usize> {
-        with(&self.writer, |conn| {
+        if !self.stale.swap(false, Ordering::AcqRel) {
+            return Ok(0);
+        }
+        let done = with(&self.writer, |conn| {
             let mut total = 0;
             loop {
                 let n = refresh_some(conn)?;
@@ -369,7 +381,11 @@ impl SqliteStore {
                 }
             }
         })
-        .await
+        .await;
+        if done.is_err() {
+            self.stale.store(true, Ordering::Release);
+        }
+        done
     }
 
     pub async fn events(&self, range: &EventRange) -> Result<Vec<String>> {
@@ -395,6 +411,7 @@ impl SqliteStore {
 
     /// Delete events older than the retention, and entities whose last event is that old.
     pub async fn prune(&self, before: i64) -> Result<u64> {
+        let stale = self.stale.clone();
         with(&self.writer, move |conn| {
             let tx = conn.transaction().map_err(err("begin prune"))?;
             let events = tx
@@ -413,6 +430,7 @@ impl SqliteStore {
             tx.execute("DELETE FROM jobs WHERE last_event_at < ?1", [before])
                 .map_err(err("prune jobs"))?;
             tx.commit().map_err(err("commit prune"))?;
+            stale.store(true, Ordering::Release);
             Ok(events as u64)
         })
         .await
