@@ -210,17 +210,36 @@ impl Ended {
     }
 
     fn jobs(&mut self) -> EndedJobs {
-        // A stable sort: the gathered sorted runs merge in about linear time.
-        self.durations.sort_by(f64::total_cmp);
         EndedJobs {
             count: self.counts.iter().sum(),
             succeeded: self.counts[0],
             failed: self.counts[1],
             canceled: self.counts[2],
-            p50_duration_s: percentile(&self.durations, 0.5),
-            p95_duration_s: percentile(&self.durations, 0.95),
+            p50_duration_s: percentile_of_unsorted(&mut self.durations, 0.5),
+            p95_duration_s: percentile_of_unsorted(&mut self.durations, 0.95),
         }
     }
+}
+
+/// `percentile` without sorting: the two closest ranks by selection (linear time), then
+/// the same interpolation. Reorders `values`.
+fn percentile_of_unsorted(values: &mut [f64], fraction: f64) -> Option<f64> {
+    if values.is_empty() {
+        return None;
+    }
+    let rank = fraction * (values.len() - 1) as f64;
+    let (low, high) = (rank.floor() as usize, rank.ceil() as usize);
+    let (_, &mut at_low, above) = values.select_nth_unstable_by(low, f64::total_cmp);
+    let at_high = if high == low {
+        at_low
+    } else {
+        above
+            .iter()
+            .copied()
+            .min_by(f64::total_cmp)
+            .unwrap_or(at_low)
+    };
+    Some(at_low + (at_high - at_low) * (rank - low as f64))
 }
 
 /// Builds a stats answer from rollup rows and raw rows.
@@ -327,6 +346,28 @@ mod tests {
             Plan::of(&fine).raw_ranges(&fine, &[]),
             vec![(10 * HOUR, 12 * HOUR)]
         );
+    }
+
+    #[test]
+    fn selection_gives_the_sorted_percentiles() {
+        let mut seed = 7u64;
+        for n in [1usize, 2, 3, 10, 101, 1000] {
+            let mut values: Vec<f64> = (0..n)
+                .map(|_| {
+                    seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+                    ((seed >> 40) % 50) as f64 / 4.0
+                })
+                .collect();
+            let mut sorted = values.clone();
+            sorted.sort_by(f64::total_cmp);
+            for fraction in [0.5, 0.95] {
+                assert_eq!(
+                    percentile_of_unsorted(&mut values, fraction),
+                    percentile(&sorted, fraction),
+                    "n {n}, fraction {fraction}"
+                );
+            }
+        }
     }
 
     #[test]
