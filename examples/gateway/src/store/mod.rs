@@ -242,7 +242,9 @@ fn fold_states<'a>(events: impl Iterator<Item = &'a Event>) -> Vec<JobState> {
     sorted.into_iter().map(|(_, state)| state).collect()
 }
 
-/// Linear interpolation between closest ranks, as PostgreSQL's `percentile_cont` computes it.
+/// Linear interpolation between closest ranks, as PostgreSQL's `percentile_cont` computes it,
+/// over sorted values: the reference `rollup`'s selection is tested against.
+#[cfg(test)]
 fn percentile(sorted: &[f64], fraction: f64) -> Option<f64> {
     if sorted.is_empty() {
         return None;

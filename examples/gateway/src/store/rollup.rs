@@ -11,7 +11,7 @@
 
 use std::collections::BTreeMap;
 
-use super::{percentile, AppSummary, EndedJobs, HourStats, JobState, Stats, StatsQuery};
+use super::{AppSummary, EndedJobs, HourStats, JobState, Stats, StatsQuery};
 
 pub const HOUR: i64 = 3_600_000_000;
 
@@ -221,7 +221,7 @@ impl Ended {
     }
 }
 
-/// `percentile` without sorting: the two closest ranks by selection (linear time), then
+/// `percentile_cont`'s interpolation between the closest ranks, without sorting: the two closest ranks by selection (linear time), then
 /// the same interpolation. Reorders `values`.
 fn percentile_of_unsorted(values: &mut [f64], fraction: f64) -> Option<f64> {
     if values.is_empty() {
@@ -316,6 +316,7 @@ impl Answer {
 
 #[cfg(test)]
 mod tests {
+    use super::super::percentile;
     use super::*;
 
     fn query(start: i64, end: i64, bucket_s: u32) -> StatsQuery {
