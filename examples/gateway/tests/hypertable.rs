@@ -83,7 +83,7 @@ fn on_a_hypertable_an_event_is_unique_per_id_and_time() {
     assert_eq!(upgraded.job("H-1")["job"]["event_count"], 3);
     assert!(upgraded.terminate().success(), "{}", upgraded.stderr());
     assert_eq!(hypertables(&server.address), ["events"]);
-    assert_eq!(schema_versions(&server.address), [1, 2]);
+    assert_eq!(schema_versions(&server.address), [1, 2, 3]);
 }
 
 fn hypertables(url: &str) -> Vec<String> {

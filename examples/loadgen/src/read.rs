@@ -3,7 +3,7 @@
 //!
 //! A discovery pass (not timed) learns what is stored: sites and apps, a sample of entity ids
 //! from across the whole time range, and real cursors for page 5 of a listing. Then each
-//! connection sends one query type (connection `w` takes type `w % 5`; with fewer than five
+//! connection sends one query type (connection `w` takes type `w % 6`; with fewer than six
 //! connections, each cycles through all types) until the time is up, so a slow query type
 //! cannot starve the others of samples, while all of them compete for the database.
 
@@ -37,15 +37,17 @@ pub enum Query {
     JobsPage5,
     JobDetail,
     Stats24h,
+    Stats7d,
     Unified1m,
 }
 
 impl Query {
-    pub const ALL: [Query; 5] = [
+    pub const ALL: [Query; 6] = [
         Query::JobsFiltered,
         Query::JobsPage5,
         Query::JobDetail,
         Query::Stats24h,
+        Query::Stats7d,
         Query::Unified1m,
     ];
 
@@ -55,6 +57,7 @@ impl Query {
             Query::JobsPage5 => "jobs page 5 via cursor (100)",
             Query::JobDetail => "job detail (+events, subtree)",
             Query::Stats24h => "stats over 24 h, all sites",
+            Query::Stats7d => "stats over 7 d (6 h buckets)",
             Query::Unified1m => "unified view, 1 minute, 1 site",
         }
     }
@@ -199,6 +202,12 @@ impl Catalog {
             Query::Stats24h => format!(
                 "/v1/stats?start={}&end={}",
                 encode(&time(self.newest + 1 - 24 * HOUR)),
+                encode(&time(self.newest + 1))
+            ),
+            // The history view's 7-day chart.
+            Query::Stats7d => format!(
+                "/v1/stats?start={}&end={}&bucket_s=21600",
+                encode(&time(self.newest + 1 - 7 * 24 * HOUR)),
                 encode(&time(self.newest + 1))
             ),
             Query::Unified1m => {

@@ -5,6 +5,7 @@
 mod job_state;
 mod postgres;
 mod query;
+mod rollup;
 mod sqlite;
 
 use std::collections::hash_map::Entry;
@@ -157,6 +158,15 @@ impl Store {
         }
     }
 
+    /// Bring the stats rollup up to date with the jobs table (see `rollup`); returns the
+    /// number of hours recomputed.
+    pub async fn refresh_rollup(&self) -> Result<usize> {
+        match self {
+            Store::Postgres(s) => s.refresh().await,
+            Store::Sqlite(s) => s.refresh().await,
+        }
+    }
+
     /// Stored events in a time range, oldest first, as JSON.
     pub async fn events(&self, range: &EventRange) -> Result<Vec<String>> {
         match self {
@@ -232,7 +242,9 @@ fn fold_states<'a>(events: impl Iterator<Item = &'a Event>) -> Vec<JobState> {
     sorted.into_iter().map(|(_, state)| state).collect()
 }
 
-/// Linear interpolation between closest ranks, as PostgreSQL's `percentile_cont` computes it.
+/// Linear interpolation between closest ranks, as PostgreSQL's `percentile_cont` computes it,
+/// over sorted values: the reference `rollup`'s selection is tested against.
+#[cfg(test)]
 fn percentile(sorted: &[f64], fraction: f64) -> Option<f64> {
     if sorted.is_empty() {
         return None;

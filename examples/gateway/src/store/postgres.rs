@@ -5,6 +5,7 @@
 //! a retention policy; on plain PostgreSQL it is an ordinary table pruned by the gateway.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use deadpool_postgres::{GenericClient, Manager, ManagerConfig, Pool, RecyclingMethod};
 use time::OffsetDateTime;
@@ -13,9 +14,10 @@ use tokio_postgres::{NoTls, Row};
 use uuid::Uuid;
 
 use super::query::{self, Dialect, Param};
+use super::rollup::{self, HourGroup};
 use super::{
-    fold_states, AppSummary, EndedJobs, Ending, EventRange, HourStats, Incoming, JobDetail,
-    JobFilter, JobPage, JobState, Result, Stats, StatsQuery, StoreError, StoreInfo,
+    fold_states, Ending, EventRange, Incoming, JobDetail, JobFilter, JobPage, JobState, Result,
+    Stats, StatsQuery, StoreError, StoreInfo,
 };
 
 /// Text keys are compared byte-wise (`COLLATE "C"`): the same order the database's
@@ -105,6 +107,35 @@ const MIGRATIONS: &[(i32, &str)] = &[
             CREATE UNIQUE INDEX events_id ON events (id);
         END $$;",
     ),
+    (
+        3,
+        // The hourly rollup of ended entities (see `rollup`). A dirty mark is a row of its
+        // own (no conflict between concurrent batches, and a refresh clears only the marks
+        // it saw). Every hour that has ended entities starts dirty, so opening the store
+        // builds the rollup of what it holds.
+        "CREATE TABLE stats_hourly (
+            hour timestamptz NOT NULL,
+            site text COLLATE \"C\" NOT NULL,
+            app text COLLATE \"C\" NOT NULL,
+            entity_kind text COLLATE \"C\" NOT NULL,
+            succeeded bigint NOT NULL,
+            failed bigint NOT NULL,
+            canceled bigint NOT NULL,
+            cpu_sum double precision NOT NULL,
+            cpu_count bigint NOT NULL,
+            peak_rss double precision,
+            durations bytea NOT NULL,
+            PRIMARY KEY (hour, site, app, entity_kind)
+        );
+        -- Sorted floats barely compress; stored as they are, they read back with no work.
+        ALTER TABLE stats_hourly ALTER COLUMN durations SET STORAGE EXTERNAL;
+        CREATE TABLE stats_dirty (id bigserial PRIMARY KEY, hour timestamptz NOT NULL);
+        CREATE INDEX stats_dirty_hour ON stats_dirty (hour);
+        CREATE INDEX jobs_ended_at ON jobs (ended_at);
+        INSERT INTO stats_dirty (hour)
+            SELECT DISTINCT date_bin('1 hour', ended_at, timestamptz 'epoch')
+            FROM jobs WHERE ended_at IS NOT NULL;",
+    ),
 ];
 
 const JOB_COLUMNS: &str = "site, entity_id, app, entity_kind, name, key, parent, status, \
@@ -130,6 +161,9 @@ pub struct PgStore {
     timescale: bool,
     retention_days: Option<u32>,
     target: String,
+    /// This gateway left dirty marks the refresh has not cleared yet; without them the
+    /// refresh takes no connection (PGlite, the hypertable stand-in, serves one at a time).
+    stale: AtomicBool,
 }
 
 fn err(context: &str) -> impl Fn(tokio_postgres::Error) -> StoreError + '_ {
@@ -164,18 +198,6 @@ fn failed(context: &'static str) -> impl Fn(tokio_postgres::Error) -> Failure {
 fn time(micros: i64) -> OffsetDateTime {
     OffsetDateTime::from_unix_timestamp_nanos(i128::from(micros) * 1000)
         .unwrap_or(OffsetDateTime::UNIX_EPOCH)
-}
-
-/// count, succeeded, failed, canceled, p50, p95 from six columns starting at `first`.
-fn ended_jobs(row: &tokio_postgres::Row, first: usize) -> EndedJobs {
-    EndedJobs {
-        count: row.get(first),
-        succeeded: row.get(first + 1),
-        failed: row.get(first + 2),
-        canceled: row.get(first + 3),
-        p50_duration_s: row.get(first + 4),
-        p95_duration_s: row.get(first + 5),
-    }
 }
 
 fn micros(t: OffsetDateTime) -> i64 {
@@ -221,9 +243,12 @@ impl PgStore {
             timescale: false,
             retention_days,
             target,
+            stale: AtomicBool::new(false),
         };
         store.migrate().await?;
         store.timescale = store.enable_timescale().await;
+        // An upgraded store gets its rollup here, before the first answer.
+        while store.refresh_pass().await?.is_some_and(|n| n > 0) {}
         Ok(store)
     }
 
@@ -403,19 +428,21 @@ impl PgStore {
                 .filter(|(_, item)| new_ids.contains(&item.event.id))
                 .map(|(_, item)| &item.event),
         );
-        if !deltas.is_empty() {
-            self.apply_jobs(&tx, deltas).await?;
-        }
+        let marked = !deltas.is_empty() && self.apply_jobs(&tx, deltas).await?;
         tx.commit().await.map_err(pg("commit"))?;
+        if marked {
+            self.stale.store(true, Ordering::Release);
+        }
         Ok(inserted)
     }
 
     /// Insert the entities seen for the first time; merge the others under a row lock.
+    /// Returns whether rollup hours were marked dirty.
     async fn apply_jobs(
         &self,
         tx: &deadpool_postgres::Transaction<'_>,
         deltas: Vec<JobState>,
-    ) -> std::result::Result<(), Failure> {
+    ) -> std::result::Result<bool, Failure> {
         let pg = failed;
         let fresh = tx
             .prepare_cached(&format!(
@@ -431,12 +458,17 @@ impl PgStore {
             .map_err(pg("insert jobs"))?;
         let created: HashSet<(&str, &str)> =
             created_rows.iter().map(|r| (r.get(0), r.get(1))).collect();
+        let mut dirty: Vec<i64> = deltas
+            .iter()
+            .filter(|d| created.contains(&(d.site.as_str(), d.entity_id.as_str())))
+            .flat_map(|d| rollup::changed_hours(None, d))
+            .collect();
         let mut rest: Vec<JobState> = deltas
             .into_iter()
             .filter(|d| !created.contains(&(d.site.as_str(), d.entity_id.as_str())))
             .collect();
         if rest.is_empty() {
-            return Ok(());
+            return mark_dirty(tx, dirty).await;
         }
         let sites: Vec<&str> = rest.iter().map(|d| d.site.as_str()).collect();
         let ids: Vec<&str> = rest.iter().map(|d| d.entity_id.as_str()).collect();
@@ -456,8 +488,10 @@ impl PgStore {
             locked.iter().map(|r| ((r.get(0), r.get(1)), r)).collect();
         for delta in &mut rest {
             if let Some(row) = current.get(&(delta.site.as_str(), delta.entity_id.as_str())) {
-                let mut merged = job_from_row(row);
+                let old = job_from_row(row);
+                let mut merged = old.clone();
                 merged.merge(delta);
+                dirty.extend(rollup::changed_hours(Some(&old), &merged));
                 *delta = merged;
             }
         }
@@ -480,7 +514,7 @@ impl PgStore {
         tx.execute(&update, &cols.params())
             .await
             .map_err(pg("update jobs"))?;
-        Ok(())
+        mark_dirty(tx, dirty).await
     }
 
     pub async fn jobs(&self, filter: &JobFilter) -> Result<JobPage> {
@@ -538,95 +572,190 @@ impl PgStore {
         Ok(details)
     }
 
-    /// Per (app, hour) counts and duration percentiles. Each (app, hour) is aggregated on its
-    /// own from a range of `jobs_ended (app, ended_at)`, which holds every column the query
-    /// reads (an index-only scan where the pages are all-visible) and is already grouped, so
-    /// no sort of the whole window is needed, only each group's percentile sort. The apps
-    /// are found by skipping through the same index (one probe per app), and each app's
-    /// hours run from its first to its last ending in the window.
+    /// Clean whole hours from the rollup, the rest (dirty hours, partial edges, buckets
+    /// finer than an hour) from `jobs`, all in one repeatable-read snapshot, so a refresh
+    /// committing meanwhile is seen whole or not at all.
     pub async fn stats(&self, q: &StatsQuery) -> Result<Stats> {
         let mut client = self.pool.get().await.map_err(pool_err)?;
-        let ended = query::stats_conditions(Dialect::Postgres, q);
-        let filter = ended.sql();
-        // An integer the API checked, so it is written into the SQL rather than bound.
-        let bucket = format!("interval '{} seconds'", q.bucket_s);
-        let sql = format!(
-            "WITH RECURSIVE apps(app) AS (
-               SELECT min(app) FROM jobs
-               UNION ALL
-               SELECT (SELECT min(j.app) FROM jobs j WHERE j.app > apps.app)
-               FROM apps WHERE apps.app IS NOT NULL)
-             SELECT a.app, h.hour, s.ended, s.succeeded, s.failed, s.canceled, s.p50, s.p95
-             FROM apps AS a,
-                  LATERAL (SELECT date_bin({bucket}, min(ended_at), timestamptz 'epoch') AS first,
-                                  max(ended_at) AS last
-                           FROM jobs{filter} AND app = a.app) AS b,
-                  generate_series(b.first, b.last, {bucket}) AS h(hour),
-                  LATERAL (
-                    SELECT count(*) AS ended,
-                           count(*) FILTER (WHERE status = 'succeeded') AS succeeded,
-                           count(*) FILTER (WHERE status = 'failed') AS failed,
-                           count(*) FILTER (WHERE status = 'canceled') AS canceled,
-                           percentile_cont(0.5) WITHIN GROUP (ORDER BY duration_s) AS p50,
-                           percentile_cont(0.95) WITHIN GROUP (ORDER BY duration_s) AS p95
-                    FROM jobs{filter} AND app = a.app
-                      AND ended_at >= h.hour AND ended_at < h.hour + {bucket}
-                    HAVING count(*) > 0) AS s
-             ORDER BY h.hour, a.app"
-        );
-        let values = bind(&ended.params);
-        let refs = as_refs(&values);
-        let apps_sql = format!(
-            "SELECT app, count(*),
-                    count(*) FILTER (WHERE status = 'succeeded'),
-                    count(*) FILTER (WHERE status = 'failed'),
-                    count(*) FILTER (WHERE status = 'canceled'),
-                    percentile_cont(0.5) WITHIN GROUP (ORDER BY duration_s),
-                    percentile_cont(0.95) WITHIN GROUP (ORDER BY duration_s),
-                    avg(cpu_s), max(max_rss_bytes)
-             FROM jobs{filter} GROUP BY app ORDER BY app"
-        );
+        let tx = client.transaction().await.map_err(err("stats"))?;
+        // JIT compiling costs more than these queries run.
+        tx.batch_execute(
+            "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY; SET LOCAL jit = off",
+        )
+        .await
+        .map_err(err("stats"))?;
+        let plan = rollup::Plan::of(q);
+        let mut answer = rollup::Answer::new(q);
         let running = query::running_conditions(Dialect::Postgres, q);
         let running_sql = format!("SELECT count(*) FROM jobs{}", running.sql());
         let running_values = bind(&running.params);
         let running_refs = as_refs(&running_values);
-        let tx = client.transaction().await.map_err(err("stats"))?;
-        // A busy hour's percentile sorts stay in memory.
-        // JIT compiling costs more than this query runs.
-        tx.batch_execute("SET LOCAL work_mem = '64MB'; SET LOCAL jit = off")
+        let mut dirty = Vec::new();
+        let running_count: i64;
+        if let Some((first, end)) = plan.rolled {
+            let mut w = query::Conditions::new(Dialect::Postgres);
+            w.add("hour", ">=", Param::Time(first));
+            w.add("hour", "<", Param::Time(end));
+            let (first, end) = (time(first), time(end));
+            w.add_opt_text("site", &q.site);
+            w.add_opt_text("app", &q.app);
+            w.add_opt_text("entity_kind", &q.entity_kind);
+            let rollup_sql = format!(
+                "SELECT hour, app, succeeded, failed, canceled, cpu_sum, cpu_count, peak_rss,
+                        durations FROM stats_hourly{}",
+                w.sql()
+            );
+            let values = bind(&w.params);
+            let refs = as_refs(&values);
+            // Sent together (pipelined on the one connection).
+            let (dirty_rows, rows, running) = futures_util::future::try_join3(
+                tx.query(
+                    "SELECT DISTINCT hour FROM stats_dirty WHERE hour >= $1 AND hour < $2",
+                    &[&first, &end],
+                ),
+                tx.query(&rollup_sql, &refs),
+                tx.query_one(&running_sql, &running_refs),
+            )
             .await
             .map_err(err("stats"))?;
-        // The queries are sent together (pipelined on the one connection).
-        let (rows, app_rows, running) = futures_util::future::try_join3(
-            tx.query(&sql, &refs),
-            tx.query(&apps_sql, &refs),
-            tx.query_one(&running_sql, &running_refs),
+            dirty = dirty_rows.iter().map(|r| micros(r.get(0))).collect();
+            for r in &rows {
+                let hour = micros(r.get(0));
+                if dirty.contains(&hour) {
+                    continue;
+                }
+                answer.add(&HourGroup {
+                    hour,
+                    app: r.get(1),
+                    counts: [r.get(2), r.get(3), r.get(4)],
+                    cpu_sum: r.get(5),
+                    cpu_count: r.get(6),
+                    peak_rss: r.get(7),
+                    durations: rollup::decode_durations(r.get(8)),
+                    ..HourGroup::default()
+                });
+            }
+            running_count = running.get(0);
+        } else {
+            running_count = tx
+                .query_one(&running_sql, &running_refs)
+                .await
+                .map_err(err("stats"))?
+                .get(0);
+        }
+        let parts: Vec<(String, Vec<Box<dyn ToSql + Sync + Send>>)> = plan
+            .raw_ranges(q, &dirty)
+            .into_iter()
+            .map(|(start, end)| {
+                let part = StatsQuery {
+                    start,
+                    end,
+                    ..q.clone()
+                };
+                let w = query::stats_conditions(Dialect::Postgres, &part);
+                (
+                    format!(
+                        "SELECT app, ended_at, status, duration_s, cpu_s, max_rss_bytes FROM jobs{}",
+                        w.sql()
+                    ),
+                    bind(&w.params),
+                )
+            })
+            .collect();
+        let refs: Vec<Vec<&(dyn ToSql + Sync)>> =
+            parts.iter().map(|(_, values)| as_refs(values)).collect();
+        let raw = futures_util::future::try_join_all(
+            parts
+                .iter()
+                .zip(&refs)
+                .map(|((sql, _), refs)| tx.query(sql.as_str(), refs)),
         )
         .await
         .map_err(err("stats"))?;
         tx.commit().await.map_err(err("stats"))?;
-        let hours = rows
-            .iter()
-            .map(|r| HourStats {
-                app: r.get(0),
-                hour: micros(r.get(1)),
-                jobs: ended_jobs(r, 2),
-            })
-            .collect();
-        let apps = app_rows
-            .iter()
-            .map(|r| AppSummary {
-                app: r.get(0),
-                jobs: ended_jobs(r, 1),
-                mean_cpu_s: r.get(7),
-                peak_rss_bytes: r.get(8),
-            })
-            .collect();
-        Ok(Stats {
-            running: running.get(0),
-            hours,
-            apps,
-        })
+        for r in raw.iter().flatten() {
+            let status: &str = r.get(2);
+            answer.add_raw(
+                r.get(0),
+                micros(r.get(1)),
+                status,
+                r.get(3),
+                r.get(4),
+                r.get(5),
+            );
+        }
+        Ok(answer.finish(running_count))
+    }
+
+    /// Recompute up to a day of dirty hours from `jobs` when this gateway left marks;
+    /// returns how many. One gateway at a time (an advisory lock; when another one holds
+    /// it, this one tries again at its next tick). The
+    /// marks are read before the jobs, and only the marks read are cleared: a batch that
+    /// commits after that read left a mark of its own, so its hour is done again.
+    pub async fn refresh(&self) -> Result<usize> {
+        if !self.stale.swap(false, Ordering::AcqRel) {
+            return Ok(0);
+        }
+        let pass = self.refresh_pass().await;
+        // More may be left (a pass does a day at most), or another gateway was busy.
+        if !matches!(pass, Ok(Some(0))) {
+            self.stale.store(true, Ordering::Release);
+        }
+        Ok(pass?.unwrap_or(0))
+    }
+
+    /// One pass of `refresh`; `None` when another gateway holds the refresh lock.
+    async fn refresh_pass(&self) -> Result<Option<usize>> {
+        let mut client = self.pool.get().await.map_err(pool_err)?;
+        let tx = client.transaction().await.map_err(err("refresh"))?;
+        let locked: bool = tx
+            .query_one("SELECT pg_try_advisory_xact_lock(727275)", &[])
+            .await
+            .map_err(err("refresh lock"))?
+            .get(0);
+        if !locked {
+            return Ok(None);
+        }
+        let marks = tx
+            .query(
+                "SELECT id, hour FROM stats_dirty
+                 WHERE hour IN (SELECT DISTINCT hour FROM stats_dirty ORDER BY hour LIMIT 24)",
+                &[],
+            )
+            .await
+            .map_err(err("dirty hours"))?;
+        if marks.is_empty() {
+            return Ok(Some(0));
+        }
+        let ids: Vec<i64> = marks.iter().map(|r| r.get(0)).collect();
+        let mut hours: Vec<OffsetDateTime> = marks.iter().map(|r| r.get(1)).collect();
+        hours.sort_unstable();
+        hours.dedup();
+        tx.execute("DELETE FROM stats_hourly WHERE hour = ANY($1)", &[&hours])
+            .await
+            .map_err(err("refresh"))?;
+        tx.execute(
+            "INSERT INTO stats_hourly (hour, site, app, entity_kind, succeeded, failed, canceled,
+                                       cpu_sum, cpu_count, peak_rss, durations)
+             SELECT h.hour, j.site, j.app, j.entity_kind,
+                    count(*) FILTER (WHERE j.status = 'succeeded'),
+                    count(*) FILTER (WHERE j.status = 'failed'),
+                    count(*) FILTER (WHERE j.status = 'canceled'),
+                    coalesce(sum(j.cpu_s), 0), count(j.cpu_s), max(j.max_rss_bytes),
+                    coalesce(string_agg(float8send(j.duration_s), ''::bytea ORDER BY j.duration_s)
+                             FILTER (WHERE j.duration_s IS NOT NULL), ''::bytea)
+             FROM unnest($1::timestamptz[]) AS h(hour)
+             JOIN jobs j ON j.ended_at >= h.hour AND j.ended_at < h.hour + interval '1 hour'
+             GROUP BY h.hour, j.site, j.app, j.entity_kind",
+            &[&hours],
+        )
+        .await
+        .map_err(err("refresh"))?;
+        tx.execute("DELETE FROM stats_dirty WHERE id = ANY($1)", &[&ids])
+            .await
+            .map_err(err("refresh"))?;
+        tx.commit().await.map_err(err("refresh"))?;
+        Ok(Some(hours.len()))
     }
 
     pub async fn events(&self, range: &EventRange) -> Result<Vec<String>> {
@@ -667,10 +796,18 @@ impl PgStore {
             .execute("DELETE FROM events WHERE time < $1", &[&cutoff])
             .await
             .map_err(err("prune events"))?;
+        // The rollup must forget the entities pruned here.
         client
-            .execute("DELETE FROM jobs WHERE last_event_at < $1", &[&cutoff])
+            .execute(
+                "WITH gone AS (DELETE FROM jobs WHERE last_event_at < $1 RETURNING ended_at)
+                 INSERT INTO stats_dirty (hour)
+                 SELECT DISTINCT date_bin('1 hour', ended_at, timestamptz 'epoch')
+                 FROM gone WHERE ended_at IS NOT NULL",
+                &[&cutoff],
+            )
             .await
             .map_err(err("prune jobs"))?;
+        self.stale.store(true, Ordering::Release);
         Ok(deleted)
     }
 }
@@ -696,6 +833,27 @@ fn all_sites_events_sql(range: &EventRange) -> (String, Vec<Param>) {
                           ORDER BY time, seq LIMIT $3) AS e
                ORDER BY e.time, e.seq LIMIT $3";
     (sql.to_string(), params)
+}
+
+/// Mark the hours a batch changed, sorted so concurrent batches insert in the same order.
+async fn mark_dirty(
+    tx: &deadpool_postgres::Transaction<'_>,
+    mut hours: Vec<i64>,
+) -> std::result::Result<bool, Failure> {
+    if hours.is_empty() {
+        return Ok(false);
+    }
+    hours.sort_unstable();
+    hours.dedup();
+    let hours: Vec<OffsetDateTime> = hours.into_iter().map(time).collect();
+    let insert = tx
+        .prepare_cached("INSERT INTO stats_dirty (hour) SELECT unnest($1::timestamptz[])")
+        .await
+        .map_err(failed("prepare dirty"))?;
+    tx.execute(&insert, &[&hours])
+        .await
+        .map_err(failed("mark dirty"))?;
+    Ok(true)
 }
 
 fn bind(params: &[Param]) -> Vec<Box<dyn ToSql + Sync + Send>> {

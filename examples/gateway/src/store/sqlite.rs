@@ -2,17 +2,18 @@
 //! One writer connection (SQLite has one writer anyway) and one reader; both are used from
 //! blocking threads. Times are INTEGER microseconds since the epoch.
 
-use std::collections::BTreeMap;
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use rusqlite::types::Value as SqlValue;
 use rusqlite::{params, params_from_iter, Connection, OptionalExtension, Row, Transaction};
 
 use super::query::{self, Dialect, Param};
+use super::rollup::{self, HourGroup, HOUR};
 use super::{
-    fold_states, percentile, AppSummary, EndedJobs, EventRange, HourStats, Incoming, JobDetail,
-    JobFilter, JobPage, JobState, Result, Stats, StatsQuery, StoreError, StoreInfo,
+    fold_states, EventRange, Incoming, JobDetail, JobFilter, JobPage, JobState, Result, Stats,
+    StatsQuery, StoreError, StoreInfo,
 };
 
 /// Versioned migrations; each runs once, in order, inside a transaction.
@@ -85,6 +86,29 @@ const MIGRATIONS: &[(i64, &str)] = &[
         DROP TABLE repeated_events;
         CREATE UNIQUE INDEX events_id ON events (id);",
     ),
+    (
+        3,
+        // The hourly rollup of ended entities (see `rollup`). Every hour that has ended
+        // entities starts dirty, so opening the store builds the rollup of what it holds.
+        "CREATE TABLE stats_hourly (
+            hour INTEGER NOT NULL,
+            site TEXT NOT NULL,
+            app TEXT NOT NULL,
+            entity_kind TEXT NOT NULL,
+            succeeded INTEGER NOT NULL,
+            failed INTEGER NOT NULL,
+            canceled INTEGER NOT NULL,
+            cpu_sum REAL NOT NULL,
+            cpu_count INTEGER NOT NULL,
+            peak_rss REAL,
+            durations BLOB NOT NULL
+        );
+        CREATE UNIQUE INDEX stats_hourly_key ON stats_hourly (hour, site, app, entity_kind);
+        CREATE TABLE stats_dirty (hour INTEGER PRIMARY KEY);
+        INSERT OR IGNORE INTO stats_dirty (hour)
+            SELECT DISTINCT ended_at - ((ended_at % 3600000000) + 3600000000) % 3600000000
+            FROM jobs WHERE ended_at IS NOT NULL;",
+    ),
 ];
 
 const JOB_COLUMNS: &str = "site, entity_id, app, entity_kind, name, key, parent, status, \
@@ -96,56 +120,9 @@ pub struct SqliteStore {
     writer: Arc<Mutex<Connection>>,
     reader: Arc<Mutex<Connection>>,
     retention_days: Option<u32>,
-}
-
-/// Finished entities of one group, folded in Rust (SQLite has no percentile aggregate).
-#[derive(Default)]
-struct Ended {
-    /// succeeded, failed, canceled
-    counts: [i64; 3],
-    durations: Vec<f64>,
-    cpu_total: f64,
-    cpu_count: u32,
-    peak_rss: Option<f64>,
-}
-
-impl Ended {
-    fn add(&mut self, status: &str, duration: Option<f64>, cpu: Option<f64>, rss: Option<f64>) {
-        match status {
-            "succeeded" => self.counts[0] += 1,
-            "failed" => self.counts[1] += 1,
-            _ => self.counts[2] += 1,
-        }
-        self.durations.extend(duration);
-        if let Some(cpu) = cpu {
-            self.cpu_total += cpu;
-            self.cpu_count += 1;
-        }
-        if let Some(rss) = rss {
-            self.peak_rss = Some(self.peak_rss.map_or(rss, |p| p.max(rss)));
-        }
-    }
-
-    fn jobs(&mut self) -> EndedJobs {
-        self.durations.sort_by(f64::total_cmp);
-        EndedJobs {
-            count: self.counts.iter().sum(),
-            succeeded: self.counts[0],
-            failed: self.counts[1],
-            canceled: self.counts[2],
-            p50_duration_s: percentile(&self.durations, 0.5),
-            p95_duration_s: percentile(&self.durations, 0.95),
-        }
-    }
-
-    fn summary(mut self, app: String) -> AppSummary {
-        AppSummary {
-            app,
-            jobs: self.jobs(),
-            mean_cpu_s: (self.cpu_count > 0).then(|| self.cpu_total / f64::from(self.cpu_count)),
-            peak_rss_bytes: self.peak_rss,
-        }
-    }
+    /// Dirty marks left since the last refresh; without them the refresh leaves the
+    /// writer alone.
+    stale: Arc<AtomicBool>,
 }
 
 fn err(context: &str) -> impl Fn(rusqlite::Error) -> StoreError + '_ {
@@ -212,6 +189,8 @@ impl SqliteStore {
         let writer = tokio::task::spawn_blocking(move || -> Result<Connection> {
             let mut conn = connect(&owned)?;
             migrate(&mut conn)?;
+            // An upgraded store gets its rollup here, before the first answer.
+            while refresh_some(&mut conn)? > 0 {}
             Ok(conn)
         })
         .await
@@ -222,6 +201,7 @@ impl SqliteStore {
             writer: Arc::new(Mutex::new(writer)),
             reader: Arc::new(Mutex::new(reader)),
             retention_days,
+            stale: Arc::new(AtomicBool::new(false)),
         })
     }
 
@@ -244,6 +224,7 @@ impl SqliteStore {
         let events: Vec<wafermon::event::Event> =
             batch.iter().map(|(_, item)| item.event.clone()).collect();
         let source = source.to_string();
+        let stale = self.stale.clone();
         with(&self.writer, move |conn| {
             let tx = conn.transaction().map_err(err("begin"))?;
             let now = wafermon::event::Timestamp::now().unix_micros();
@@ -281,10 +262,15 @@ impl SqliteStore {
                     }
                 }
             }
+            let mut dirty = Vec::new();
             for delta in fold_states(new_events.into_iter()) {
-                upsert_job(&tx, delta)?;
+                dirty.extend(upsert_job(&tx, delta)?);
             }
+            mark_dirty(&tx, &dirty)?;
             tx.commit().map_err(err("commit"))?;
+            if !dirty.is_empty() {
+                stale.store(true, Ordering::Release);
+            }
             Ok(inserted)
         })
         .await
@@ -343,66 +329,63 @@ impl SqliteStore {
         .await
     }
 
+    /// Clean whole hours from the rollup, the rest from raw rows, in one read transaction
+    /// (one WAL snapshot) so a refresh running meanwhile is seen whole or not at all.
     pub async fn stats(&self, q: &StatsQuery) -> Result<Stats> {
-        let ended = query::stats_conditions(Dialect::Sqlite, q);
-        let running = query::running_conditions(Dialect::Sqlite, q);
-        let bucket = i64::from(q.bucket_s) * 1_000_000;
+        let q = q.clone();
         with(&self.reader, move |conn| {
-            let sql = format!(
-                // Floor, not truncation toward zero, so buckets before 1970 match PostgreSQL.
-                "SELECT app, ended_at - ((ended_at % {bucket}) + {bucket}) % {bucket},
-                        status, duration_s, cpu_s, max_rss_bytes
-                 FROM jobs{}",
-                ended.sql()
-            );
-            let mut stmt = conn.prepare(&sql).map_err(err("prepare stats"))?;
-            let mut rows = stmt
-                .query(params_from_iter(ended.params.iter().map(to_sql)))
-                .map_err(err("stats"))?;
-            let mut hours: BTreeMap<(String, i64), Ended> = BTreeMap::new();
-            let mut apps: BTreeMap<String, Ended> = BTreeMap::new();
-            while let Some(row) = rows.next().map_err(err("stats"))? {
-                let app: String = row.get(0).map_err(err("stats"))?;
-                let hour: i64 = row.get(1).map_err(err("stats"))?;
-                let status: String = row.get(2).map_err(err("stats"))?;
-                let duration: Option<f64> = row.get(3).map_err(err("stats"))?;
-                let cpu: Option<f64> = row.get(4).map_err(err("stats"))?;
-                let rss: Option<f64> = row.get(5).map_err(err("stats"))?;
-                hours
-                    .entry((app.clone(), hour))
-                    .or_default()
-                    .add(&status, duration, cpu, rss);
-                apps.entry(app)
-                    .or_default()
-                    .add(&status, duration, cpu, rss);
+            let tx = conn.transaction().map_err(err("begin stats"))?;
+            let plan = rollup::Plan::of(&q);
+            let mut answer = rollup::Answer::new(&q);
+            let mut dirty = Vec::new();
+            if let Some((first, end)) = plan.rolled {
+                let mut stmt = tx
+                    .prepare_cached("SELECT hour FROM stats_dirty WHERE hour >= ?1 AND hour < ?2")
+                    .map_err(err("prepare dirty"))?;
+                dirty = stmt
+                    .query_map(params![first, end], |r| r.get::<_, i64>(0))
+                    .map_err(err("dirty hours"))?
+                    .collect::<rusqlite::Result<Vec<i64>>>()
+                    .map_err(err("dirty hours"))?;
+                read_rollup(&tx, &q, first, end, &dirty, &mut answer)?;
             }
-            let mut hours: Vec<HourStats> = hours
-                .into_iter()
-                .map(|((app, hour), mut ended)| HourStats {
-                    app,
-                    hour,
-                    jobs: ended.jobs(),
-                })
-                .collect();
-            hours.sort_by(|a, b| (a.hour, &a.app).cmp(&(b.hour, &b.app)));
-            let apps = apps
-                .into_iter()
-                .map(|(app, ended)| ended.summary(app))
-                .collect();
-            let running: i64 = conn
+            for (start, end) in plan.raw_ranges(&q, &dirty) {
+                read_raw(&tx, &q, start, end, &mut answer)?;
+            }
+            let running = query::running_conditions(Dialect::Sqlite, &q);
+            let running: i64 = tx
                 .query_row(
                     &format!("SELECT count(*) FROM jobs{}", running.sql()),
                     params_from_iter(running.params.iter().map(to_sql)),
                     |r| r.get(0),
                 )
                 .map_err(err("running count"))?;
-            Ok(Stats {
-                running,
-                hours,
-                apps,
-            })
+            tx.commit().map_err(err("end stats"))?;
+            Ok(answer.finish(running))
         })
         .await
+    }
+
+    /// Recompute the dirty hours of the rollup; returns how many there were.
+    pub async fn refresh(&self) -> Result<usize> {
+        if !self.stale.swap(false, Ordering::AcqRel) {
+            return Ok(0);
+        }
+        let done = with(&self.writer, |conn| {
+            let mut total = 0;
+            loop {
+                let n = refresh_some(conn)?;
+                total += n;
+                if n == 0 {
+                    return Ok(total);
+                }
+            }
+        })
+        .await;
+        if done.is_err() {
+            self.stale.store(true, Ordering::Release);
+        }
+        done
     }
 
     pub async fn events(&self, range: &EventRange) -> Result<Vec<String>> {
@@ -428,12 +411,26 @@ impl SqliteStore {
 
     /// Delete events older than the retention, and entities whose last event is that old.
     pub async fn prune(&self, before: i64) -> Result<u64> {
+        let stale = self.stale.clone();
         with(&self.writer, move |conn| {
-            let events = conn
+            let tx = conn.transaction().map_err(err("begin prune"))?;
+            let events = tx
                 .execute("DELETE FROM events WHERE time < ?1", [before])
                 .map_err(err("prune events"))?;
-            conn.execute("DELETE FROM jobs WHERE last_event_at < ?1", [before])
+            // The rollup must forget the entities pruned here.
+            tx.execute(
+                &format!(
+                    "INSERT OR IGNORE INTO stats_dirty (hour)
+                     SELECT DISTINCT ended_at - ((ended_at % {HOUR}) + {HOUR}) % {HOUR}
+                     FROM jobs WHERE last_event_at < ?1 AND ended_at IS NOT NULL"
+                ),
+                [before],
+            )
+            .map_err(err("prune rollup"))?;
+            tx.execute("DELETE FROM jobs WHERE last_event_at < ?1", [before])
                 .map_err(err("prune jobs"))?;
+            tx.commit().map_err(err("commit prune"))?;
+            stale.store(true, Ordering::Release);
             Ok(events as u64)
         })
         .await
@@ -472,7 +469,8 @@ fn migrate(conn: &mut Connection) -> Result<()> {
     Ok(())
 }
 
-fn upsert_job(tx: &Transaction<'_>, delta: JobState) -> Result<()> {
+/// Merge one entity's delta into its row; returns the rollup hours it changed.
+fn upsert_job(tx: &Transaction<'_>, delta: JobState) -> Result<Vec<i64>> {
     let existing = {
         let mut stmt = tx
             .prepare_cached(&format!(
@@ -483,13 +481,15 @@ fn upsert_job(tx: &Transaction<'_>, delta: JobState) -> Result<()> {
             .optional()
             .map_err(err("read job"))?
     };
-    let state = match existing {
-        Some(mut state) => {
+    let state = match &existing {
+        Some(old) => {
+            let mut state = old.clone();
             state.merge(&delta);
             state
         }
         None => delta,
     };
+    let changed = rollup::changed_hours(existing.as_ref(), &state);
     let mut stmt = tx
         .prepare_cached(&format!(
             "INSERT OR REPLACE INTO jobs ({JOB_COLUMNS}) VALUES
@@ -520,6 +520,179 @@ fn upsert_job(tx: &Transaction<'_>, delta: JobState) -> Result<()> {
         state.event_count,
     ])
     .map_err(err("write job"))?;
+    Ok(changed)
+}
+
+fn mark_dirty(tx: &Transaction<'_>, hours: &[i64]) -> Result<()> {
+    let mut stmt = tx
+        .prepare_cached("INSERT OR IGNORE INTO stats_dirty (hour) VALUES (?1)")
+        .map_err(err("prepare dirty"))?;
+    for hour in hours {
+        stmt.execute([hour]).map_err(err("mark dirty"))?;
+    }
+    Ok(())
+}
+
+/// Recompute up to a day of dirty hours, one transaction each. The writer connection does
+/// this, so no ingest runs between reading an hour's jobs and clearing its mark.
+fn refresh_some(conn: &mut Connection) -> Result<usize> {
+    let hours: Vec<i64> = {
+        let mut stmt = conn
+            .prepare_cached("SELECT hour FROM stats_dirty ORDER BY hour LIMIT 24")
+            .map_err(err("prepare dirty"))?;
+        let hours = stmt
+            .query_map([], |r| r.get(0))
+            .map_err(err("dirty hours"))?
+            .collect::<rusqlite::Result<Vec<i64>>>()
+            .map_err(err("dirty hours"))?;
+        hours
+    };
+    for &hour in &hours {
+        let tx = conn.transaction().map_err(err("begin refresh"))?;
+        let groups = {
+            let mut stmt = tx
+                .prepare_cached(
+                    "SELECT site, app, entity_kind, status, duration_s, cpu_s, max_rss_bytes
+                     FROM jobs WHERE ended_at >= ?1 AND ended_at < ?2",
+                )
+                .map_err(err("prepare refresh"))?;
+            let rows = stmt
+                .query_map(params![hour, hour + HOUR], |r| {
+                    Ok((
+                        r.get(0)?,
+                        r.get(1)?,
+                        r.get(2)?,
+                        r.get(3)?,
+                        r.get(4)?,
+                        r.get(5)?,
+                        r.get(6)?,
+                    ))
+                })
+                .map_err(err("refresh"))?
+                .collect::<rusqlite::Result<Vec<_>>>()
+                .map_err(err("refresh"))?;
+            rollup::group_hour(hour, rows)
+        };
+        tx.execute("DELETE FROM stats_hourly WHERE hour = ?1", [hour])
+            .map_err(err("refresh"))?;
+        {
+            let mut insert = tx
+                .prepare_cached(
+                    "INSERT INTO stats_hourly (hour, site, app, entity_kind, succeeded, failed,
+                     canceled, cpu_sum, cpu_count, peak_rss, durations)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                )
+                .map_err(err("prepare rollup"))?;
+            for g in groups {
+                insert
+                    .execute(params![
+                        g.hour,
+                        g.site,
+                        g.app,
+                        g.entity_kind,
+                        g.counts[0],
+                        g.counts[1],
+                        g.counts[2],
+                        g.cpu_sum,
+                        g.cpu_count,
+                        g.peak_rss,
+                        rollup::encode_durations(&g.durations),
+                    ])
+                    .map_err(err("write rollup"))?;
+            }
+        }
+        tx.execute("DELETE FROM stats_dirty WHERE hour = ?1", [hour])
+            .map_err(err("refresh"))?;
+        tx.commit().map_err(err("commit refresh"))?;
+    }
+    Ok(hours.len())
+}
+
+/// Rollup rows of the clean hours in [first, end).
+fn read_rollup(
+    tx: &Transaction<'_>,
+    q: &StatsQuery,
+    first: i64,
+    end: i64,
+    dirty: &[i64],
+    answer: &mut rollup::Answer,
+) -> Result<()> {
+    let mut w = query::Conditions::new(Dialect::Sqlite);
+    w.add("hour", ">=", Param::Time(first));
+    w.add("hour", "<", Param::Time(end));
+    w.add_opt_text("site", &q.site);
+    w.add_opt_text("app", &q.app);
+    w.add_opt_text("entity_kind", &q.entity_kind);
+    let mut stmt = tx
+        .prepare_cached(&format!(
+            "SELECT hour, app, succeeded, failed, canceled, cpu_sum, cpu_count, peak_rss,
+                    durations FROM stats_hourly{}",
+            w.sql()
+        ))
+        .map_err(err("prepare rollup read"))?;
+    let mut rows = stmt
+        .query(params_from_iter(w.params.iter().map(to_sql)))
+        .map_err(err("rollup read"))?;
+    while let Some(r) = rows.next().map_err(err("rollup read"))? {
+        let hour: i64 = r.get(0).map_err(err("rollup read"))?;
+        if dirty.contains(&hour) {
+            continue;
+        }
+        let get = |e| err("rollup read")(e);
+        let durations: Vec<u8> = r.get(8).map_err(get)?;
+        answer.add(&HourGroup {
+            hour,
+            app: r.get(1).map_err(get)?,
+            counts: [
+                r.get(2).map_err(get)?,
+                r.get(3).map_err(get)?,
+                r.get(4).map_err(get)?,
+            ],
+            cpu_sum: r.get(5).map_err(get)?,
+            cpu_count: r.get(6).map_err(get)?,
+            peak_rss: r.get(7).map_err(get)?,
+            durations: rollup::decode_durations(&durations),
+            ..HourGroup::default()
+        });
+    }
+    Ok(())
+}
+
+/// Ended entities in [start, end) straight from `jobs`.
+fn read_raw(
+    tx: &Transaction<'_>,
+    q: &StatsQuery,
+    start: i64,
+    end: i64,
+    answer: &mut rollup::Answer,
+) -> Result<()> {
+    let part = super::StatsQuery {
+        start,
+        end,
+        ..q.clone()
+    };
+    let w = query::stats_conditions(Dialect::Sqlite, &part);
+    let mut stmt = tx
+        .prepare_cached(&format!(
+            "SELECT app, ended_at, status, duration_s, cpu_s, max_rss_bytes FROM jobs{}",
+            w.sql()
+        ))
+        .map_err(err("prepare stats"))?;
+    let mut rows = stmt
+        .query(params_from_iter(w.params.iter().map(to_sql)))
+        .map_err(err("stats"))?;
+    while let Some(r) = rows.next().map_err(err("stats"))? {
+        let get = |e| err("stats")(e);
+        let status: String = r.get(2).map_err(get)?;
+        answer.add_raw(
+            r.get(0).map_err(get)?,
+            r.get(1).map_err(get)?,
+            &status,
+            r.get(3).map_err(get)?,
+            r.get(4).map_err(get)?,
+            r.get(5).map_err(get)?,
+        );
+    }
     Ok(())
 }
 
