@@ -27,7 +27,7 @@ usage:
   wafermon-loadgen read    [--url http://127.0.0.1:18000] [--seconds 20] [--warmup 2] [--connections 8] [--span-hours 168]
   wafermon-loadgen all     [--events 10000000] [COMMON] [--read-seconds S] [--span-hours 168]
                            [--no-build] [--keep-db] [--skip-sidecar]
-  wafermon-loadgen scale-out [--events 1000000] [--partitions 6] [--gateways 1,2] [--max-batch 1000]
+  wafermon-loadgen scale-out [--events 1000000] [--partitions 6] [--gateways 1,2] [--max-batch 5000]
                            [--seconds 20] [--warmup 2] [--connections 8] [--batch 1000] [--no-build]
   wafermon-loadgen sample  [--events 20]   (print generated events as JSON lines)
 
@@ -194,7 +194,7 @@ fn scale_out_command(mut a: Args) -> Result<(), String> {
         events: a.get("--events", 1_000_000)?,
         partitions: a.get("--partitions", 6)?,
         gateways,
-        max_batch: positive("--max-batch", a.get("--max-batch", 1000)?)?,
+        max_batch: positive("--max-batch", a.get("--max-batch", 5000)?)?,
         seconds: seconds("--seconds", a.get("--seconds", 20.0)?)?,
         warmup: seconds("--warmup", a.get("--warmup", 2.0)?)?,
         connections: positive("--connections", a.get("--connections", 8)?)?,

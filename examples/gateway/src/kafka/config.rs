@@ -9,7 +9,7 @@ use wafermon_hostkit::BodyFormat;
 use crate::config::{problem, ConfigError};
 
 /// Messages stored in one transaction at most, unless `max_batch` says otherwise.
-const DEFAULT_MAX_BATCH: usize = 1_000;
+const DEFAULT_MAX_BATCH: usize = 5_000;
 /// How long a batch waits for more messages once it has one (milliseconds).
 const DEFAULT_BATCH_WAIT_MS: u64 = 100;
 
