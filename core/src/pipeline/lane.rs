@@ -867,6 +867,29 @@ mod tests {
         events.iter().map(|e| e.id.to_string()).collect()
     }
 
+    /// Run `lane` with a backend giving `answers` (then success) until `n` events are
+    /// settled; the ids of each batch the backend saw.
+    fn run_until_settled(
+        lane: &Arc<Lane>,
+        answers: Vec<Result<(), DeliveryError>>,
+        batch_max: usize,
+        n: u64,
+    ) -> Vec<Vec<String>> {
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let backend = Scripted {
+            answers: Arc::new(Mutex::new(answers.into())),
+            seen: seen.clone(),
+        };
+        let runner = lane.clone();
+        let settings = quick_settings(batch_max, Duration::from_millis(5));
+        let thread = std::thread::spawn(move || runner.run(Box::new(backend), settings));
+        wait_settled(lane, n);
+        lane.stop(Instant::now());
+        thread.join().unwrap();
+        let seen = lock(&seen).clone();
+        seen
+    }
+
     /// Events a backend asks to retry after they were read from the spool go back first in
     /// line: the newer spooled events come after them, never before.
     #[test]
@@ -877,19 +900,9 @@ mod tests {
         let lane = spooled_lane(dir.path());
         lane.push(Arc::new(Batch::from_events(&events[..5])), true);
         lane.push(Arc::new(Batch::from_events(&events[5..])), true);
-        let seen = Arc::new(Mutex::new(Vec::new()));
-        let backend = Scripted {
-            answers: Arc::new(Mutex::new(vec![partial(vec![], vec![3])].into())),
-            seen: seen.clone(),
-        };
-        let runner = lane.clone();
-        let settings = quick_settings(5, Duration::from_millis(5));
-        let thread = std::thread::spawn(move || runner.run(Box::new(backend), settings));
-        wait_settled(&lane, 10);
-        lane.stop(Instant::now());
-        thread.join().unwrap();
+        let seen = run_until_settled(&lane, vec![partial(vec![], vec![3])], 5, 10);
         assert_eq!(
-            *lock(&seen),
+            seen,
             vec![ids[..5].to_vec(), vec![ids[3].clone()], ids[5..].to_vec()]
         );
         let stats = lane.stats();
@@ -945,18 +958,7 @@ mod tests {
 
         // The next run, with the backend up.
         let lane = spooled_lane(dir.path());
-        let seen = Arc::new(Mutex::new(Vec::new()));
-        let backend = Scripted {
-            answers: Arc::default(),
-            seen: seen.clone(),
-        };
-        let runner = lane.clone();
-        let settings = quick_settings(100, Duration::from_millis(5));
-        let thread = std::thread::spawn(move || runner.run(Box::new(backend), settings));
-        wait_settled(&lane, 9);
-        lane.stop(Instant::now());
-        thread.join().unwrap();
-        let delivered: Vec<String> = lock(&seen).concat();
+        let delivered = run_until_settled(&lane, vec![], 100, 9).concat();
         assert_eq!(delivered, ids_of(&events), "emit order after the restart");
     }
 
@@ -997,18 +999,7 @@ mod tests {
         assert_eq!(stats.spooled, 9, "not kept a second time");
         assert_eq!(stats.retried, 3, "no inline retry after the deadline");
 
-        let seen = Arc::new(Mutex::new(Vec::new()));
-        let backend = Scripted {
-            answers: Arc::default(),
-            seen: seen.clone(),
-        };
-        let runner = next.clone();
-        let settings = quick_settings(100, Duration::from_millis(5));
-        let thread = std::thread::spawn(move || runner.run(Box::new(backend), settings));
-        wait_settled(&next, 9);
-        next.stop(Instant::now());
-        thread.join().unwrap();
-        let delivered: Vec<String> = lock(&seen).concat();
+        let delivered = run_until_settled(&next, vec![], 100, 9).concat();
         assert_eq!(delivered, ids_of(&events), "each event once, in emit order");
         assert_eq!(next.stats().queued, 0);
     }
