@@ -16,6 +16,9 @@ pub use serve::{
 
 mod encoding;
 pub mod events;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod memory;
 
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};

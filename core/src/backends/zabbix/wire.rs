@@ -112,25 +112,37 @@ pub fn exchange(
             addrs[0]
         )),
     })?;
-    let response: Response = serde_json::from_slice(&answer).map_err(|e| {
+    answer_counts(&answer, addrs[0])
+}
+
+/// The counts of an answer frame's data; anything else is a permanent error naming `server`.
+fn answer_counts(answer: &[u8], server: impl std::fmt::Display) -> Result<Counts, DeliveryError> {
+    let response: Response = serde_json::from_slice(answer).map_err(|e| {
         DeliveryError::permanent(format!(
-            "zabbix server {} sent an answer that is not JSON ({e}): {}",
-            addrs[0],
+            "zabbix server {server} sent an answer that is not JSON ({e}): {}",
             String::from_utf8_lossy(&answer[..answer.len().min(200)])
         ))
     })?;
     if response.response != "success" {
         return Err(DeliveryError::permanent(format!(
-            "zabbix server {} refused the request: {} {}",
-            addrs[0], response.response, response.info
+            "zabbix server {server} refused the request: {} {}",
+            response.response, response.info
         )));
     }
     parse_info(&response.info).ok_or_else(|| {
         DeliveryError::permanent(format!(
-            "zabbix server {} answered without counts: '{}'",
-            addrs[0], response.info
+            "zabbix server {server} answered without counts: '{}'",
+            response.info
         ))
     })
+}
+
+/// A server's whole answer (frame and data) read as `exchange` reads it: the fuzz target's
+/// entry (feature "fuzzing").
+#[cfg(feature = "fuzzing")]
+pub(crate) fn read_answer(mut answer: &[u8]) -> Option<Counts> {
+    let data = read_frame(&mut answer).ok()?;
+    answer_counts(&data, "fuzz").ok()
 }
 
 fn connect(addrs: &[SocketAddr], timeout: Duration) -> Result<TcpStream, DeliveryError> {
