@@ -189,7 +189,11 @@ fn api_result(url: &str, method: &str, text: &str) -> Result<Value, String> {
             error["data"].as_str().unwrap_or_default()
         ));
     }
-    Ok(answer["result"].take())
+    // Not `answer["result"]`: indexing a number or a string that way panics.
+    Ok(answer
+        .get_mut("result")
+        .map(Value::take)
+        .unwrap_or(Value::Null))
 }
 
 /// Values of one clock/ns: (item index in the mapping, value text).
@@ -336,7 +340,13 @@ fn add_rows(
         ) else {
             continue;
         };
-        let micros = clock * 1_000_000 + i64::from(ns / 1000);
+        // A clock no event time can hold is outside every range.
+        let Some(micros) = clock
+            .checked_mul(1_000_000)
+            .and_then(|m| m.checked_add(i64::from(ns / 1000)))
+        else {
+            continue;
+        };
         if micros < start || micros >= end {
             continue;
         }

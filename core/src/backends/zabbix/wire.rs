@@ -194,8 +194,17 @@ fn read_frame(stream: &mut impl Read) -> Result<Vec<u8>, FrameError> {
     if len > MAX_PACKET {
         return Err(FrameError::Invalid(format!("length {len}")));
     }
-    let mut data = vec![0u8; len];
-    read_exact(stream, &mut data)?;
+    // Grown as bytes arrive, not sized by the header: a 13-byte answer claiming 1 GiB
+    // must not allocate 1 GiB.
+    let mut data = Vec::new();
+    stream
+        .by_ref()
+        .take(len as u64)
+        .read_to_end(&mut data)
+        .map_err(FrameError::Io)?;
+    if data.len() < len {
+        return Err(FrameError::Closed);
+    }
     Ok(data)
 }
 
@@ -270,5 +279,11 @@ mod tests {
             read_frame(&mut &b"ZB"[..]),
             Err(FrameError::Closed)
         ));
+        // A length far beyond what arrives is a cut answer (and allocates only what came).
+        let mut cut = b"ZBXD\x05".to_vec();
+        cut.extend_from_slice(&((MAX_PACKET as u64) - 1).to_le_bytes());
+        cut.extend_from_slice(&0u64.to_le_bytes());
+        cut.extend_from_slice(b"{}");
+        assert!(matches!(read_frame(&mut &cut[..]), Err(FrameError::Closed)));
     }
 }
