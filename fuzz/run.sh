@@ -5,7 +5,7 @@
 # $CARGO_TARGET_DIR (default: /tmp/wafermon-fuzz-target; instrumentation rebuilds everything,
 # so it is kept apart from the workspace's target), runs afl-fuzz at the lowest priority, then:
 #   - copies every crash and hang to fuzz/regressions/TARGET/ (the replay tests run them),
-#   - with KEEP=1, adds the queue afl kept to fuzz/corpus/TARGET/ (one file per content),
+#   - with KEEP=1, adds afl's queue to fuzz/corpus/TARGET/ (minimized with afl-cmin.bash),
 #   - prints the run's line for README.md (minutes, execs, corpus, crashes, hangs).
 # Output of afl-fuzz is in $FUZZ_OUT (default: $CARGO_TARGET_DIR/afl/TARGET).
 set -euo pipefail
@@ -46,19 +46,29 @@ for kind in crashes hangs; do
 done
 
 if [ "${KEEP:-0}" = 1 ]; then
-    # What afl kept (each queue entry added coverage; the seeds are among them), one file per
-    # distinct content, replacing the folder only when there is something to put in it.
+    # The seeds plus afl's queue, one file per content, then minimized to the files that
+    # each add coverage with AFL++'s afl-cmin.bash (its Python afl-cmin finds no tuples in
+    # these persistent-mode targets); if that fails, the deduplicated files are kept.
     kept=$(mktemp -d)
     for file in "corpus/$target"/* "$out"/default/queue/id:*; do
         [ -f "$file" ] || continue
-        sum=$(sha1sum "$file" | cut -c1-16)
-        cp "$file" "$kept/$sum"
+        cp "$file" "$kept/$(sha1sum "$file" | cut -c1-16)"
     done
+    bin=$(dirname "$(ls -d "${XDG_DATA_HOME:-$HOME/.local/share}"/afl.rs/rustc-*/afl.rs-*/afl/bin/afl-cmin.bash | tail -n 1)")
+    rm -rf "$out/cmin"
+    if AFL_PATH=$bin PATH=$bin:$PATH nice -n 19 "$bin/afl-cmin.bash" -i "$kept" -o "$out/cmin" \
+        -m 1024 -t 2000 -- "$CARGO_TARGET_DIR/release/$target" >"$out/cmin.log" 2>&1 &&
+        [ -n "$(ls "$out/cmin")" ]; then
+        rm -rf "$kept"
+        kept="$out/cmin"
+    else
+        echo "afl-cmin failed (see $out/cmin.log): keeping every distinct file" >&2
+    fi
     if [ -n "$(ls "$kept")" ]; then
         rm -f "corpus/$target"/*
         cp "$kept"/* "corpus/$target"/
     fi
-    rm -rf "$kept"
+    [ "$kept" = "$out/cmin" ] || rm -rf "$kept"
 fi
 
 stat() { sed -n "s/^$1 *: *//p" "$out/default/fuzzer_stats"; }
