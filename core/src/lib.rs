@@ -18,6 +18,9 @@ pub mod config;
 mod error;
 pub mod event;
 mod fork;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 mod global;
 mod pipeline;
 pub mod skin;

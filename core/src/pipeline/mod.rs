@@ -32,6 +32,8 @@ pub(crate) use record::{
     app_fields, decode_entity, encode_attr, encode_entity, encoded_entity_len, Attrs, EntityFields,
     Fields, Metrics,
 };
+#[cfg(feature = "fuzzing")]
+pub(crate) use spool::replay_segment;
 
 use crate::backends;
 use crate::config::{Config, OnFull};

@@ -619,6 +619,30 @@ impl Spool {
     }
 }
 
+/// `segment` as the only segment of a spool folder under `scratch` (made anew), replayed
+/// as a lane replays it after a restart: read and committed batch by batch until empty. The
+/// fuzz target's entry (feature "fuzzing").
+#[cfg(feature = "fuzzing")]
+pub(crate) fn replay_segment(scratch: &Path, segment: &[u8]) {
+    let _ = fs::remove_dir_all(scratch);
+    let slot = scratch.join("lane").join("0");
+    fs::create_dir_all(&slot).expect("the fuzz scratch folder");
+    fs::write(segment_path(&slot, 1), segment).expect("the fuzz segment");
+    let mut spool = Spool::open(scratch, "lane", 1 << 20, FsyncPolicy::Never).expect("open");
+    let mut rounds = 0;
+    while !spool.is_empty() {
+        let batch = spool.read(16).expect("read");
+        let records = crate::pipeline::batch::records(&batch.framed).count();
+        assert_eq!(records, batch.count, "the framing of a read");
+        spool.commit(&batch).expect("commit");
+        rounds += 1;
+        assert!(rounds <= segment.len() + 1, "the replay makes no progress");
+    }
+    let _ = spool.take_counters();
+    drop(spool);
+    let _ = fs::remove_dir_all(scratch);
+}
+
 fn read_cursor(dir: &Path) -> Option<Position> {
     let text = fs::read_to_string(dir.join("cursor")).ok()?;
     let mut parts = text.split_whitespace();

@@ -17,6 +17,9 @@ pub use serve::{
 
 mod encoding;
 pub mod events;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 mod logs;
 pub use logs::log_to_stderr;
 pub mod memory;

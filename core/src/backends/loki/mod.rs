@@ -12,6 +12,8 @@ pub mod read;
 mod write;
 
 pub use self::config::LokiConfig;
+#[cfg(all(feature = "loki", feature = "fuzzing"))]
+pub(crate) use self::push::read_refusal;
 #[cfg(feature = "loki")]
 pub use self::push::request_headers;
 #[cfg(feature = "loki")]

@@ -83,15 +83,27 @@ fn read_answer(mut response: Response<Body>, now: SystemTime) -> Answer {
     if status.is_success() {
         return Answer::Accepted;
     }
-    let whole = http::one_line(&bytes);
-    let ignored = ignored_counts(&whole);
-    let message = http::status_message(status, "", &http::truncated(whole, EXCERPT_CHARS));
+    let (message, ignored) = refusal(status, &bytes);
     // Loki kept the request's other lines: only the refused ones need looking at.
     if status == StatusCode::BAD_REQUEST || status == StatusCode::PAYLOAD_TOO_LARGE {
         Answer::Refused { message, ignored }
     } else {
         Answer::Failed(http::by_status(status, message, retry_after))
     }
+}
+
+/// A refusal's message (an excerpt of the body, on one line) and its ignored counts.
+fn refusal(status: StatusCode, body: &[u8]) -> (String, Option<(usize, usize)>) {
+    let whole = http::one_line(body);
+    let ignored = ignored_counts(&whole);
+    let message = http::status_message(status, "", &http::truncated(whole, EXCERPT_CHARS));
+    (message, ignored)
+}
+
+/// A refusal's body read as `push` reads it: the fuzz target's entry (feature "fuzzing").
+#[cfg(feature = "fuzzing")]
+pub(crate) fn read_refusal(body: &[u8]) {
+    let _ = refusal(StatusCode::BAD_REQUEST, body);
 }
 
 /// N and M of Loki's `total ignored: N out of M for stream: {...}`, the end of its

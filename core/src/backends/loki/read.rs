@@ -141,7 +141,12 @@ fn fetch(
         let text: String = text.chars().take(300).collect();
         return Err(format!("loki answered HTTP {}: {text}", status.as_u16()));
     }
-    let answer: QueryRange = serde_json::from_slice(&body)
+    lines_of(&body)
+}
+
+/// The lines of a query_range answer, every stream's merged in time order.
+fn lines_of(body: &[u8]) -> Result<Vec<(i128, String)>, String> {
+    let answer: QueryRange = serde_json::from_slice(body)
         .map_err(|e| format!("loki: the answer is not a query_range result: {e}"))?;
     if answer.status != "success" || answer.data.result_type != "streams" {
         return Err(format!(
@@ -160,6 +165,15 @@ fn fetch(
     }
     lines.sort();
     Ok(lines)
+}
+
+/// A query_range answer read as `query` reads one page: its lines and the events they
+/// hold. The fuzz target's entry (feature "fuzzing").
+#[cfg(feature = "fuzzing")]
+pub(crate) fn read_answer(body: &[u8]) {
+    for (_, line) in lines_of(body).unwrap_or_default() {
+        let _ = ExternalEvent::from_json_line(line.as_bytes());
+    }
 }
 
 /// A LogQL string literal.

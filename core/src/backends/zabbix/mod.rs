@@ -10,6 +10,8 @@ mod wire;
 mod write;
 
 pub use self::config::{ItemSource, ZabbixConfig, DEFAULT_ITEMS};
+#[cfg(all(feature = "zabbix", feature = "fuzzing"))]
+pub(crate) use self::wire::read_answer;
 #[cfg(feature = "zabbix")]
 pub use self::write::Zabbix;
 

@@ -174,22 +174,26 @@ impl Api {
                 excerpt(&text)
             ));
         }
-        let mut answer: Value = serde_json::from_str(&text).map_err(|e| {
-            format!(
-                "zabbix API {} did not answer JSON ({e}): {}",
-                self.url,
-                excerpt(&text)
-            )
-        })?;
-        if let Some(error) = answer.get("error") {
-            return Err(format!(
-                "zabbix API {method}: {} {}",
-                error["message"].as_str().unwrap_or("error"),
-                error["data"].as_str().unwrap_or_default()
-            ));
-        }
-        Ok(answer["result"].take())
+        api_result(&self.url, method, &text)
     }
+}
+
+/// The `result` of a JSON-RPC answer, or its `error` as text.
+fn api_result(url: &str, method: &str, text: &str) -> Result<Value, String> {
+    let mut answer: Value = serde_json::from_str(text)
+        .map_err(|e| format!("zabbix API {url} did not answer JSON ({e}): {}", excerpt(text)))?;
+    if let Some(error) = answer.get("error") {
+        return Err(format!(
+            "zabbix API {method}: {} {}",
+            error["message"].as_str().unwrap_or("error"),
+            error["data"].as_str().unwrap_or_default()
+        ));
+    }
+    // Not `answer["result"]`: indexing a number or a string that way panics.
+    Ok(answer
+        .get_mut("result")
+        .map(Value::take)
+        .unwrap_or(Value::Null))
 }
 
 /// Values of one clock/ns: (item index in the mapping, value text).
@@ -304,29 +308,7 @@ fn read_rows(api: &Api, source: &ZabbixSource, q: &ExternalQuery) -> Result<Rows
             let clocks = |row: &Value| row["clock"].as_str().and_then(|c| c.parse::<i64>().ok());
             let first = got.first().and_then(clocks);
             let last = got.last().and_then(clocks);
-            for row in &got {
-                let (Some(id), Some(clock), Some(ns), Some(value)) = (
-                    row["itemid"].as_str(),
-                    clocks(row),
-                    row["ns"].as_str().and_then(|n| n.parse::<u32>().ok()),
-                    row["value"].as_str(),
-                ) else {
-                    continue;
-                };
-                let micros = clock * 1_000_000 + i64::from(ns / 1000);
-                if micros < q.start || micros >= q.end {
-                    continue;
-                }
-                // Pages overlap on their boundary second: each row counts once.
-                if !seen.insert((id.to_string(), clock, ns)) {
-                    continue;
-                }
-                if let Some(&i) = index_of.get(id) {
-                    rows.entry((clock, ns))
-                        .or_default()
-                        .push((i, value.to_string()));
-                }
-            }
+            add_rows(&got, (q.start, q.end), &index_of, &mut seen, &mut rows);
             if got.len() < page {
                 break;
             }
@@ -339,6 +321,89 @@ fn read_rows(api: &Api, source: &ZabbixSource, q: &ExternalQuery) -> Result<Rows
         }
     }
     Ok(rows)
+}
+
+/// A history.get page's rows within [start, end) put into `rows` by clock/ns, each row once.
+fn add_rows(
+    got: &[Value],
+    (start, end): (i64, i64),
+    index_of: &BTreeMap<String, usize>,
+    seen: &mut BTreeSet<(String, i64, u32)>,
+    rows: &mut Rows,
+) {
+    for row in got {
+        let (Some(id), Some(clock), Some(ns), Some(value)) = (
+            row["itemid"].as_str(),
+            row["clock"].as_str().and_then(|c| c.parse::<i64>().ok()),
+            row["ns"].as_str().and_then(|n| n.parse::<u32>().ok()),
+            row["value"].as_str(),
+        ) else {
+            continue;
+        };
+        // A clock no event time can hold is outside every range.
+        let Some(micros) = clock
+            .checked_mul(1_000_000)
+            .and_then(|m| m.checked_add(i64::from(ns / 1000)))
+        else {
+            continue;
+        };
+        if micros < start || micros >= end {
+            continue;
+        }
+        // Pages overlap on their boundary second: each row counts once.
+        if !seen.insert((id.to_string(), clock, ns)) {
+            continue;
+        }
+        if let Some(&i) = index_of.get(id) {
+            rows.entry((clock, ns))
+                .or_default()
+                .push((i, value.to_string()));
+        }
+    }
+}
+
+/// The API's answers as `query` reads them: `answers` holds the item.get answer and then
+/// history.get pages (JSON texts); every event they make is built and serialized. The fuzz
+/// target's entry (feature "fuzzing").
+#[cfg(feature = "fuzzing")]
+pub(crate) fn read_answers(answers: &[&str]) {
+    let source = ZabbixSource {
+        url: "http://zabbix.invalid/api_jsonrpc.php".into(),
+        auth: Auth::Token(Secret::new("fuzz")),
+        host: "fuzz".into(),
+        items: ZABBIX_DEFAULT_ITEMS
+            .iter()
+            .chain(&[("wafermon.kind", "kind"), ("wafermon.message", "message")])
+            .filter_map(|(key, what)| Some((key.to_string(), ItemSource::parse(what)?)))
+            .collect(),
+        timeout: Duration::from_secs(1),
+    };
+    let Some((first, pages)) = answers.split_first() else {
+        return;
+    };
+    let Ok(found) = api_result(&source.url, "item.get", first) else {
+        return;
+    };
+    let mut index_of = BTreeMap::new();
+    for item in found.as_array().into_iter().flatten() {
+        if let (Some(id), Some(key)) = (item["itemid"].as_str(), item["key_"].as_str()) {
+            if let Some(i) = source.items.iter().position(|(k, _)| k == key) {
+                index_of.insert(id.to_string(), i);
+            }
+        }
+    }
+    let mut rows = Rows::new();
+    let mut seen = BTreeSet::new();
+    for page in pages {
+        if let Ok(got) = api_result(&source.url, "history.get", page) {
+            let got = got.as_array().cloned().unwrap_or_default();
+            add_rows(&got, (i64::MIN, i64::MAX), &index_of, &mut seen, &mut rows);
+        }
+    }
+    for ((clock, ns), values) in rows {
+        let event = to_event(&source, clock, ns, &values);
+        let _ = serde_json::to_value(&event);
+    }
 }
 
 fn to_event(source: &ZabbixSource, clock: i64, ns: u32, values: &[(usize, String)]) -> Event {

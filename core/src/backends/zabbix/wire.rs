@@ -112,25 +112,37 @@ pub fn exchange(
             addrs[0]
         )),
     })?;
-    let response: Response = serde_json::from_slice(&answer).map_err(|e| {
+    answer_counts(&answer, addrs[0])
+}
+
+/// The counts of an answer frame's data; anything else is a permanent error naming `server`.
+fn answer_counts(answer: &[u8], server: impl std::fmt::Display) -> Result<Counts, DeliveryError> {
+    let response: Response = serde_json::from_slice(answer).map_err(|e| {
         DeliveryError::permanent(format!(
-            "zabbix server {} sent an answer that is not JSON ({e}): {}",
-            addrs[0],
+            "zabbix server {server} sent an answer that is not JSON ({e}): {}",
             String::from_utf8_lossy(&answer[..answer.len().min(200)])
         ))
     })?;
     if response.response != "success" {
         return Err(DeliveryError::permanent(format!(
-            "zabbix server {} refused the request: {} {}",
-            addrs[0], response.response, response.info
+            "zabbix server {server} refused the request: {} {}",
+            response.response, response.info
         )));
     }
     parse_info(&response.info).ok_or_else(|| {
         DeliveryError::permanent(format!(
-            "zabbix server {} answered without counts: '{}'",
-            addrs[0], response.info
+            "zabbix server {server} answered without counts: '{}'",
+            response.info
         ))
     })
+}
+
+/// A server's whole answer (frame and data) read as `exchange` reads it: the fuzz target's
+/// entry (feature "fuzzing").
+#[cfg(feature = "fuzzing")]
+pub(crate) fn read_answer(mut answer: &[u8]) -> Option<Counts> {
+    let data = read_frame(&mut answer).ok()?;
+    answer_counts(&data, "fuzz").ok()
 }
 
 fn connect(addrs: &[SocketAddr], timeout: Duration) -> Result<TcpStream, DeliveryError> {
@@ -182,8 +194,17 @@ fn read_frame(stream: &mut impl Read) -> Result<Vec<u8>, FrameError> {
     if len > MAX_PACKET {
         return Err(FrameError::Invalid(format!("length {len}")));
     }
-    let mut data = vec![0u8; len];
-    read_exact(stream, &mut data)?;
+    // Grown as bytes arrive, not sized by the header: a 13-byte answer claiming 1 GiB
+    // must not allocate 1 GiB.
+    let mut data = Vec::new();
+    stream
+        .by_ref()
+        .take(len as u64)
+        .read_to_end(&mut data)
+        .map_err(FrameError::Io)?;
+    if data.len() < len {
+        return Err(FrameError::Closed);
+    }
     Ok(data)
 }
 
@@ -258,5 +279,11 @@ mod tests {
             read_frame(&mut &b"ZB"[..]),
             Err(FrameError::Closed)
         ));
+        // A length far beyond what arrives is a cut answer (and allocates only what came).
+        let mut cut = b"ZBXD\x05".to_vec();
+        cut.extend_from_slice(&((MAX_PACKET as u64) - 1).to_le_bytes());
+        cut.extend_from_slice(&0u64.to_le_bytes());
+        cut.extend_from_slice(b"{}");
+        assert!(matches!(read_frame(&mut &cut[..]), Err(FrameError::Closed)));
     }
 }
