@@ -17,6 +17,23 @@ pub mod schema;
 pub mod secrets;
 pub mod servers;
 
+use std::path::PathBuf;
+
+/// `sub` (e.g. "scripts/servers") in the checkout under test: the first folder above the
+/// package whose test runs that has it. Cargo sets CARGO_MANIFEST_DIR when it runs a test;
+/// the value this crate was compiled with is only the fallback, because a target folder
+/// shared by two checkouts of the workspace may hold this crate built from the other one.
+pub fn in_checkout(sub: &str) -> PathBuf {
+    let package = std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")));
+    package
+        .ancestors()
+        .map(|dir| dir.join(sub))
+        .find(|dir| dir.is_dir())
+        .unwrap_or_else(|| panic!("{sub} not found above {}", package.display()))
+}
+
 pub use schema::{
     assert_check_ok, assert_mistake_refused, assert_mistakes_reported, assert_schema_valid,
     load_json, schema_validator,

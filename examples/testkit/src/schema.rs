@@ -10,11 +10,7 @@ use serde_json::Value;
 
 /// core/schema of this workspace.
 pub fn schema_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .ancestors()
-        .map(|dir| dir.join("core/schema"))
-        .find(|dir| dir.is_dir())
-        .expect("core/schema not found above the crate")
+    crate::in_checkout("core/schema")
 }
 
 pub fn load_json(path: &Path) -> Value {

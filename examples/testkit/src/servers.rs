@@ -6,17 +6,7 @@ use std::path::PathBuf;
 use std::process::Command;
 
 fn scripts_dir() -> PathBuf {
-    // Cargo sets the variable when it runs a test: the package under test, in the checkout
-    // being tested, even when this crate's build came from another checkout of the same
-    // workspace sharing the target folder.
-    let package = std::env::var_os("CARGO_MANIFEST_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")));
-    package
-        .ancestors()
-        .map(|dir| dir.join("scripts/servers"))
-        .find(|dir| dir.is_dir())
-        .expect("scripts/servers not found above the crate")
+    crate::in_checkout("scripts/servers")
 }
 
 /// Run `scripts/servers/NAME.sh ARGS...`; its last line of output (the server's address for
