@@ -96,7 +96,9 @@ out=$(mktemp)
 # From the tests folder, so that `import wafermon` is the installed package.
 (cd "$PY_DIR/tests" && "$VENV/bin/python" -m pytest -p no:cacheprovider --timeout 300 -q -rfEs "$@") 2>&1 | tee "$out"
 status=${PIPESTATUS[0]}
-summary=$(grep -E '(passed|failed|error)' "$out" | tail -n 1)
+# pytest's own summary ("1 failed, 203 passed in 19.5s"), not another line that happens to
+# say "error" (a process's exit message on stderr comes after it).
+summary=$(grep -E '[0-9]+ (passed|failed|errors?)(,.*)? in [0-9.]+s' "$out" | tail -n 1)
 count() { echo "$summary" | grep -Eo "[0-9]+ $1" | grep -Eo '[0-9]+' || echo 0; }
 p=$(count passed)
 f=$(count failed)
