@@ -3,35 +3,7 @@
 //! (wafermon::fuzzing), without afl: every input the fuzzer kept or crashed on must now be
 //! read without a panic. The body parsers' targets are replayed by hostkit's own test.
 
-use std::path::{Path, PathBuf};
-
-fn inputs(target: &str) -> Vec<PathBuf> {
-    let fuzz = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz");
-    let mut files = Vec::new();
-    for folder in ["corpus", "regressions"] {
-        let Ok(entries) = std::fs::read_dir(fuzz.join(folder).join(target)) else {
-            continue;
-        };
-        files.extend(entries.filter_map(|e| e.ok()).map(|e| e.path()));
-    }
-    files.sort();
-    files
-}
-
-/// Runs every input of `target`; fails naming each input that panicked.
-fn replay(target: &str, run: fn(&[u8])) {
-    let files = inputs(target);
-    assert!(!files.is_empty(), "fuzz/corpus/{target}/ has no inputs");
-    let panicked: Vec<String> = files
-        .iter()
-        .filter(|file| {
-            let data = std::fs::read(file).expect("a corpus file");
-            std::panic::catch_unwind(|| run(&data)).is_err()
-        })
-        .map(|file| file.display().to_string())
-        .collect();
-    assert!(panicked.is_empty(), "{target}: panicked on {panicked:#?}");
-}
+use wafermon_testkit::fuzz::replay;
 
 #[test]
 fn event_input_corpus_reads_without_panic() {

@@ -10,6 +10,7 @@
 
 pub mod bodies;
 pub mod connections;
+pub mod fuzz;
 pub mod process;
 pub mod refuser;
 pub mod relay;
