@@ -402,19 +402,25 @@ pub(crate) fn decode_ref<'a>(
     })
 }
 
+/// Defaults no decode reads: the records decoded with them either carry their own site and
+/// app (`Fields::of_event`) or are only checked.
+static NO_APP: App = App {
+    name: String::new(),
+    version: None,
+    instance: None,
+};
+
+pub(crate) fn no_defaults() -> Defaults<'static> {
+    Defaults {
+        site: "",
+        app: &NO_APP,
+    }
+}
+
 /// True when `bytes` are a whole record (a spool read checks each one, so a batch never
 /// holds a record its backends would skip).
 pub(crate) fn decodes(bytes: &[u8]) -> bool {
-    let app = App {
-        name: String::new(),
-        version: None,
-        instance: None,
-    };
-    let defaults = Defaults {
-        site: "",
-        app: &app,
-    };
-    decode_ref(bytes, &defaults, 0).is_ok()
+    decode_ref(bytes, &no_defaults(), 0).is_ok()
 }
 
 /// A test's event as the record a batch carries, read back as the view a backend gets.
@@ -422,16 +428,7 @@ pub(crate) fn decodes(bytes: &[u8]) -> bool {
 pub(crate) fn with_view<T>(event: &Event, f: impl FnOnce(&EventRef<'_>) -> T) -> T {
     let mut record = Vec::new();
     encode(&Fields::of_event(event), &mut record);
-    let app = App {
-        name: "unused".into(),
-        version: None,
-        instance: None,
-    };
-    let defaults = Defaults {
-        site: "unused",
-        app: &app,
-    };
-    f(&decode_ref(&record, &defaults, event.seq).expect("a record just encoded"))
+    f(&decode_ref(&record, &no_defaults(), event.seq).expect("a record just encoded"))
 }
 
 #[cfg(test)]
